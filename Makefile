@@ -1,0 +1,102 @@
+# jupyterlab-memtrack: every set-up step lives here, so that a fresh machine
+# needs only `make lab` or `make test`. Steps are stamped under .make/ and
+# rerun only when their inputs change.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .make
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Playwright must never download a browser: the UI tests use Debian's Chromium.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM_PATH := $(CHROMIUM)
+LAB_PORT ?= 8888
+
+PY_DEV_DEPS := "jupyterlab>=4.6,<5" "ipykernel>=7" "ipywidgets>=8" "jupyter_client>=8" \
+	"comm>=0.2" "hatchling>=1.5" "hatch-jupyter-builder>=0.9" "hatch-nodejs-version>=0.3.2" editables \
+	"pytest>=7" "jsonschema>=4" "ruff>=0.5"
+TS_SOURCES := $(wildcard src/*.ts) $(wildcard style/*) $(wildcard style/icons/*) \
+	$(wildcard schema/settings/*.json) package.json tsconfig.json
+PY_SOURCES := $(filter-out %/_version.py,$(wildcard python_ext/memtrack/*.py)) pyproject.toml
+
+.PHONY: help setup build lab test test-py test-js test-ui lint format bench chromium clean
+
+help:
+	@echo "make lab    set everything up and start JupyterLab on examples/tour.ipynb"
+	@echo "make test   set everything up and run lint, pytest, jest and the Galata UI tests"
+	@echo "make bench  run the benchmarks in bench/"
+	@echo "make lint | format | clean"
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(STAMPS)/py-deps: $(PY) Makefile | $(STAMPS)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(PY_DEV_DEPS)
+	touch $@
+
+$(STAMPS)/js-deps: $(STAMPS)/py-deps package.json yarn.lock .yarnrc.yml
+	jlpm install
+	touch $@
+
+$(STAMPS)/build: $(STAMPS)/js-deps $(TS_SOURCES)
+	jlpm build:prod
+	touch $@
+
+# Editable install: Python edits are live, and pip copies the built
+# labextension with install.json into the venv's share/jupyter/labextensions,
+# exactly where `pip install .` puts it (rerun after each frontend build).
+$(STAMPS)/install: $(STAMPS)/build $(PY_SOURCES) install.json
+	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
+	touch $@
+
+$(STAMPS)/ui-deps: $(STAMPS)/py-deps ui-tests/package.json ui-tests/yarn.lock
+	cd ui-tests && jlpm install
+	touch $@
+
+$(STAMPS):
+	mkdir -p $(STAMPS)
+
+setup: $(STAMPS)/install
+
+build: $(STAMPS)/build
+
+lab: setup
+	jupyter lab examples/tour.ipynb --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT)
+
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "Installing Debian's chromium for the UI tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	fi
+	@$(CHROMIUM) --version
+
+lint: $(STAMPS)/js-deps
+	ruff check python_ext bench
+	ruff format --check python_ext bench
+	jlpm lint
+
+format: $(STAMPS)/js-deps
+	ruff check --fix python_ext bench
+	ruff format python_ext bench
+	jlpm lint:fix
+
+test-py: setup
+	$(PY) -m pytest
+
+test-js: $(STAMPS)/js-deps
+	jlpm test
+
+test-ui: setup $(STAMPS)/ui-deps chromium
+	cd ui-tests && jlpm test
+
+test: lint test-py test-js test-ui
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(STAMPS) lib python_ext/memtrack/labextension tsconfig.tsbuildinfo \
+		ui-tests/test-results ui-tests/playwright-report

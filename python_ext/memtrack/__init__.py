@@ -1,0 +1,89 @@
+"""jupyterlab-memtrack: per-cell memory tracking for Jupyter notebooks (kernel side).
+
+Load with ``%load_ext memtrack``; then ``%%memtrack`` measures one cell and ``%memtrack on``
+tracks every cell. The JupyterLab sidebar receives the records over the comm target
+``jupyterlab-memtrack``; without it a one-line summary is printed per tracked cell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from ._version import __version__
+except ImportError:  # not built: running from a source checkout
+    __version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "history",
+    "load_ipython_extension",
+    "reset",
+    "start",
+    "stop",
+    "unload_ipython_extension",
+]
+
+_tracker: Any = None  # memtrack.tracker.Tracker of the shell the extension is loaded in
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "jupyterlab-memtrack"}]
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """``%load_ext memtrack``. Loading again in the same shell does nothing."""
+    global _tracker
+    from .tracker import Tracker
+
+    if _tracker is not None:
+        if _tracker.shell is ip and _tracker.installed:
+            return
+        _tracker.uninstall()  # another shell (tests): move over, keeping nothing behind
+        _tracker = None
+    tracker = Tracker(ip)
+    tracker.install()
+    _tracker = tracker
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    """``%unload_ext memtrack``: remove hooks, magics and the comm target."""
+    global _tracker
+    if _tracker is not None and _tracker.shell is ip:
+        _tracker.uninstall()
+        _tracker = None
+
+
+def _require() -> Any:
+    if _tracker is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - IPython is a dependency
+            get_ipython = None  # type: ignore[assignment]
+        ip = get_ipython() if get_ipython is not None else None
+        if ip is None:
+            raise RuntimeError("memtrack works inside IPython/Jupyter: run %load_ext memtrack")
+        load_ipython_extension(ip)
+    return _tracker
+
+
+def history() -> list[dict[str, Any]]:
+    """Copies of every record so far (JSON-safe dicts, oldest first); [] when not loaded."""
+    return _tracker.store.snapshot() if _tracker is not None else []
+
+
+def start(deep: bool = False) -> None:
+    """Track every following cell, like ``%memtrack on`` (``deep=True``: ``on --deep``)."""
+    _require().start(deep=deep)
+
+
+def stop() -> None:
+    """Stop tracking every cell, like ``%memtrack off``."""
+    if _tracker is not None:
+        _tracker.stop()
+
+
+def reset() -> None:
+    """Clear the history (and the sidebar's), like ``%memtrack reset``."""
+    if _tracker is not None:
+        _tracker.reset()

@@ -1,0 +1,217 @@
+"""The comm bridge to the JupyterLab frontend; the only module that imports ``comm``.
+
+The frontend opens a comm to the target ``jupyterlab-memtrack`` with ``{"v":1,"type":"hello"}``
+as open data. The kernel answers at once with the whole history on that comm, and later pushes
+one ``record`` message per tracked cell to every open comm. Nothing a frontend sends can raise
+in the kernel: malformed, unknown or newer-version messages get an ``error`` message back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import protocol
+from .store import RecordStore
+
+TARGET_NAME = "jupyterlab-memtrack"
+
+
+def _warn(text: str) -> None:
+    """One line on stderr: a frontend problem must never become an exception in the kernel."""
+    with contextlib.suppress(Exception):  # stderr gone: nothing left to tell
+        print(f"memtrack: {text}", file=sys.stderr)
+
+
+def _comm_id(comm: Any) -> str:
+    return str(getattr(comm, "comm_id", id(comm)))
+
+
+class Bridge:
+    """Keeps the open frontend comms and talks to them.
+
+    ``on_reset`` is called when a frontend asks for the history to be cleared (``reset``).
+    """
+
+    def __init__(self, store: RecordStore, on_reset: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.on_reset = on_reset
+        self._lock = threading.Lock()
+        self._comms: dict[str, Any] = {}
+        self._manager: Any = None
+        self._handler: Callable[[Any, Any], None] | None = None
+
+    # -- registration -------------------------------------------------------------------------
+
+    def register(self, shell: Any) -> bool:
+        """Register the comm target with the kernel's comm manager.
+
+        Returns False (and does nothing) without a kernel: terminal IPython has no frontend.
+        """
+        if self._manager is not None:
+            return True
+        if getattr(shell, "kernel", None) is None:
+            return False
+        try:
+            import comm
+
+            manager = comm.get_comm_manager()
+            handler = self._on_open  # keep the bound method: unregister needs the same object
+            manager.register_target(TARGET_NAME, handler)
+        except Exception as e:
+            _warn(f"cannot register the comm target ({type(e).__name__}: {e}); no sidebar updates")
+            return False
+        self._manager, self._handler = manager, handler
+        return True
+
+    def unregister(self) -> None:
+        """Unregister the target and close every open comm."""
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            try:
+                if manager.targets.get(TARGET_NAME) is self._handler:
+                    manager.unregister_target(TARGET_NAME, self._handler)
+            except Exception:
+                pass
+        with self._lock:
+            comms = list(self._comms.values())
+            self._comms.clear()
+        for c in comms:
+            with contextlib.suppress(Exception):
+                c.close()
+
+    @property
+    def registered(self) -> bool:
+        return self._manager is not None
+
+    # -- state --------------------------------------------------------------------------------
+
+    def attached(self) -> bool:
+        """Whether at least one frontend comm is open."""
+        with self._lock:
+            return bool(self._comms)
+
+    def kernel_info(self) -> dict[str, Any]:
+        from . import __version__
+
+        return {"pid": os.getpid(), "python": platform.python_version(), "memtrack": __version__}
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _send(self, comm: Any, msg: Mapping[str, Any]) -> bool:
+        try:
+            comm.send(dict(msg))
+            return True
+        except Exception as e:
+            _warn(f"could not send {msg.get('type')!r} to the frontend ({type(e).__name__}: {e})")
+            return False
+
+    def _broadcast(self, msg: Mapping[str, Any]) -> int:
+        with self._lock:
+            comms = list(self._comms.values())
+        return sum(self._send(c, msg) for c in comms)
+
+    def publish(self, record: Mapping[str, Any]) -> int:
+        """Send one record to every open comm; returns how many got it."""
+        return self._broadcast(protocol.record_message(record))
+
+    def publish_reset(self) -> int:
+        """Tell every open comm that the history was cleared."""
+        return self._broadcast(protocol.reset_message())
+
+    def send_history(self, comm: Any) -> bool:
+        return self._send(comm, protocol.history_message(self.store.snapshot(), self.kernel_info()))
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _on_open(self, comm: Any, open_msg: Any) -> None:
+        try:
+            data = open_msg["content"].get("data", {})
+        except Exception:
+            data = None
+        try:
+            type_, _ = protocol.parse_message(data)
+            if type_ != "hello":
+                raise protocol.ProtocolError(f"expected 'hello' as open data, got {type_!r}")
+        except protocol.ProtocolError as e:
+            self._send(comm, protocol.error_message(str(e)))
+            with contextlib.suppress(Exception):
+                comm.close()
+            return
+        except Exception as e:  # never raise into the comm manager
+            _warn(f"error opening a frontend comm ({type(e).__name__}: {e})")
+            return
+        try:
+            comm.on_msg(self._make_msg_handler(comm))
+            comm.on_close(self._make_close_handler(comm))
+        except Exception as e:
+            _warn(f"cannot listen on the frontend comm ({type(e).__name__}: {e})")
+            return
+        with self._lock:
+            self._comms[_comm_id(comm)] = comm
+        self.send_history(comm)
+
+    def _make_msg_handler(self, comm: Any) -> Callable[[Any], None]:
+        def on_msg(msg: Any) -> None:
+            self.handle_message(comm, msg)
+
+        return on_msg
+
+    def _make_close_handler(self, comm: Any) -> Callable[[Any], None]:
+        key = _comm_id(comm)
+
+        def on_close(msg: Any) -> None:
+            with self._lock:
+                self._comms.pop(key, None)
+
+        return on_close
+
+    def handle_message(self, comm: Any, msg: Any) -> None:
+        """Answer one comm message from a frontend. Never raises."""
+        try:
+            try:
+                data = msg["content"]["data"]
+            except (KeyError, TypeError) as e:
+                raise protocol.ProtocolError("comm message without content.data") from e
+            type_, _ = protocol.parse_message(data)
+            if type_ == "request_history":
+                self.send_history(comm)
+            elif type_ == "reset":
+                if self.on_reset is not None:
+                    self.on_reset()
+            elif type_ == "error":
+                # The frontend rejected something we sent; answering would only ping-pong.
+                _warn(f"the frontend reported: {data.get('message')}")
+            elif type_ == "hello":
+                self.send_history(comm)
+            else:
+                raise protocol.ProtocolError(f"the kernel does not accept {type_!r} messages")
+        except protocol.ProtocolError as e:
+            self._send(comm, protocol.error_message(str(e)))
+        except Exception as e:
+            _warn(f"error handling a frontend message ({type(e).__name__}: {e})")
+            self._send(comm, protocol.error_message(f"internal error: {type(e).__name__}"))
+
+
+# Module-level access to the bridge of the loaded extension (set by the tracker).
+_active: Bridge | None = None
+
+
+def set_active(bridge: Bridge | None) -> None:
+    global _active
+    _active = bridge
+
+
+def attached() -> bool:
+    """Whether a frontend comm is open on the loaded extension."""
+    return _active is not None and _active.attached()
+
+
+def publish(record: Mapping[str, Any]) -> int:
+    """Send a record to every open frontend comm (0 when none or not loaded)."""
+    return _active.publish(record) if _active is not None else 0

@@ -1,0 +1,287 @@
+"""Pure measurement of one cell: RSS, peak RSS, tracemalloc, gc. No IPython import.
+
+Costs (see the design notes): reading RSS with ``pread`` on a kept-open ``/proc/self/statm`` is
+~2 us; resetting the kernel's high-water mark through ``/proc/self/clear_refs`` ~10 us;
+``tracemalloc.get_traced_memory()``/``reset_peak()`` ~1 us. Tracing itself is the expensive part
+(2-20x on allocation-heavy code), so only deep measurements turn it on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import sys
+import threading
+import time
+import tracemalloc
+from datetime import datetime, timezone
+from typing import Any
+
+try:  # not on Windows
+    import resource
+except ImportError:  # pragma: no cover - platform dependent
+    resource = None  # type: ignore[assignment]
+
+_PAGE_SIZE = 4096
+with contextlib.suppress(AttributeError, ValueError, OSError):  # no sysconf on Windows
+    _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+# Peak scopes reported by CellMeasurement.finish()["rss_peak_scope"].
+PEAK_CELL = "cell"  # high-water mark reset at the cell's start: the cell's own peak
+PEAK_PROCESS = "process"  # could not reset: the process's lifetime peak (an upper bound)
+
+
+def _open(path: str, flags: int) -> int | None:
+    try:
+        return os.open(path, flags)
+    except OSError:
+        return None
+
+
+class _ProcFiles:
+    """Kept-open ``/proc/self`` files, read with ``pread`` (no open/close per reading)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.statm = _open("/proc/self/statm", os.O_RDONLY)
+        self.status = _open("/proc/self/status", os.O_RDONLY)
+        self.clear_refs = _open("/proc/self/clear_refs", os.O_WRONLY)
+
+
+_proc: _ProcFiles | None = None
+_proc_pid: int | None = None
+
+
+def _files() -> _ProcFiles:
+    """The process's kept-open files (reopened after a fork: ``self`` would be the parent)."""
+    global _proc, _proc_pid
+    pid = os.getpid()
+    if _proc is None or _proc_pid != pid:
+        _proc, _proc_pid = _ProcFiles(), pid
+    return _proc
+
+
+def _maxrss_bytes() -> int | None:
+    if resource is None:
+        return None
+    try:
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    except (OSError, ValueError):
+        return None
+    # Linux and the BSDs report KiB, macOS bytes.
+    return int(maxrss) if sys.platform == "darwin" else int(maxrss) * 1024
+
+
+def rss() -> int | None:
+    """Current resident set size in bytes, or None where it cannot be read cheaply."""
+    fd = _files().statm
+    if fd is not None:
+        try:
+            fields = os.pread(fd, 128, 0).split()
+            return int(fields[1]) * _PAGE_SIZE
+        except (OSError, ValueError, IndexError):
+            pass
+    # Elsewhere only the lifetime peak is cheap to get; it is no stand-in for the current size.
+    return None
+
+
+def peak_rss() -> int | None:
+    """High-water mark of the RSS in bytes (VmHWM), since the process start or the last reset."""
+    fd = _files().status
+    if fd is not None:
+        try:
+            data = os.pread(fd, 8192, 0)
+            for line in data.splitlines():
+                if line.startswith(b"VmHWM:"):
+                    parts = line.split()
+                    value = int(parts[1])
+                    unit = parts[2].lower() if len(parts) > 2 else b"kb"
+                    return value * 1024 if unit == b"kb" else value
+        except (OSError, ValueError, IndexError):
+            pass
+    return _maxrss_bytes()
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's RSS high-water mark (Linux ``clear_refs`` 5). True when it worked.
+
+    This resets VmHWM and ``ru_maxrss`` for the whole process: another tool reading them in the
+    same process sees the reset too.
+    """
+    fd = _files().clear_refs
+    if fd is None:
+        return False
+    try:
+        return os.write(fd, b"5") == 1
+    except OSError:
+        return False
+
+
+def gc_stats() -> list[tuple[int, int, int]]:
+    """(collections, collected, uncollectable) per generation, cumulative since start."""
+    try:
+        return [
+            (
+                int(s.get("collections", 0)),
+                int(s.get("collected", 0)),
+                int(s.get("uncollectable", 0)),
+            )
+            for s in gc.get_stats()
+        ]
+    except Exception:  # pragma: no cover - exotic interpreters
+        return []
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+# Measurements running right now (nested ones: a %%memtrack inside a tracked cell). Resetting the
+# RSS high-water mark or the tracemalloc peak would erase what an outer measurement has not read
+# yet, so the value before each reset is handed to every active measurement first.
+_active: list[CellMeasurement] = []
+_active_lock = threading.Lock()
+
+
+def _save_peaks_before_reset(rss_hwm: bool, traced: bool) -> None:
+    with _active_lock:
+        active = list(_active)
+    if not active:
+        return
+    hwm = peak_rss() if rss_hwm else None
+    traced_peak = (
+        tracemalloc.get_traced_memory()[1] if traced and tracemalloc.is_tracing() else None
+    )
+    for m in active:
+        if hwm is not None:
+            m._rss_peak_seen = max(m._rss_peak_seen or 0, hwm)
+        if traced_peak is not None and m._traced_before is not None:
+            m._traced_peak_seen = max(m._traced_peak_seen or 0, traced_peak)
+
+
+class CellMeasurement:
+    """Measure one cell: ``start()`` before it runs, ``finish()`` after; ``finish`` returns a dict.
+
+    ``deep=True`` also measures Python allocations with tracemalloc:
+
+    * if tracemalloc is already tracing (the user, another profiler, or continuous deep tracking)
+      the session is reused as it is: never stopped, its frame limit kept;
+    * otherwise it is started for this cell and stopped again in ``finish`` unless
+      ``keep_tracing`` is set, so no tracing tax stays behind. In that case the traces only know
+      blocks allocated during the cell: frees of memory allocated before the cell are invisible
+      and ``traced_delta`` can only over-state growth (a later version traces continuously).
+
+    The measurement holds no reference to any user object.
+    """
+
+    def __init__(self, deep: bool = False, keep_tracing: bool = False) -> None:
+        self.deep = deep
+        self.keep_tracing = keep_tracing
+        self.started = False
+        self.finished = False
+        self.started_at: str | None = None
+        self.tracing_started_here = False
+        self.peak_reset = False
+        self._t0 = 0.0
+        self._rss_before: int | None = None
+        self._rss_peak_seen: int | None = None
+        self._traced_before: int | None = None
+        self._traced_peak_seen: int | None = None
+        self._gc_before: list[tuple[int, int, int]] = []
+
+    def start(self) -> CellMeasurement:
+        if self.started:
+            raise RuntimeError("measurement already started")
+        self.started = True
+        self.started_at = _now_iso()
+        self._gc_before = gc_stats()
+        self._rss_before = rss()
+
+        _save_peaks_before_reset(rss_hwm=True, traced=self.deep)
+        self.peak_reset = reset_peak_rss()
+
+        if self.deep:
+            if not tracemalloc.is_tracing():
+                tracemalloc.start()  # default frame limit (1): the cheapest tracing there is
+                self.tracing_started_here = True
+            self._traced_before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+
+        with _active_lock:
+            _active.append(self)
+        self._t0 = time.perf_counter()
+        return self
+
+    def finish(self, error: str | None = None) -> dict[str, Any]:
+        """Stop measuring; return the numbers (bytes as ints, None where not measurable)."""
+        if not self.started:
+            raise RuntimeError("measurement not started")
+        if self.finished:
+            raise RuntimeError("measurement already finished")
+        self.finished = True
+        duration = max(0.0, time.perf_counter() - self._t0)
+        with _active_lock:
+            if self in _active:
+                _active.remove(self)
+
+        traced_delta = traced_peak = None
+        if self.deep and self._traced_before is not None and tracemalloc.is_tracing():
+            current, peak = tracemalloc.get_traced_memory()
+            peak = max(peak, self._traced_peak_seen or 0)
+            traced_delta = int(current - self._traced_before)
+            traced_peak = int(max(0, peak - self._traced_before))
+            # Stopping is only done for tracing this cell turned on. (Note: stop() while other
+            # threads allocate crashed old CPythons; continuous tracking avoids stopping.)
+            if self.tracing_started_here and not self.keep_tracing:
+                tracemalloc.stop()
+            # else: the cell itself stopped tracemalloc; nothing trustworthy to report.
+
+        rss_after = rss()
+        hwm = peak_rss()
+        candidates = [
+            v for v in (self._rss_before, rss_after, hwm, self._rss_peak_seen) if v is not None
+        ]
+        rss_peak = max(candidates) if candidates else None
+        if not self.peak_reset and hwm is not None:
+            rss_peak = hwm  # lifetime peak: the only honest number when we could not reset
+
+        gc_after = gc_stats()
+        gc_delta = None
+        if self._gc_before and len(gc_after) == len(self._gc_before):
+            diffs = [
+                tuple(a - b for a, b in zip(after, before, strict=True))
+                for after, before in zip(gc_after, self._gc_before, strict=True)
+            ]
+            gc_delta = {
+                "collections": [int(d[0]) for d in diffs],
+                "collected": int(sum(d[1] for d in diffs)),
+                "uncollectable": int(sum(d[2] for d in diffs)),
+            }
+
+        return {
+            "mode": "deep" if self.deep else "light",
+            "started_at": self.started_at,
+            "duration_s": float(duration),
+            "rss_before": self._rss_before,
+            "rss_after": rss_after,
+            "rss_peak": rss_peak,
+            "rss_peak_scope": (PEAK_CELL if self.peak_reset else PEAK_PROCESS)
+            if rss_peak is not None
+            else None,
+            "traced_delta": traced_delta,
+            "traced_peak": traced_peak,
+            "gc": gc_delta,
+            "error": error,
+        }
+
+    def abandon(self) -> None:
+        """Stop without a result (tracking switched off mid-cell); undoes what start() turned on."""
+        if not self.started or self.finished:
+            return
+        self.finished = True
+        with _active_lock:
+            if self in _active:
+                _active.remove(self)
+        if self.tracing_started_here and not self.keep_tracing and tracemalloc.is_tracing():
+            tracemalloc.stop()

@@ -1,0 +1,246 @@
+"""Wire format of the ``jupyterlab-memtrack`` comm.
+
+The single source of truth is ``schema/wire/message.schema.json``; this module mirrors it by hand
+so that the kernel side needs no JSON Schema library. It is pure: no IPython, no comm.
+
+Every message is a JSON object ``{"v": PROTOCOL_VERSION, "type": ..., ...}``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+PROTOCOL_VERSION = 1
+
+#: Every message type the schema knows, in either direction.
+MESSAGE_TYPES = ("hello", "request_history", "history", "record", "reset", "error")
+
+#: The keys every record carries (the schema's ``record.required``), in wire order.
+RECORD_KEYS = (
+    "seq",
+    "execution_count",
+    "cell_id",
+    "label",
+    "mode",
+    "started_at",
+    "duration_s",
+    "rss_before",
+    "rss_after",
+    "rss_peak",
+    "traced_delta",
+    "traced_peak",
+    "top_lines",
+    "types",
+    "variables",
+    "gc",
+    "error",
+    "leaks",
+)
+
+RECORD_MODES = ("light", "deep")
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the wire format (the text says why)."""
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _message(type_: str, **fields: Any) -> dict[str, Any]:
+    msg: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": type_}
+    msg.update(fields)
+    return msg
+
+
+def hello_message(client: str = "jupyterlab-memtrack", version: str | None = None) -> dict:
+    """Frontend -> kernel (comm open data). Built here for tests and tooling."""
+    msg = _message("hello", client=client)
+    if version is not None:
+        msg["version"] = version
+    return msg
+
+
+def request_history_message() -> dict:
+    """Frontend -> kernel: please send the whole history again."""
+    return _message("request_history")
+
+
+def history_message(records: Iterable[Mapping], kernel: Mapping | None = None) -> dict:
+    """Kernel -> frontend: every stored record, oldest first."""
+    msg = _message("history", records=[dict(r) for r in records])
+    if kernel is not None:
+        msg["kernel"] = dict(kernel)
+    return msg
+
+
+def record_message(record: Mapping) -> dict:
+    """Kernel -> frontend: one new record."""
+    return _message("record", record=dict(record))
+
+
+def reset_message() -> dict:
+    """Kernel -> frontend: the history was cleared."""
+    return _message("reset")
+
+
+def error_message(message: str) -> dict:
+    """Either direction: the peer's last message was rejected."""
+    return _message("error", message=str(message))
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _check(cond: bool, where: str, what: str) -> None:
+    if not cond:
+        raise ProtocolError(f"{where}: {what}")
+
+
+def _check_opt_str(obj: Mapping, key: str, where: str) -> None:
+    if key in obj:
+        _check(isinstance(obj[key], str), f"{where}.{key}", "must be a string")
+
+
+def _check_items(value: Any, where: str, required: dict[str, Any]) -> None:
+    """An array of objects whose ``required`` keys satisfy the given predicates."""
+    _check(isinstance(value, list), where, "must be an array")
+    for i, item in enumerate(value):
+        here = f"{where}[{i}]"
+        _check(isinstance(item, dict), here, "must be an object")
+        for key, pred in required.items():
+            _check(key in item, here, f"missing key {key!r}")
+            _check(pred(item[key]), f"{here}.{key}", "has the wrong type")
+
+
+def _nullable_int(value: Any) -> bool:
+    return value is None or _is_int(value)
+
+
+def validate_record(record: Any, where: str = "record") -> None:
+    """Raise :class:`ProtocolError` unless ``record`` matches the schema's record definition."""
+    _check(isinstance(record, dict), where, "must be an object")
+    missing = [k for k in RECORD_KEYS if k not in record]
+    _check(not missing, where, f"missing key(s) {', '.join(map(repr, missing))}")
+    r = record
+    _check(_is_int(r["seq"]) and r["seq"] >= 1, f"{where}.seq", "must be an integer >= 1")
+    _check(_nullable_int(r["execution_count"]), f"{where}.execution_count", "must be int or null")
+    for key in ("cell_id", "label", "error"):
+        _check(r[key] is None or isinstance(r[key], str), f"{where}.{key}", "must be str or null")
+    _check(r["mode"] in RECORD_MODES, f"{where}.mode", f"must be one of {RECORD_MODES}")
+    _check(isinstance(r["started_at"], str), f"{where}.started_at", "must be a string")
+    _check(
+        _is_number(r["duration_s"]) and r["duration_s"] >= 0,
+        f"{where}.duration_s",
+        "must be a number >= 0",
+    )
+    for key in ("rss_before", "rss_after", "rss_peak", "traced_delta", "traced_peak"):
+        _check(
+            _nullable_int(r[key]), f"{where}.{key}", "must be an integer number of bytes or null"
+        )
+    _check_items(
+        r["top_lines"],
+        f"{where}.top_lines",
+        {
+            "line": _is_int,
+            "code": lambda v: isinstance(v, str),
+            "increment": _is_int,
+            "occurrences": lambda v: _is_int(v) and v >= 0,
+        },
+    )
+    _check_items(
+        r["types"], f"{where}.types", {"type": lambda v: isinstance(v, str), "count_delta": _is_int}
+    )
+    _check_items(
+        r["variables"],
+        f"{where}.variables",
+        {"name": lambda v: isinstance(v, str), "type": lambda v: isinstance(v, str)},
+    )
+    for i, var in enumerate(r["variables"]):
+        _check("size" in var, f"{where}.variables[{i}]", "missing key 'size'")
+        _check(_nullable_int(var["size"]), f"{where}.variables[{i}].size", "must be int or null")
+    gc_stats = r["gc"]
+    if gc_stats is not None:
+        _check(isinstance(gc_stats, dict), f"{where}.gc", "must be an object or null")
+        if "collections" in gc_stats:
+            cols = gc_stats["collections"]
+            _check(
+                isinstance(cols, list) and all(_is_int(c) for c in cols),
+                f"{where}.gc.collections",
+                "must be an array of integers",
+            )
+        for key in ("collected", "uncollectable"):
+            if key in gc_stats:
+                _check(_is_int(gc_stats[key]), f"{where}.gc.{key}", "must be an integer")
+    _check(
+        isinstance(r["leaks"], list) and all(isinstance(x, dict) for x in r["leaks"]),
+        f"{where}.leaks",
+        "must be an array of objects",
+    )
+
+
+def parse_message(data: Any) -> tuple[str, dict[str, Any]]:
+    """Check one incoming message and return ``(type, payload)``.
+
+    ``payload`` is a shallow copy of the message without ``v`` and ``type``.
+    Raises :class:`ProtocolError` with a human-readable reason for anything the schema rejects:
+    non-objects, a missing or newer ``v``, an unknown ``type``, or a malformed body.
+    """
+    if not isinstance(data, dict):
+        raise ProtocolError(f"message must be a JSON object, got {type(data).__name__}")
+    if "v" not in data:
+        raise ProtocolError("message has no protocol version 'v'")
+    v = data["v"]
+    if not _is_int(v):
+        raise ProtocolError(f"protocol version 'v' must be an integer, got {v!r}")
+    if v > PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"protocol version {v} is newer than this kernel's ({PROTOCOL_VERSION}); "
+            "upgrade jupyterlab-memtrack in the kernel's environment"
+        )
+    if v != PROTOCOL_VERSION:
+        raise ProtocolError(f"unsupported protocol version {v} (expected {PROTOCOL_VERSION})")
+    type_ = data.get("type")
+    if not isinstance(type_, str):
+        raise ProtocolError("message has no string 'type'")
+    if type_ not in MESSAGE_TYPES:
+        raise ProtocolError(f"unknown message type {type_!r}")
+
+    if type_ == "hello":
+        _check_opt_str(data, "client", "hello")
+        _check_opt_str(data, "version", "hello")
+    elif type_ == "history":
+        _check("records" in data, "history", "missing key 'records'")
+        _check(isinstance(data["records"], list), "history.records", "must be an array")
+        for i, rec in enumerate(data["records"]):
+            validate_record(rec, f"history.records[{i}]")
+        if "kernel" in data:
+            kernel = data["kernel"]
+            _check(isinstance(kernel, dict), "history.kernel", "must be an object")
+            if "pid" in kernel:
+                _check(_is_int(kernel["pid"]), "history.kernel.pid", "must be an integer")
+            _check_opt_str(kernel, "python", "history.kernel")
+            _check_opt_str(kernel, "memtrack", "history.kernel")
+    elif type_ == "record":
+        _check("record" in data, "record message", "missing key 'record'")
+        validate_record(data["record"])
+    elif type_ == "error":
+        _check("message" in data, "error", "missing key 'message'")
+        _check(isinstance(data["message"], str), "error.message", "must be a string")
+
+    payload = {k: val for k, val in data.items() if k not in ("v", "type")}
+    return type_, payload

@@ -1,0 +1,65 @@
+"""Shared test helpers: the wire schema and a real IPython InteractiveShell."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA_DIR = REPO / "schema"
+MESSAGE_SCHEMA = json.loads((SCHEMA_DIR / "wire" / "message.schema.json").read_text("utf-8"))
+
+
+def message_validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(
+        MESSAGE_SCHEMA, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
+
+
+def record_validator() -> jsonschema.Draft7Validator:
+    """Validator for one record (the schema's ``record`` definition)."""
+    schema = {
+        "$ref": "#/definitions/record",
+        "definitions": MESSAGE_SCHEMA["definitions"],
+    }
+    return jsonschema.Draft7Validator(
+        schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
+
+
+@pytest.fixture
+def no_tracing():
+    """Tests start and end with tracemalloc off."""
+    if tracemalloc.is_tracing():
+        tracemalloc.stop()
+    yield
+    if tracemalloc.is_tracing():
+        tracemalloc.stop()
+
+
+@pytest.fixture
+def shell(tmp_path_factory, no_tracing):
+    """The real InteractiveShell singleton with memtrack loaded; cleaned up after each test."""
+    import memtrack
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    if not InteractiveShell.initialized():
+        config = Config()
+        config.HistoryManager.hist_file = ":memory:"
+        config.InteractiveShell.colors = "nocolor"
+        config.InteractiveShell.ipython_dir = str(tmp_path_factory.mktemp("ipython"))
+        InteractiveShell.instance(config=config)
+    ip = InteractiveShell.instance()
+    ip.reset(new_session=False)
+    ip.run_cell("%load_ext memtrack", store_history=True)
+    assert memtrack._tracker is not None and memtrack._tracker.shell is ip
+    memtrack.reset()
+    yield ip
+    ip.run_cell("%unload_ext memtrack", store_history=True)
+    assert memtrack._tracker is None
+    ip.reset(new_session=False)

@@ -1,0 +1,132 @@
+"""memtrack.measure: real measurements of real allocations (Linux /proc where available)."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import tracemalloc
+
+import pytest
+from memtrack import measure
+from memtrack.measure import CellMeasurement
+
+MB = 1_000_000
+LINUX = sys.platform.startswith("linux")
+
+
+def test_rss_is_positive_bytes():
+    value = measure.rss()
+    if LINUX:
+        assert isinstance(value, int)
+        assert value > 1 * MB
+    else:  # no cheap current RSS elsewhere
+        assert value is None or value > 1 * MB
+
+
+def test_peak_rss_at_least_current():
+    current, peak = measure.rss(), measure.peak_rss()
+    assert isinstance(peak, int)
+    if current is not None:
+        assert peak >= current - 64 * 1024
+
+
+def test_50mb_allocation_shows_in_traced_delta_and_peak(no_tracing):
+    m = CellMeasurement(deep=True).start()
+    x = bytearray(50 * MB)
+    result = m.finish()
+    try:
+        assert result["mode"] == "deep"
+        assert 49 * MB <= result["traced_delta"] <= 52 * MB
+        assert 49 * MB <= result["traced_peak"] <= 55 * MB
+        assert result["traced_peak"] >= result["traced_delta"]
+        if LINUX:
+            assert result["rss_after"] - result["rss_before"] >= 40 * MB
+    finally:
+        del x
+    # memtrack started tracemalloc for this cell, so it must not stay on.
+    assert not tracemalloc.is_tracing()
+
+
+def test_temporary_80mb_buffer_shows_only_in_peaks(no_tracing):
+    m = CellMeasurement(deep=True).start()
+    tmp = b"\x01" * (80 * MB)  # bytes: every page is written, so RSS really grows
+    del tmp
+    result = m.finish()
+    assert abs(result["traced_delta"]) < 2 * MB
+    assert 79 * MB <= result["traced_peak"] <= 85 * MB
+    if LINUX:
+        assert result["rss_peak_scope"] == measure.PEAK_CELL
+        assert result["rss_peak"] - result["rss_before"] >= 70 * MB
+        assert result["rss_peak"] >= result["rss_after"]
+
+
+def test_reuses_user_tracemalloc_session_with_its_frame_limit(no_tracing):
+    tracemalloc.start(5)
+    try:
+        m = CellMeasurement(deep=True).start()
+        assert not m.tracing_started_here
+        x = bytearray(10 * MB)
+        result = m.finish()
+        del x
+        assert tracemalloc.is_tracing(), "memtrack stopped the user's tracemalloc session"
+        assert tracemalloc.get_traceback_limit() == 5
+        assert 9 * MB <= result["traced_delta"] <= 11 * MB
+    finally:
+        tracemalloc.stop()
+
+
+def test_keep_tracing_leaves_tracemalloc_on(no_tracing):
+    m = CellMeasurement(deep=True, keep_tracing=True).start()
+    assert m.tracing_started_here
+    m.finish()
+    assert tracemalloc.is_tracing()
+
+
+def test_light_mode_does_not_touch_tracemalloc(no_tracing):
+    result = CellMeasurement(deep=False).start().finish()
+    assert result["traced_delta"] is None and result["traced_peak"] is None
+    assert not tracemalloc.is_tracing()
+    assert result["mode"] == "light"
+
+
+def test_gc_deltas_count_collections():
+    m = CellMeasurement().start()
+    gc.collect()
+    result = m.finish()
+    assert len(result["gc"]["collections"]) == len(gc.get_stats())
+    assert result["gc"]["collections"][-1] >= 1
+    assert result["gc"]["collected"] >= 0
+
+
+def test_nested_measurement_keeps_the_outer_peak(no_tracing):
+    outer = CellMeasurement(deep=True).start()
+    tmp = b"\x01" * (30 * MB)
+    del tmp
+    inner = CellMeasurement(deep=True).start()  # resets the peaks (tracemalloc and VmHWM)
+    inner_result = inner.finish()
+    outer_result = outer.finish()
+    assert inner_result["traced_peak"] < 5 * MB
+    assert outer_result["traced_peak"] >= 29 * MB
+    if LINUX:
+        assert outer_result["rss_peak"] - outer_result["rss_before"] >= 25 * MB
+    assert not tracemalloc.is_tracing()
+
+
+def test_error_name_and_timing_are_reported():
+    m = CellMeasurement().start()
+    result = m.finish(error="ZeroDivisionError")
+    assert result["error"] == "ZeroDivisionError"
+    assert result["duration_s"] >= 0
+    assert result["started_at"].endswith("+00:00")
+
+
+def test_start_finish_misuse_raises():
+    m = CellMeasurement()
+    with pytest.raises(RuntimeError):
+        m.finish()
+    m.start()
+    with pytest.raises(RuntimeError):
+        m.start()
+    m.finish()
+    with pytest.raises(RuntimeError):
+        m.finish()

@@ -1,0 +1,152 @@
+/**
+ * DOM-free store of every notebook's memory history. The kernel bridge
+ * writes into it; the sidebar (and anything else) listens to its signals.
+ */
+import { ISignal, Signal } from '@lumino/signaling';
+
+import {
+  BridgeStatus,
+  HistoryEntry,
+  IHistoryChange,
+  IMemtrackModel,
+  IMemtrackRecord
+} from './tokens';
+
+/** One notebook's history: records of successive kernels, split by restarts. */
+class NotebookHistory {
+  readonly entries: HistoryEntry[] = [];
+  /** Index where the current kernel's records begin. */
+  segmentStart = 0;
+  /** Highest seq seen from the current kernel, to drop replayed duplicates. */
+  lastSeq = 0;
+  status: BridgeStatus = 'no-kernel';
+  detail = '';
+}
+
+export class MemtrackModel implements IMemtrackModel {
+  get changed(): ISignal<IMemtrackModel, IHistoryChange> {
+    return this._changed;
+  }
+
+  get currentChanged(): ISignal<IMemtrackModel, string | null> {
+    return this._currentChanged;
+  }
+
+  get currentKey(): string | null {
+    return this._currentKey;
+  }
+
+  setCurrent(key: string | null): void {
+    if (key === this._currentKey) {
+      return;
+    }
+    this._currentKey = key;
+    this._currentChanged.emit(key);
+  }
+
+  entries(key: string | null): readonly HistoryEntry[] {
+    return (key !== null && this._histories.get(key)?.entries) || [];
+  }
+
+  records(key: string | null): IMemtrackRecord[] {
+    const records: IMemtrackRecord[] = [];
+    for (const entry of this.entries(key)) {
+      if (entry.kind === 'record') {
+        records.push(entry.record);
+      }
+    }
+    return records;
+  }
+
+  status(key: string | null): { status: BridgeStatus; detail: string } {
+    const history = key === null ? undefined : this._histories.get(key);
+    return history
+      ? { status: history.status, detail: history.detail }
+      : { status: 'no-kernel', detail: '' };
+  }
+
+  setStatus(key: string, status: BridgeStatus, detail = ''): void {
+    const history = this._history(key);
+    if (history.status === status && history.detail === detail) {
+      return;
+    }
+    history.status = status;
+    history.detail = detail;
+    this._changed.emit({ key, kind: 'status' });
+  }
+
+  /** Add a new record from the current kernel; a replayed one is ignored. */
+  appendRecord(key: string, record: IMemtrackRecord): void {
+    const history = this._history(key);
+    if (record.seq <= history.lastSeq) {
+      return;
+    }
+    history.entries.push({ kind: 'record', record });
+    history.lastSeq = record.seq;
+    this._changed.emit({ key, kind: 'append' });
+  }
+
+  /**
+   * Replace the current kernel's records with its full history (sent when the
+   * comm opens): records from before a restart are kept.
+   */
+  replaceKernelHistory(key: string, records: IMemtrackRecord[]): void {
+    const history = this._history(key);
+    history.entries.splice(history.segmentStart);
+    const ordered = [...records].sort((a, b) => a.seq - b.seq);
+    for (const record of ordered) {
+      history.entries.push({ kind: 'record', record });
+    }
+    history.lastSeq = ordered.length ? ordered[ordered.length - 1].seq : 0;
+    this._changed.emit({ key, kind: 'replace' });
+  }
+
+  /** The kernel restarted or changed: later records start a new segment. */
+  markRestart(key: string, at: Date = new Date()): void {
+    const history = this._history(key);
+    const last = history.entries[history.entries.length - 1];
+    if (last === undefined || last.kind === 'restart') {
+      // Nothing to separate: the next kernel simply starts the history.
+      history.segmentStart = history.entries.length;
+      history.lastSeq = 0;
+      return;
+    }
+    history.entries.push({ kind: 'restart', at: at.toISOString() });
+    history.segmentStart = history.entries.length;
+    history.lastSeq = 0;
+    this._changed.emit({ key, kind: 'restart' });
+  }
+
+  /** Forget a notebook's history (the kernel's copy is untouched). */
+  clear(key: string): void {
+    const history = this._history(key);
+    history.entries.length = 0;
+    history.segmentStart = 0;
+    history.lastSeq = 0;
+    this._changed.emit({ key, kind: 'clear' });
+  }
+
+  /** The notebook closed. */
+  remove(key: string): void {
+    if (this._histories.delete(key)) {
+      this._changed.emit({ key, kind: 'remove' });
+    }
+    if (this._currentKey === key) {
+      this.setCurrent(null);
+    }
+  }
+
+  private _history(key: string): NotebookHistory {
+    let history = this._histories.get(key);
+    if (!history) {
+      history = new NotebookHistory();
+      this._histories.set(key, history);
+    }
+    return history;
+  }
+
+  private _histories = new Map<string, NotebookHistory>();
+  private _currentKey: string | null = null;
+  private _changed = new Signal<IMemtrackModel, IHistoryChange>(this);
+  private _currentChanged = new Signal<IMemtrackModel, string | null>(this);
+}

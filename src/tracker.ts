@@ -1,0 +1,103 @@
+/**
+ * Follows every open notebook: one kernel bridge each, the active one made
+ * current in the model, and cell lookup for click-to-cell.
+ */
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IDisposable } from '@lumino/disposable';
+
+import { KernelBridge } from './kernelBridge';
+import { MemtrackModel } from './model';
+
+export interface INotebookFollowerOptions {
+  notebooks: INotebookTracker;
+  model: MemtrackModel;
+  autoLoad: () => boolean;
+  version: string;
+}
+
+export class NotebookFollower implements IDisposable {
+  constructor(options: INotebookFollowerOptions) {
+    this._options = options;
+    const { notebooks } = options;
+    notebooks.forEach(panel => this._follow(panel));
+    notebooks.widgetAdded.connect((_, panel) => this._follow(panel), this);
+    notebooks.currentChanged.connect(this._onCurrentChanged, this);
+    this._onCurrentChanged();
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._options.notebooks.currentChanged.disconnect(this._onCurrentChanged, this);
+    for (const bridge of this._bridges.values()) {
+      bridge.dispose();
+    }
+    this._bridges.clear();
+  }
+
+  /** The model key of a notebook panel. */
+  static keyOf(panel: NotebookPanel): string {
+    return panel.id;
+  }
+
+  /**
+   * Scroll the notebook to the cell with this id and select it. Returns false
+   * when the cell no longer exists (deleted, or the record predates a reload).
+   */
+  revealCell(key: string, cellId: string | null): boolean {
+    if (!cellId) {
+      return false;
+    }
+    const panel = this._options.notebooks.find(p => NotebookFollower.keyOf(p) === key);
+    if (!panel) {
+      return false;
+    }
+    const notebook = panel.content;
+    const index = notebook.widgets.findIndex(cell => cell.model.id === cellId);
+    if (index < 0) {
+      return false;
+    }
+    notebook.activeCellIndex = index;
+    const cell = notebook.widgets[index];
+    void notebook.scrollToItem(index, 'center');
+    cell.node.classList.add('jp-Memtrack-flash');
+    window.setTimeout(() => cell.node.classList.remove('jp-Memtrack-flash'), 1200);
+    return true;
+  }
+
+  private _follow(panel: NotebookPanel): void {
+    const key = NotebookFollower.keyOf(panel);
+    if (this._bridges.has(key)) {
+      return;
+    }
+    const { model, autoLoad, version } = this._options;
+    const bridge = new KernelBridge({
+      sessionContext: panel.sessionContext,
+      key,
+      model,
+      autoLoad,
+      version
+    });
+    this._bridges.set(key, bridge);
+    panel.disposed.connect(() => {
+      bridge.dispose();
+      this._bridges.delete(key);
+      model.remove(key);
+    });
+  }
+
+  private _onCurrentChanged(): void {
+    const panel = this._options.notebooks.currentWidget;
+    this._options.model.setCurrent(panel ? NotebookFollower.keyOf(panel) : null);
+  }
+
+  private _options: INotebookFollowerOptions;
+  private _bridges = new Map<string, KernelBridge>();
+  private _isDisposed = false;
+}
