@@ -63,7 +63,8 @@ setup: $(STAMPS)/install
 build: $(STAMPS)/build
 
 lab: setup
-	jupyter lab examples/tour.ipynb --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT)
+	jupyter lab examples/tour.ipynb --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+		$$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 chromium:
 	@if [ ! -x "$(CHROMIUM)" ]; then \

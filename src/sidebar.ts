@@ -43,7 +43,11 @@ export class MemtrackSidebar extends Widget {
     this._plotNode.className = 'jp-Memtrack-plot';
     this._plotNode.setAttribute('aria-hidden', 'true');
     this._table.className = 'jp-Memtrack-table';
-    this.node.append(header, this._emptyNode, this._plotNode, this._table);
+    // The table scrolls sideways in a narrow sidebar instead of clipping columns.
+    const tableScroller = document.createElement('div');
+    tableScroller.className = 'jp-Memtrack-tableScroller';
+    tableScroller.append(this._table);
+    this.node.append(header, this._emptyNode, this._plotNode, tableScroller);
 
     this._model.changed.connect(this._onChanged, this);
     this._model.currentChanged.connect(this._invalidate, this);

@@ -8,3 +8,5 @@ configure_jupyter_server(c)  # noqa: F821 (c is injected by the config loader)
 c.ServerApp.open_browser = False
 c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
+# CI and the project's machines run as root.
+c.ServerApp.allow_root = True

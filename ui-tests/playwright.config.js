@@ -14,6 +14,9 @@ module.exports = {
   reporter: [['list']],
   use: {
     ...baseConfig.use,
+    // Video needs Playwright's own ffmpeg download; traces and screenshots do not.
+    video: 'off',
+    trace: 'retain-on-failure',
     launchOptions: {
       executablePath,
       args: [
