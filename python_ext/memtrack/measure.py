@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,6 +31,11 @@ with contextlib.suppress(AttributeError, ValueError, OSError):  # no sysconf on 
 # Peak scopes reported by CellMeasurement.finish()["rss_peak_scope"].
 PEAK_CELL = "cell"  # high-water mark reset at the cell's start: the cell's own peak
 PEAK_PROCESS = "process"  # could not reset: the process's lifetime peak (an upper bound)
+
+# How traced_delta was obtained (CellMeasurement.finish()["traced_delta_method"]).
+METHOD_CONTINUOUS = "continuous"  # tracemalloc was already tracing: every free is seen
+METHOD_ESTIMATE = "cell+freed-estimate"  # started for the cell, minus estimated older frees
+METHOD_CELL_ONLY = "cell-only"  # started for the cell, older frees not estimated
 
 
 def _open(path: str, flags: int) -> int | None:
@@ -92,12 +98,12 @@ def peak_rss() -> int | None:
     if fd is not None:
         try:
             data = os.pread(fd, 8192, 0)
-            for line in data.splitlines():
-                if line.startswith(b"VmHWM:"):
-                    parts = line.split()
-                    value = int(parts[1])
-                    unit = parts[2].lower() if len(parts) > 2 else b"kb"
-                    return value * 1024 if unit == b"kb" else value
+            i = data.find(b"VmHWM:")
+            if i >= 0:
+                parts = data[i + 6 : data.find(b"\n", i)].split()
+                value = int(parts[0])
+                unit = parts[1].lower() if len(parts) > 1 else b"kb"
+                return value * 1024 if unit == b"kb" else value
         except (OSError, ValueError, IndexError):
             pass
     return _maxrss_bytes()
@@ -170,7 +176,7 @@ class CellMeasurement:
     * otherwise it is started for this cell and stopped again in ``finish`` unless
       ``keep_tracing`` is set, so no tracing tax stays behind. In that case the traces only know
       blocks allocated during the cell: frees of memory allocated before the cell are invisible
-      and ``traced_delta`` can only over-state growth (a later version traces continuously).
+      to tracemalloc, so the caller's ``analyze`` estimates them (``traced_delta_method``).
 
     The measurement holds no reference to any user object.
     """
@@ -213,8 +219,19 @@ class CellMeasurement:
         self._t0 = time.perf_counter()
         return self
 
-    def finish(self, error: str | None = None) -> dict[str, Any]:
-        """Stop measuring; return the numbers (bytes as ints, None where not measurable)."""
+    def finish(
+        self,
+        error: str | None = None,
+        analyze: Callable[[], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Stop measuring; return the numbers (bytes as ints, None where not measurable).
+
+        The clock, RSS and traced memory are read first; then ``analyze`` runs (while tracing is
+        still on: it may ask tracemalloc which objects are new) and may return
+        ``freed_estimate``/``resized_estimate`` (bytes of older memory the cell freed unseen, see
+        :mod:`memtrack.lines`) plus any extra keys for the result; then tracing stops if this
+        measurement started it.
+        """
         if not self.started:
             raise RuntimeError("measurement not started")
         if self.finished:
@@ -225,20 +242,45 @@ class CellMeasurement:
             if self in _active:
                 _active.remove(self)
 
-        traced_delta = traced_peak = None
-        if self.deep and self._traced_before is not None and tracemalloc.is_tracing():
+        traced_now = traced_peak = None
+        tracing = self.deep and self._traced_before is not None and tracemalloc.is_tracing()
+        if tracing:
             current, peak = tracemalloc.get_traced_memory()
             peak = max(peak, self._traced_peak_seen or 0)
-            traced_delta = int(current - self._traced_before)
-            traced_peak = int(max(0, peak - self._traced_before))
-            # Stopping is only done for tracing this cell turned on. (Note: stop() while other
-            # threads allocate crashed old CPythons; continuous tracking avoids stopping.)
-            if self.tracing_started_here and not self.keep_tracing:
-                tracemalloc.stop()
-            # else: the cell itself stopped tracemalloc; nothing trustworthy to report.
-
+            traced_now = int(current)
+            traced_peak = int(max(0, peak - (self._traced_before or 0)))
         rss_after = rss()
         hwm = peak_rss()
+
+        extra: dict[str, Any] = {}
+        try:
+            if analyze is not None:
+                extra = dict(analyze() or {})
+        finally:
+            # Stopping is only done for tracing this cell turned on. (Note: stop() while other
+            # threads allocate crashed old CPythons; continuous tracking avoids stopping.)
+            if (
+                tracing
+                and self.tracing_started_here
+                and not self.keep_tracing
+                and tracemalloc.is_tracing()
+            ):
+                tracemalloc.stop()
+
+        traced_delta = method = None
+        freed = int(extra.pop("freed_estimate", 0) or 0)
+        resized = int(extra.pop("resized_estimate", 0) or 0)
+        if traced_now is not None:
+            raw = traced_now - (self._traced_before or 0)
+            if self.tracing_started_here:
+                # tracemalloc never saw older blocks allocated: their frees are estimated.
+                traced_delta = raw - freed - resized
+                method = METHOD_ESTIMATE if extra.pop("estimated", False) else METHOD_CELL_ONLY
+            else:
+                traced_delta = raw
+                method = METHOD_CONTINUOUS
+        # else: the cell itself stopped tracemalloc; nothing trustworthy to report.
+
         candidates = [
             v for v in (self._rss_before, rss_after, hwm, self._rss_peak_seen) if v is not None
         ]
@@ -259,7 +301,7 @@ class CellMeasurement:
                 "uncollectable": int(sum(d[2] for d in diffs)),
             }
 
-        return {
+        result = {
             "mode": "deep" if self.deep else "light",
             "started_at": self.started_at,
             "duration_s": float(duration),
@@ -271,9 +313,13 @@ class CellMeasurement:
             else None,
             "traced_delta": traced_delta,
             "traced_peak": traced_peak,
+            "traced_delta_method": method,
+            "freed_estimate": (freed + resized) if method == METHOD_ESTIMATE else None,
             "gc": gc_delta,
             "error": error,
         }
+        result.update(extra)
+        return result
 
     def abandon(self) -> None:
         """Stop without a result (tracking switched off mid-cell); undoes what start() turned on."""

@@ -1,7 +1,10 @@
-"""One-line text summary of a record, for when no frontend listens (terminal IPython, nbconvert)."""
+"""Text and HTML summaries of records, for when no frontend listens (terminal, nbconvert,
+VS Code), and the 2 KB cap on a stored record."""
 
 from __future__ import annotations
 
+import html
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,3 +55,119 @@ def format_summary(record: Mapping[str, Any], peak_scope: str | None = None) -> 
     if record.get("error"):
         parts.append(f"raised {record['error']}")
     return f"{head}: {', '.join(parts)}"
+
+
+# --------------------------------------------------------------------------- record size
+
+RECORD_MAX_BYTES = 2048  # stored history: at most this much JSON per record
+_TEXT_MAX = 120
+
+
+def _json_size(record: Mapping[str, Any]) -> int:
+    return len(json.dumps(record, separators=(",", ":"), default=str))
+
+
+def fit_record(record: dict[str, Any], limit: int = RECORD_MAX_BYTES) -> dict[str, Any]:
+    """Shrink ``record`` in place until its JSON is at most ``limit`` bytes: long strings are cut,
+    then the last (smallest) rows of the longest table are dropped."""
+    label = record.get("label")
+    if isinstance(label, str) and len(label) > _TEXT_MAX:
+        record["label"] = label[: _TEXT_MAX - 1] + "\u2026"
+    rows = sum(len(record.get(k) or ()) for k in ("top_lines", "types", "variables"))
+    if rows <= 3:
+        return record  # ~700 B of fixed keys + 3 rows of <= 3 strings of <= 120 chars: fits
+    size = _json_size(record)
+    while size > limit:
+        tables = [k for k in ("top_lines", "types", "variables") if record.get(k)]
+        if not tables:
+            method = record.get("types_method")
+            if isinstance(method, str) and len(method) > 40:
+                record["types_method"] = method[:39] + "\u2026"
+                size = _json_size(record)
+                continue
+            break
+        longest = max(tables, key=lambda k: len(record[k]))
+        record[longest] = record[longest][:-1]
+        size = _json_size(record)
+    return record
+
+
+# --------------------------------------------------------------------------- rich summary
+
+
+def _top_lines_text(record: Mapping[str, Any], n: int = 3) -> list[str]:
+    return [
+        f"line {r['line']}: {format_bytes(r['increment'], signed=True)}  {r['code']}"
+        for r in (record.get("top_lines") or [])[:n]
+    ]
+
+
+def _types_text(record: Mapping[str, Any], n: int = 3) -> list[str]:
+    out = []
+    for r in (record.get("types") or [])[:n]:
+        approx = "~" if r.get("sampled") or r.get("size_estimated") else ""
+        out.append(
+            f"{r['type']} {r['count_delta']:+d} ({approx}{format_bytes(r.get('size_delta'))})"
+        )
+    return out
+
+
+def _vars_text(record: Mapping[str, Any], n: int = 5) -> list[str]:
+    out = []
+    for r in (record.get("variables") or [])[:n]:
+        approx = "\u2265" if r.get("partial") else ""
+        change = f" {r['change']}" if r.get("change") else ""
+        delta = r.get("delta")
+        extra = f", {format_bytes(delta, signed=True)}" if delta is not None else ""
+        out.append(f"{r['name']}: {r['type']}{change} {approx}{format_bytes(r['size'])}{extra}")
+    return out
+
+
+def format_text(record: Mapping[str, Any]) -> str:
+    """The one-line summary, then top lines, types and changed variables (text/plain)."""
+    lines = [format_summary(record, record.get("rss_peak_scope"))]
+    if record.get("traced_delta_method") == "cell+freed-estimate" and record.get("freed_estimate"):
+        lines.append(f"  older memory freed (estimated): {format_bytes(record['freed_estimate'])}")
+    for title, rows in (
+        ("lines", _top_lines_text(record)),
+        ("types", _types_text(record)),
+        ("variables", _vars_text(record)),
+    ):
+        if rows:
+            lines.append(f"  {title}: " + "; ".join(rows))
+    return "\n".join(lines)
+
+
+def format_html(record: Mapping[str, Any]) -> str:
+    """The same summary as a small HTML block (text/html)."""
+    head = html.escape(format_summary(record, record.get("rss_peak_scope")))
+    parts = [f"<div class='memtrack-summary'><b>{head}</b>"]
+    for title, rows in (
+        ("lines", _top_lines_text(record)),
+        ("types", _types_text(record)),
+        ("variables", _vars_text(record)),
+    ):
+        if rows:
+            items = "".join(f"<li><code>{html.escape(r)}</code></li>" for r in rows)
+            parts.append(f"<div>{title}:<ul style='margin:0'>{items}</ul></div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def format_report(records: list[Mapping[str, Any]], top: int = 10) -> str:
+    """The cells that grew memory most (traced delta, else RSS delta), one line each."""
+    if not records:
+        return "memtrack: no cells recorded yet"
+
+    def growth(r: Mapping[str, Any]) -> int:
+        if r.get("traced_delta") is not None:
+            return int(r["traced_delta"])
+        if r.get("rss_before") is not None and r.get("rss_after") is not None:
+            return int(r["rss_after"]) - int(r["rss_before"])
+        return 0
+
+    ranked = sorted(records, key=growth, reverse=True)[:top]
+    lines = [f"memtrack: {len(records)} cell(s) recorded; largest growth first"]
+    for r in ranked:
+        lines.append("  " + format_summary(r, r.get("rss_peak_scope")))
+    return "\n".join(lines)

@@ -13,8 +13,13 @@ ipykernel's ``do_execute`` call ``shell.transform_cell(raw)`` *before* the ``pre
 2. ``pre_run_cell`` finds the pending note for this very cell and starts a measurement;
 3. IPython runs the body as an ordinary cell: same ``Out``/``_``, exceptions, tracebacks,
    top-level ``await``, Ctrl-C;
-4. ``post_run_cell`` (it gets the ExecutionResult) finishes the measurement, stores the record and
-   publishes it to the frontend, or prints a one-line summary when none is attached.
+4. while it runs, IPython compiles and runs each top-level statement through ``shell.run_code``;
+   for the duration of a tracked cell the tracker puts a wrapper there (an instance attribute,
+   removed in ``post_run_cell``) that lets :class:`memtrack.lines.CellLedger` read the traced
+   memory and the names each statement touches: the line table, frees of older values and
+   variable changes at a few microseconds per statement, with no line tracer;
+5. ``post_run_cell`` (it gets the ExecutionResult) finishes the measurement, stores the record and
+   publishes it to the frontend, or displays a short summary when none is attached.
 
 Everything else -- ``%%memtrack`` inside ``%%time`` or a nested ``run_cell``,
 ``get_ipython().run_cell_magic('memtrack', ...)`` -- reaches the registered cell magic, which
@@ -31,15 +36,18 @@ import ast
 import contextlib
 import re
 import sys
+import time
 import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import bridge as bridge_mod
 from .bridge import Bridge
+from .lines import CellLedger
 from .measure import CellMeasurement
+from .objects import TypeCounter
 from .store import RecordStore
-from .summary import format_summary
+from .summary import fit_record, format_html, format_text
 
 _FIRST_LINE = re.compile(r"^%%memtrack(?:[ \t]+(?P<args>[^\r\n]*))?[ \t]*\r?\n?$")
 _INDENT = re.compile(r"^[ \t]+")
@@ -66,11 +74,19 @@ def _error_name(exc: BaseException | None) -> str | None:
     return type(exc).__name__ if exc is not None else None
 
 
+DEFAULT_TOP = 5
+# Time budgets of one cell's analysis (the target: <= 50 ms in all, whatever the heap size).
+TYPES_BUDGET_S = 0.012  # object counts by type
+VARS_BUDGET_S = 0.008  # deep sizes of the changed variables
+FREED_BUDGET_S = 0.01  # deep sizes of older values the cell may free
+_MISSING = object()
+
+
 @dataclass
 class _Pending:
     first_line: str
-    label: str | None
-    quiet: bool
+    opts: dict[str, Any]
+    line_offset: int = 0  # added to compiled line numbers to get the notebook cell's
 
 
 @dataclass
@@ -82,6 +98,33 @@ class _Running:
     armed: bool = False  # a %%memtrack cell (not one of "every cell")
     execution_count: int | None = None
     cell_id: str | None = None
+    opts: dict[str, Any] = field(default_factory=dict)
+    ledger: CellLedger | None = None
+    counter: TypeCounter | None = None
+
+    def abandon(self) -> None:
+        self.measurement.abandon()
+        if self.counter is not None:
+            self.counter.abandon()
+        if self.ledger is not None:
+            self.ledger.release()
+
+
+def _unfreeze_for_collect(counter: TypeCounter | None, code_obj: Any) -> None:
+    # gc.collect() in the cell must free old cycles as it would without memtrack.
+    if counter is not None and counter.frozen and "collect" in code_obj.co_names:
+        counter.unfreeze("the cell calls gc.collect()")
+
+
+def _default_opts(deep: bool) -> dict[str, Any]:
+    return {
+        "label": None,
+        "quiet": False,
+        "top": DEFAULT_TOP,
+        "lines": deep,
+        "types": deep,
+        "vars": True,
+    }
 
 
 @dataclass
@@ -116,6 +159,9 @@ class Tracker:
         self._transformer = _Transformer(self)
         self._magics: Any = None
         self._owns_tracing = False  # continuous deep tracking started tracemalloc
+        self._saved_run_code: Any = _MISSING  # shell.__dict__["run_code"] before our wrapper
+        self._inner_run_code: Any = None
+        self._hook = self._run_code_hook  # one bound method: compared by identity
 
     # -- installation -------------------------------------------------------------------------
 
@@ -162,8 +208,9 @@ class Tracker:
         if bridge_mod._active is self.bridge:
             bridge_mod.set_active(None)
         for running in self._running:
-            running.measurement.abandon()
+            running.abandon()
         self._running.clear()
+        self._remove_run_code()
         self._pending = None
         self.mode = "off"
         self._release_tracing()
@@ -184,8 +231,10 @@ class Tracker:
             if running.armed:
                 keep.append(running)
             else:
-                running.measurement.abandon()
+                running.abandon()
         self._running = keep
+        if not keep:
+            self._remove_run_code()
         self._release_tracing()
 
     def _release_tracing(self) -> None:
@@ -201,10 +250,21 @@ class Tracker:
         self.bridge.publish_reset()
 
     def status_line(self) -> str:
+        from .summary import format_bytes
+
         frontend = "attached" if self.bridge.attached() else "not attached"
+        tracing = "on" if tracemalloc.is_tracing() else "off"
         return (
-            f"memtrack: mode {self.mode}, {len(self.store)} cell(s) recorded, frontend {frontend}"
+            f"memtrack: mode {self.mode}, {len(self.store)} cell(s) recorded "
+            f"(history {format_bytes(self.store.nbytes())}, at most "
+            f"{self.store.max_records} cells), frontend {frontend}, tracemalloc {tracing}"
         )
+
+    def report_text(self, top: int = 10) -> str:
+        """The cells with the largest memory growth so far, one line each."""
+        from .summary import format_report
+
+        return format_report(self.store.snapshot(), top)
 
     # -- transformer --------------------------------------------------------------------------
 
@@ -220,9 +280,10 @@ class Tracker:
             opts = parse_cell_options(match.group("args") or "")
         except Exception:
             return lines  # the real cell magic will run and raise the UsageError
-        self._pending = _Pending(lines[0].strip(), opts["label"], opts["quiet"])
+        self._pending = _Pending(lines[0].strip(), opts)
         body = lines[1:]
         if body and body[0].startswith("%%"):
+            self._pending.line_offset = 1
             return body  # a cell magic must stay on line 1 (e.g. %%time)
         if body:
             # Like IPython's leading_indent (which saw the %%memtrack line, not the body).
@@ -254,22 +315,100 @@ class Tracker:
             del self._cells[:-64]  # bounded even if post_run_cell never comes
             top_level = self._depth <= 1
             raw = getattr(info, "raw_cell", "") or ""
+            offset = 0
             if pending is not None and top_level and _first_code_line(raw) == pending.first_line:
                 m = CellMeasurement(deep=True, keep_tracing=self.mode == "deep")
-                running = _Running(info, m, pending.label, pending.quiet, armed=True)
+                opts = pending.opts
+                offset = pending.line_offset
+                running = _Running(info, m, opts["label"], opts["quiet"], armed=True, opts=opts)
             elif self.mode != "off" and top_level:
-                m = CellMeasurement(deep=self.mode == "deep", keep_tracing=True)
-                running = _Running(info, m)
+                deep = self.mode == "deep"
+                m = CellMeasurement(deep=deep, keep_tracing=True)
+                running = _Running(info, m, opts=_default_opts(deep))
             else:
                 return
             running.execution_count = count
             running.cell_id = getattr(info, "cell_id", None)
-            m.start()
-            if m.tracing_started_here and m.keep_tracing:
-                self._owns_tracing = True
+            self._start(running, raw, offset)
             self._running.append(running)
+            if running.ledger is not None:
+                self._install_run_code()
         except Exception as e:
             _warn("could not start measuring", e)
+
+    def _start(self, running: _Running, source: str, line_offset: int) -> None:
+        m, opts = running.measurement, running.opts
+        m.start()
+        if m.tracing_started_here and m.keep_tracing:
+            self._owns_tracing = True
+        try:
+            if m.deep and opts.get("types"):
+                running.counter = TypeCounter().start()
+            # A fresh tracemalloc session needs the ledger to see frees of older values.
+            if opts.get("lines") or opts.get("vars") or (m.deep and m.tracing_started_here):
+                running.ledger = CellLedger(
+                    self.shell.user_ns,
+                    deep=m.deep,
+                    fresh_tracing=m.tracing_started_here,
+                    source=source,
+                    line_offset=line_offset,
+                    size_budget_s=FREED_BUDGET_S,
+                )
+        except Exception as e:
+            _warn("could not start the analysis", e)
+
+    # -- the statement hook -------------------------------------------------------------------
+
+    def _install_run_code(self) -> None:
+        shell = self.shell
+        if shell.__dict__.get("run_code") is self._hook:
+            return
+        self._saved_run_code = shell.__dict__.get("run_code", _MISSING)
+        self._inner_run_code = shell.run_code
+        shell.run_code = self._hook
+
+    def _remove_run_code(self) -> None:
+        shell = self.shell
+        if shell.__dict__.get("run_code") is self._hook:
+            if self._saved_run_code is _MISSING:
+                del shell.run_code
+            else:
+                shell.run_code = self._saved_run_code
+        self._saved_run_code = _MISSING
+        self._inner_run_code = None
+
+    def _ledger_for(self, code_obj: Any) -> CellLedger | None:
+        if self._depth != 1 or not self._running:
+            return None
+        running = self._running[-1]
+        ledger = running.ledger
+        if ledger is None or running.info is not (self._cells[-1][0] if self._cells else None):
+            return None
+        if not ledger.accepts(code_obj):
+            return None
+        _unfreeze_for_collect(running.counter, code_obj)
+        return ledger
+
+    async def _run_code_hook(self, code_obj: Any, result: Any = None, *, async_: bool = False):
+        inner = self._inner_run_code
+        if inner is None:  # removed while a cell ran: the class's own method
+            inner = type(self.shell).run_code.__get__(self.shell)
+        ledger = None
+        try:
+            ledger = self._ledger_for(code_obj)
+            if ledger is not None:
+                ledger.before(code_obj)
+        except Exception as e:
+            _warn("statement accounting failed", e)
+            ledger = None
+        try:
+            return await inner(code_obj, result, async_=async_)
+        finally:
+            if ledger is not None:
+                try:
+                    ledger.after()
+                except Exception as e:
+                    _warn("statement accounting failed", e)
 
     def _post_run_cell(self, result: Any) -> None:
         try:
@@ -285,9 +424,11 @@ class Tracker:
                 if self._running[i].info is info:
                     running = self._running[i]
                     for stale in self._running[i + 1 :]:
-                        stale.measurement.abandon()
+                        stale.abandon()
                     del self._running[i:]
                     break
+            if not self._running:
+                self._remove_run_code()
             if running is None:
                 if result is not None:
                     return  # not a cell we measure
@@ -302,50 +443,114 @@ class Tracker:
                 count = getattr(result, "execution_count", None)
                 if isinstance(count, int):
                     running.execution_count = count
-            numbers = running.measurement.finish(error=error)
+            numbers = self._finish(running, error)
             self._record(running, numbers)
+        except KeyboardInterrupt:
+            # Ctrl-C during our analysis: never let it escape a post-execute hook.
+            _warn("interrupted while analysing")
         except Exception as e:
             _warn("could not finish measuring", e)
+        finally:
+            if not self._running:
+                self._remove_run_code()
+
+    def _finish(self, running: _Running, error: str | None) -> dict[str, Any]:
+        """Finish the measurement and the analysis (each part failing alone)."""
+        opts = running.opts
+        top = int(opts.get("top") or DEFAULT_TOP)
+        ledger, counter = running.ledger, running.counter
+        m = running.measurement
+
+        def analyze() -> dict[str, Any]:
+            out: dict[str, Any] = {"top_lines": [], "types": [], "variables": []}
+            t0 = time.perf_counter()
+            try:
+                if counter is not None:
+                    out["types"], out["types_method"] = counter.finish(
+                        top=top, budget_s=TYPES_BUDGET_S, traced_since_start=m.tracing_started_here
+                    )
+            except Exception as e:
+                _warn("type counts skipped", e)
+            try:
+                if ledger is not None:
+                    if m.deep and opts.get("lines"):
+                        out["top_lines"] = ledger.top_lines(top)
+                        out["top_lines_granularity"] = "statement"
+                    if opts.get("vars"):
+                        out["variables"] = ledger.variables(
+                            top, deep=m.deep, budget_s=VARS_BUDGET_S
+                        )
+                    if m.deep and m.tracing_started_here:
+                        out["freed_estimate"] = ledger.freed
+                        out["resized_estimate"] = ledger.resized
+                        out["estimated"] = True
+                        if ledger.freed_partial:
+                            out["freed_estimate_partial"] = True
+            except Exception as e:
+                _warn("line table or variables skipped", e)
+            finally:
+                if ledger is not None:
+                    out["analysis_s"] = round(ledger.analysis_s + time.perf_counter() - t0, 6)
+                    ledger.release()
+            return out
+
+        try:
+            return m.finish(error=error, analyze=analyze)
+        finally:
+            if counter is not None:
+                counter.abandon()
 
     # -- the fallback cell magic ----------------------------------------------------------------
 
-    def run_cell_fallback(self, cell: str, label: str | None = None, quiet: bool = False) -> Any:
+    def run_cell_fallback(
+        self,
+        cell: str,
+        label: str | None = None,
+        quiet: bool = False,
+        opts: dict[str, Any] | None = None,
+    ) -> Any:
         """Measure around running ``cell`` in the user namespace; return its last expression's
         value (like ``%%time``). Exceptions from the cell propagate unchanged."""
         info, count = self._cells[-1] if self._cells else (None, None)
-        measurement: CellMeasurement | None = CellMeasurement(
-            deep=True, keep_tracing=self.mode == "deep"
+        opts = dict(opts or _default_opts(True))
+        opts["label"], opts["quiet"] = label, quiet
+        running: _Running | None = _Running(
+            info,
+            CellMeasurement(deep=True, keep_tracing=self.mode == "deep"),
+            label,
+            quiet,
+            execution_count=count,
+            cell_id=getattr(info, "cell_id", None),
+            opts=opts,
         )
         try:
-            measurement.start()
-            if measurement.tracing_started_here and measurement.keep_tracing:
-                self._owns_tracing = True
+            # The magic's line is line 1 of the notebook cell; the body starts on line 2.
+            self._start(running, "\n" + cell, 1)
         except Exception as e:
             _warn("could not start measuring", e)
-            measurement = None
+            running = None
         error = None
         try:
-            return self._exec_body(cell)
+            return self._exec_body(cell, running.ledger if running is not None else None)
         except BaseException as e:
             error = _error_name(e)
             raise
         finally:
-            if measurement is not None:
+            if running is not None:
                 try:
-                    numbers = measurement.finish(error=error)
-                    running = _Running(
-                        info,
-                        measurement,
-                        label,
-                        quiet,
-                        execution_count=count,
-                        cell_id=getattr(info, "cell_id", None),
-                    )
-                    self._record(running, numbers)
+                    self._record(running, self._finish(running, error))
+                except KeyboardInterrupt:
+                    _warn("interrupted while analysing")
                 except Exception as e:
                     _warn("could not finish measuring", e)
 
-    def _exec_body(self, cell: str) -> Any:
+    def _running_counter(self, ledger: CellLedger | None) -> TypeCounter | None:
+        from . import objects
+
+        return objects._active
+
+    def _exec_body(self, cell: str, ledger: CellLedger | None = None) -> Any:
+        """Run ``cell`` statement by statement (so the ledger sees each), like IPython does."""
         shell = self.shell
         source = shell.transform_cell(cell)
         filename = shell.compile.cache(source, raw_code=cell)
@@ -355,10 +560,33 @@ class Tracker:
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
         glob, loc = shell.user_global_ns, shell.user_ns
-        exec(shell.compile(tree, filename, "exec"), glob, loc)
+        steps = [
+            (shell.compile(ast.Module([node], []), filename, "exec"), False) for node in tree.body
+        ]
         if last is not None:
-            return eval(shell.compile(last, filename, "eval"), glob, loc)
-        return None
+            steps.append((shell.compile(last, filename, "eval"), True))
+        value = None
+        counter = self._running_counter(ledger)
+        for code, is_last in steps:
+            _unfreeze_for_collect(counter, code)
+            if ledger is not None:
+                try:
+                    ledger.before(code)
+                except Exception as e:
+                    _warn("statement accounting failed", e)
+                    ledger = None
+            try:
+                if is_last:
+                    value = eval(code, glob, loc)
+                else:
+                    exec(code, glob, loc)
+            finally:
+                if ledger is not None:
+                    try:
+                        ledger.after()
+                    except Exception as e:
+                        _warn("statement accounting failed", e)
+        return value
 
     # -- records ------------------------------------------------------------------------------
 
@@ -376,16 +604,36 @@ class Tracker:
             "rss_peak": numbers["rss_peak"],
             "traced_delta": numbers["traced_delta"],
             "traced_peak": numbers["traced_peak"],
-            "top_lines": [],
-            "types": [],
-            "variables": [],
+            "top_lines": numbers.get("top_lines") or [],
+            "types": numbers.get("types") or [],
+            "variables": numbers.get("variables") or [],
             "gc": numbers["gc"],
             "error": numbers["error"],
             "leaks": [],
         }
-        stored = self.store.add(record)
+        for key in (
+            "rss_peak_scope",
+            "traced_delta_method",
+            "freed_estimate",
+            "freed_estimate_partial",
+            "top_lines_granularity",
+            "types_method",
+            "analysis_s",
+        ):
+            if numbers.get(key) is not None:
+                record[key] = numbers[key]
+        stored = self.store.add(fit_record(record), owned=True)
         if self.bridge.attached():
             self.bridge.publish(stored)
         elif not running.quiet:
-            print(format_summary(stored, numbers.get("rss_peak_scope")))
+            self._display(stored)
         return stored
+
+    def _display(self, record: dict[str, Any]) -> None:
+        """text/plain + text/html summary (terminal IPython shows the text)."""
+        try:
+            from IPython.display import display
+
+            display({"text/plain": format_text(record), "text/html": format_html(record)}, raw=True)
+        except Exception:
+            print(format_text(record))

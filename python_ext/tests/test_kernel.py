@@ -15,12 +15,20 @@ TIMEOUT = 60
 PYTHON_EXT = str(Path(__file__).resolve().parents[1])
 
 
+_MANAGER = {}
+
+
+def km_interrupt(kc):
+    _MANAGER["km"].interrupt_kernel()
+
+
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PYTHON_EXT, env.get("PYTHONPATH")) if p)
     env["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
     km, kc = start_new_kernel(kernel_name="python3", startup_timeout=TIMEOUT, env=env)
+    _MANAGER["km"] = km
     try:
         reply = execute(kc, "%load_ext memtrack")
         assert reply["content"]["status"] == "ok", reply["content"]
@@ -76,6 +84,18 @@ def stdout_text(msgs):
     )
 
 
+def summary_text(msgs):
+    """The summary memtrack shows without a frontend: a display_data with text and HTML."""
+    texts = []
+    for m in msgs:
+        if m["msg_type"] == "display_data":
+            data = m["content"]["data"]
+            if "memtrack" in data.get("text/plain", ""):
+                assert "text/html" in data and "memtrack-summary" in data["text/html"]
+                texts.append(data["text/plain"])
+    return "".join(texts) + stdout_text(msgs)
+
+
 def open_comm(kc):
     comm_id = uuid.uuid4().hex
     msgs = send_shell(
@@ -96,7 +116,7 @@ def test_comm_history_records_errors_and_await(kernel):
 
     # A record made before any frontend exists shows up in the history sent on open.
     before = execute(kc, "%%memtrack --label early\nearly = 1")
-    assert "memtrack [" in stdout_text(before["iopub"])  # no frontend yet: summary printed
+    assert "memtrack [" in summary_text(before["iopub"])  # no frontend yet: summary printed
 
     comm_id, msgs = open_comm(kc)
     data = comm_data(msgs, comm_id)
@@ -121,7 +141,7 @@ def test_comm_history_records_errors_and_await(kernel):
         assert record["mode"] == "deep"
         assert record["execution_count"] == reply["content"]["execution_count"]
         assert record["cell_id"] is None or isinstance(record["cell_id"], str)
-        assert "memtrack [" not in stdout_text(reply["iopub"])
+        assert "memtrack [" not in summary_text(reply["iopub"])
         seqs.append(record["seq"])
     assert seqs[0] < seqs[1]
     assert seqs[0] > history["records"][-1]["seq"]
@@ -177,8 +197,8 @@ def test_comm_history_records_errors_and_await(kernel):
     send_shell(kc, "comm_close", {"comm_id": comm_id, "data": {}})
     reply = execute(kc, "%%memtrack --label after\nz = 1")
     assert not comm_data(reply["iopub"], comm_id)
-    assert "memtrack [" in stdout_text(reply["iopub"])
-    assert "'after'" in stdout_text(reply["iopub"])
+    assert "memtrack [" in summary_text(reply["iopub"])
+    assert "'after'" in summary_text(reply["iopub"])
 
 
 def test_bad_hello_gets_an_error_and_no_history(kernel):
@@ -197,4 +217,114 @@ def test_bad_hello_gets_an_error_and_no_history(kernel):
     assert "newer" in data[0]["message"]
     reply = execute(kernel, "%%memtrack\n3")
     assert not comm_data(reply["iopub"], comm_id)
+    assert reply["content"]["status"] == "ok"
+
+
+def execute_with_cell_id(kc, code, cell_id):
+    msg = kc.session.msg(
+        "execute_request",
+        {"code": code, "silent": False, "store_history": True, "allow_stdin": False},
+        metadata={"cellId": cell_id},
+    )
+    kc.shell_channel.send(msg)
+    msg_id = msg["header"]["msg_id"]
+    reply = kc.get_shell_msg(timeout=TIMEOUT)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=TIMEOUT)
+    reply["iopub"] = collect(kc, msg_id)
+    return reply
+
+
+def test_engine_in_a_real_kernel(kernel):
+    """Records and safety in ipykernel: deep one-off cell, light mode, no references, no user
+    code, no tax left behind, cell ids."""
+    kc = kernel
+    comm_id, _ = open_comm(kc)
+    validator = message_validator()
+
+    def records(reply):
+        out = [d["record"] for d in comm_data(reply["iopub"], comm_id) if d.get("type") == "record"]
+        for r in out:
+            validator.validate({"v": 1, "type": "record", "record": r})
+        return out
+
+    setup = (
+        "import weakref, gc, tracemalloc\n"
+        "calls = []\n"
+        "class Hostile:\n"
+        "    def __getattr__(self, n): calls.append(n); raise RuntimeError(n)\n"
+        "    def __len__(self): calls.append('len'); raise RuntimeError\n"
+        "    def __repr__(self): calls.append('repr'); return 'H'\n"
+        "    def __sizeof__(self): raise ValueError('no size')\n"
+        "old = bytearray(40_000_000)"
+    )
+    assert execute(kc, setup)["content"]["status"] == "ok"
+
+    reply = execute_with_cell_id(
+        kc,
+        "%%memtrack --label k\nh = Hostile()\ndel old\nrows = [{'i': i} for i in range(5000)]",
+        "cell-abc",
+    )
+    assert reply["content"]["status"] == "ok"
+    (record,) = records(reply)
+    assert record["cell_id"] == "cell-abc"
+    assert record["execution_count"] == reply["content"]["execution_count"]
+    assert -41_000_000 <= record["traced_delta"] <= -38_000_000  # -40 MB, +5000 dicts
+    assert record["traced_delta_method"] == "cell+freed-estimate"
+    assert [r["line"] for r in record["top_lines"]][:2] == [3, 4]
+    assert any(t["type"] == "dict" and t["count_delta"] >= 4900 for t in record["types"])
+    variables = {v["name"]: v for v in record["variables"]}
+    assert variables["h"]["size"] is None and variables["h"]["type"] == "__main__.Hostile"
+    assert variables["old"]["change"] == "deleted"
+
+    check = (
+        "assert calls == [], calls\n"
+        "assert not tracemalloc.is_tracing()\n"
+        "assert gc.get_freeze_count() == 0\n"
+        "assert 'run_code' not in get_ipython().__dict__\n"
+        "ref = weakref.ref(h)\n"
+        "del h\n"
+        "gc.collect()\n"
+        "assert ref() is None\n"
+    )
+    reply = execute(kc, check)
+    assert reply["content"]["status"] == "ok", reply["content"]
+
+    # Light mode, every cell; the value lands in the execute_result as without memtrack.
+    execute(kc, "%memtrack on")
+    reply = execute(kc, "lst = [0] * 10_000\nlen(lst)")
+    (record,) = records(reply)
+    assert record["mode"] == "light" and record["traced_delta"] is None
+    assert record["variables"][0]["name"] == "lst"
+    results = [m for m in reply["iopub"] if m["msg_type"] == "execute_result"]
+    assert results[0]["content"]["data"]["text/plain"] == "10000"
+    reply = execute(kc, "%memtrack off")
+    # Nested %%memtrack inside a tracked cell, %%time inside: both work.
+    reply = execute(kc, "%%memtrack\n%%time\nget_ipython().run_cell('%%memtrack -l inner\\n2')\n3")
+    assert reply["content"]["status"] == "ok"
+    labels = [r["label"] for r in records(reply)]
+    assert labels == ["inner", None]
+    send_shell(kc, "comm_close", {"comm_id": comm_id, "data": {}})
+
+
+def test_keyboard_interrupt_in_a_real_kernel(kernel, tmp_path):
+    """Ctrl-C during a %%memtrack cell interrupts the cell, is recorded, and the kernel lives."""
+    import time
+
+    kc = kernel
+    msg_id = kc.execute(
+        "%%memtrack -l sleepy\nimport time\nfor _ in range(600):\n    time.sleep(0.05)"
+    )
+    time.sleep(1.0)
+    km_interrupt(kc)
+    reply = kc.get_shell_msg(timeout=TIMEOUT)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=TIMEOUT)
+    collect(kc, msg_id)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    after = execute(kc, "import memtrack\nh = memtrack.history()[-1]\n(h['label'], h['error'])")
+    results = [m for m in after["iopub"] if m["msg_type"] == "execute_result"]
+    assert results[0]["content"]["data"]["text/plain"] == "('sleepy', 'KeyboardInterrupt')"
+    reply = execute(kc, "%%memtrack\n6 * 7")
     assert reply["content"]["status"] == "ok"

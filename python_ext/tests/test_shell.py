@@ -82,11 +82,16 @@ def test_history_records_match_schema(shell):
     for record in records:
         validator.validate(record)
         assert record["mode"] == "deep"
-        assert record["top_lines"] == [] and record["types"] == [] and record["leaks"] == []
+        assert record["leaks"] == []
+        assert record["traced_delta_method"] == "cell+freed-estimate"
     first, second = records
     assert first["label"] == "load data"
     assert second["label"] is None
     assert 49 * MB <= first["traced_delta"] <= 52 * MB
+    # del of a 50 MB value allocated before the (one-off) cell: about -50 MB.
+    assert -52 * MB <= second["traced_delta"] <= -49 * MB
+    assert first["top_lines"][0]["line"] == 2
+    assert first["top_lines"][0]["code"] == "big = bytearray(50_000_000)"
     assert first["traced_peak"] >= first["traced_delta"]
     assert first["rss_peak"] >= first["rss_before"]
     assert second["execution_count"] == first["execution_count"] + 1
@@ -107,7 +112,7 @@ def test_unknown_subcommand_is_usage_error(shell):
     result = run(shell, "%memtrack frobnicate")
     assert isinstance(result.error_in_exec, UsageError)
     assert "frobnicate" in str(result.error_in_exec)
-    assert "on, off, status, reset" in str(result.error_in_exec)
+    assert "on, off, status, report, reset" in str(result.error_in_exec)
     result = run(shell, "%memtrack off --deep")
     assert isinstance(result.error_in_exec, UsageError)
 
@@ -133,10 +138,12 @@ def test_help_shows_documentation(shell, capsys):
     run(shell, "%memtrack?")
     out = capsys.readouterr().out
     assert "%memtrack [--deep] [action]" in out
-    assert "on|off|status|reset" in out
+    assert "on|off|status|report|reset" in out
     run(shell, "%%memtrack?")
     out = capsys.readouterr().out
-    assert "%%memtrack [--label TEXT [TEXT ...]] [--quiet]" in out
+    assert "%%memtrack [--label TEXT [TEXT ...]] [--top N] [--no-lines] [--no-types]" in out
+    for option in ("--no-vars", "--quiet", "--top N", "--no-lines"):
+        assert option in out
 
 
 def test_time_magic_inside(shell, capsys):
@@ -268,7 +275,7 @@ def test_unload_removes_everything(shell):
 
 
 def test_tracker_failure_never_loses_the_result(shell, capsys, monkeypatch):
-    def broken(self, error=None):
+    def broken(self, error=None, analyze=None):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(measure.CellMeasurement, "finish", broken)

@@ -1,0 +1,347 @@
+"""The measurement engine in a real IPython shell: record definitions, costs and safety."""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+import time
+import tracemalloc
+from typing import ClassVar
+
+import memtrack
+import pytest
+from conftest import record_validator
+from IPython.core.error import UsageError
+from memtrack import lines, objects, sizes
+from memtrack.store import RecordStore
+from memtrack.summary import RECORD_MAX_BYTES, fit_record
+
+MB = 1_000_000
+LINUX = sys.platform.startswith("linux")
+
+
+def run(ip, code):
+    return ip.run_cell(code, store_history=True)
+
+
+def last():
+    return memtrack.history()[-1]
+
+
+def no_tax_left(ip):
+    """After a one-off deep cell: no tracing, nothing frozen, IPython's run_code untouched."""
+    assert not tracemalloc.is_tracing()
+    assert gc.get_freeze_count() == 0
+    assert "run_code" not in ip.__dict__
+    assert objects._active is None
+
+
+def test_traced_delta_counts_frees_of_older_values(shell):
+    run(shell, "old = bytearray(50_000_000)\nkeep = [0] * 1000")
+    run(shell, "%%memtrack\ndel old")
+    record = last()
+    record_validator().validate(record)
+    assert -52 * MB <= record["traced_delta"] <= -49 * MB
+    assert record["traced_delta_method"] == "cell+freed-estimate"
+    assert record["freed_estimate"] >= 49 * MB
+    # Rebinding frees the old value too: +10 MB new, -50 MB old.
+    run(shell, "old = bytearray(50_000_000)")
+    run(shell, "%%memtrack\nold = bytearray(10_000_000)")
+    assert -42 * MB <= last()["traced_delta"] <= -38 * MB
+    # A value still referenced elsewhere is not freed by del.
+    run(shell, "a = bytearray(20_000_000)\nb = a")
+    run(shell, "%%memtrack\ndel a")
+    assert abs(last()["traced_delta"]) < 1 * MB
+    no_tax_left(shell)
+
+
+def test_traced_peak_sees_a_temporary_buffer(shell):
+    run(shell, "%%memtrack\ntmp = b'1' * 80_000_000\ndel tmp\nsmall = 1")
+    record = last()
+    assert abs(record["traced_delta"]) < 2 * MB
+    assert 79 * MB <= record["traced_peak"] <= 85 * MB
+    if LINUX:
+        assert record["rss_peak_scope"] == "cell"
+        assert record["rss_peak"] - record["rss_before"] >= 60 * MB
+
+
+def test_rss_peak_is_the_cells_own(shell):
+    if not LINUX:
+        pytest.skip("clear_refs is Linux only")
+    run(shell, "%%memtrack\ntmp = b'1' * 100_000_000\ndel tmp")
+    run(shell, "%%memtrack\nsmall = 1")
+    record = last()
+    assert record["rss_peak"] - record["rss_before"] < 20 * MB
+
+
+def test_top_lines_numbered_like_the_notebook_cell(shell):
+    code = (
+        "%%memtrack --top 10\n"
+        "def make(n):\n"
+        "    return bytearray(n)\n"
+        "x = make(30_000_000)\n"
+        "for i in range(3):\n"
+        "    x += bytearray(1_000_000)\n"
+        "y = 1"
+    )
+    run(shell, code)
+    record = last()
+    record_validator().validate(record)
+    assert record["top_lines_granularity"] == "statement"
+    by_line = {r["line"]: r for r in record["top_lines"]}
+    assert by_line[4]["code"] == "x = make(30_000_000)"
+    # What the called function allocated counts on the calling line.
+    assert 29 * MB <= by_line[4]["increment"] <= 31 * MB
+    assert by_line[4]["occurrences"] == 1
+    assert by_line[5]["code"] == "for i in range(3):"
+    assert record["top_lines"][0]["line"] == 4  # largest first
+
+
+def test_top_lines_after_a_nested_cell_magic(shell, capsys):
+    run(shell, "%%memtrack\n%%time\nt = bytearray(5_000_000)")
+    record = last()
+    assert record["top_lines"][0]["line"] == 2
+    assert record["top_lines"][0]["code"] == "%%time"
+
+
+def test_types_count_new_objects_including_untracked(shell):
+    run(shell, "%%memtrack\nrows = [{'i': i, 's': str(i)} for i in range(20_000)]")
+    record = last()
+    types = {r["type"]: r for r in record["types"]}
+    assert 19_000 <= types["dict"]["count_delta"] <= 21_000
+    assert 18_000 <= types["str"]["count_delta"] <= 21_000
+    assert types["dict"]["size_delta"] > 19_000 * 64
+    assert "types_method" in record
+    # Class instances (GC-tracked) are counted exactly.
+    run(shell, "class Point:\n    pass")
+    run(shell, "%%memtrack\npts = [Point() for _ in range(1000)]")
+    types = {r["type"]: r for r in last()["types"]}
+    assert types["__main__.Point"]["count_delta"] == 1000
+    assert types["__main__.Point"]["sampled"] is False
+
+
+def test_gc_collect_in_the_cell_frees_old_cycles(shell):
+    run(shell, "class Node:\n    pass\nn = Node()\nn.self = n\nn.blob = bytearray(30_000_000)")
+    run(shell, "%%memtrack\nimport gc\ndel n\ngc.collect()")
+    record = last()
+    assert record["types_method"].startswith("skipped")
+    assert record["gc"]["collected"] >= 1
+    assert record["traced_delta"] <= -29 * MB
+    no_tax_left(shell)
+
+
+def test_variables_created_rebound_resized_deleted(shell):
+    run(shell, "grow = []\ngone = bytearray(1_000_000)\nswap = 'a'")
+    run(shell, "%%memtrack --top 10\nnew = list(range(1000))\ngrow.extend(range(500))\n"
+        "del gone\nswap = bytearray(2_000_000)")  # fmt: skip
+    variables = {v["name"]: v for v in last()["variables"]}
+    assert variables["new"]["change"] == "created"
+    assert variables["new"]["size"] >= 8000 + 1000 * 28 - 300 * 28
+    assert variables["grow"]["change"] == "resized" and variables["grow"]["delta"] > 0
+    assert variables["gone"]["change"] == "deleted"
+    assert variables["gone"]["delta"] <= -1 * MB
+    assert variables["swap"]["change"] == "rebound"
+    assert variables["swap"]["type"] == "bytearray"
+    assert variables["swap"]["delta"] >= 1.9 * MB
+    record_validator().validate(last())
+
+
+def test_options_turn_tables_off_and_bad_input_is_usage_error(shell):
+    run(shell, "%%memtrack --no-lines --no-types --no-vars\nq = [1] * 100")
+    record = last()
+    assert record["top_lines"] == [] and record["types"] == [] and record["variables"] == []
+    run(shell, "%%memtrack --top 1\na1 = 1\na2 = [0] * 100000")
+    assert len(last()["top_lines"]) == 1
+    for bad in ("--top 0", "--top x", "--top 51", "--top", "--frob"):
+        result = run(shell, f"%%memtrack {bad}\n1")
+        assert isinstance(result.error_in_exec, UsageError), bad
+    n = len(memtrack.history())
+    result = run(shell, "%memtrack sideways")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert len(memtrack.history()) == n
+
+
+class Hostile:
+    """Every hook a careless inspector might call counts and raises."""
+
+    calls: ClassVar[list] = []
+
+    def __getattr__(self, name):
+        Hostile.calls.append(("getattr", name))
+        raise RuntimeError("__getattr__ ran")
+
+    def __len__(self):
+        Hostile.calls.append("len")
+        raise RuntimeError("__len__ ran")
+
+    def __iter__(self):
+        Hostile.calls.append("iter")
+        raise RuntimeError("__iter__ ran")
+
+    def __repr__(self):
+        Hostile.calls.append("repr")
+        raise RuntimeError("__repr__ ran")
+
+    def __eq__(self, other):
+        Hostile.calls.append("eq")
+        raise RuntimeError("__eq__ ran")
+
+    __hash__ = object.__hash__
+
+    @property
+    def __class__(self):
+        Hostile.calls.append("__class__")
+        raise RuntimeError("__class__ ran")
+
+    @property
+    def lazy(self):
+        Hostile.calls.append("property")
+        raise RuntimeError("property ran")
+
+
+class BadSize:
+    def __sizeof__(self):
+        raise ValueError("no size")
+
+
+@pytest.mark.parametrize("mode", ["deep-cell", "light", "deep"])
+def test_no_user_code_runs_while_measuring(shell, mode):
+    shell.user_ns["Hostile"] = Hostile
+    shell.user_ns["BadSize"] = BadSize
+    Hostile.calls.clear()
+    prefix = "%%memtrack\n" if mode == "deep-cell" else ""
+    if mode != "deep-cell":
+        memtrack.start(deep=mode == "deep")
+    try:
+        run(shell, prefix + "h = Hostile()\nhs = [Hostile(), {'k': Hostile()}]\nbad = BadSize()")
+        run(shell, prefix + "h2 = h\ndel h\nbad2 = [bad]")
+    finally:
+        memtrack.stop()
+    assert Hostile.calls == []
+    variables = {v["name"]: v for r in memtrack.history() for v in r["variables"]}
+    assert variables["bad"]["size"] is None  # its __sizeof__ raised: unknown
+    assert variables["bad"]["type"] == "test_engine.BadSize"
+    assert variables["h"]["type"] == "test_engine.Hostile"
+
+
+@pytest.mark.parametrize("mode", ["deep-cell", "light", "deep"])
+def test_weakref_to_a_tracked_value_dies(shell, mode):
+    prefix = "%%memtrack\n" if mode == "deep-cell" else ""
+    if mode != "deep-cell":
+        memtrack.start(deep=mode == "deep")
+    try:
+        run(shell, "import weakref\nclass Blob:\n    pass")
+        run(shell, prefix + "blob = Blob()\nblob.data = bytearray(1000)\nbig = {'b': blob}")
+        run(shell, prefix + "ref = weakref.ref(blob)\nblob.more = [blob]\ndel big")
+    finally:
+        memtrack.stop()
+    ref = shell.user_ns["ref"]
+    assert ref() is not None
+    shell.user_ns["blob"].more.clear()
+    del shell.user_ns["blob"]
+    gc.collect()
+    assert ref() is None
+
+
+def test_continuous_deep_mode_and_user_session(shell):
+    memtrack.start(deep=True)
+    run(shell, "c1 = bytearray(5_000_000)")
+    run(shell, "del c1")
+    memtrack.stop()
+    first, second = memtrack.history()[-2:]
+    assert first["traced_delta_method"] == "cell+freed-estimate"  # tracing began here
+    assert second["traced_delta_method"] == "continuous"
+    assert second["traced_delta"] <= -4.9 * MB
+    no_tax_left(shell)
+    tracemalloc.start(3)
+    run(shell, "%%memtrack\nc2 = bytearray(1_000_000)")
+    assert last()["traced_delta_method"] == "continuous"
+    assert tracemalloc.is_tracing() and tracemalloc.get_traceback_limit() == 3
+    tracemalloc.stop()
+
+
+def test_light_mode_is_cheap_and_records_variables(shell):
+    memtrack.start()
+    run(shell, "lv = [0] * 1000")
+    memtrack.stop()
+    record = last()
+    record_validator().validate(record)
+    assert record["mode"] == "light" and record["traced_delta"] is None
+    assert record["top_lines"] == [] and record["types"] == []
+    (var,) = record["variables"]
+    assert var["name"] == "lv" and var["size"] >= 8000 and var["partial"] is True
+    assert not tracemalloc.is_tracing() and gc.get_freeze_count() == 0
+
+
+def test_summary_text_and_html_without_frontend(shell, capsys):
+    run(shell, "%%memtrack -l show\nrows = [{'i': i} for i in range(2000)]")
+    out = capsys.readouterr().out
+    assert "memtrack [" in out and "'show'" in out
+    assert "lines: line 2:" in out
+    assert "types: dict +" in out
+    assert "variables: rows: list created" in out
+    from memtrack.summary import format_html
+
+    html = format_html(last())
+    assert html.startswith("<div class='memtrack-summary'>") and "<li>" in html
+
+
+def test_status_report_and_own_memory(shell, capsys):
+    run(shell, "%%memtrack\nsr = 1")
+    capsys.readouterr()
+    run(shell, "%memtrack status")
+    out = capsys.readouterr().out
+    assert "mode off, 1 cell(s) recorded" in out and "history" in out and "kB" in out
+    run(shell, "%memtrack report")
+    assert "largest growth first" in capsys.readouterr().out
+
+
+def test_records_stay_small_and_the_store_bounded():
+    store = RecordStore(max_records=100)
+    row = {"line": 1, "code": "x" * 500, "increment": 1, "occurrences": 1}
+    record = {
+        "label": "l" * 1000,
+        "top_lines": [dict(row) for _ in range(50)],
+        "types": [{"type": "t" * 100, "count_delta": 1, "size_delta": 1}] * 50,
+        "variables": [{"name": "v", "type": "int", "size": 1, "delta": 1}] * 50,
+    }
+    fitted = fit_record(record)
+    assert len(json.dumps(fitted, separators=(",", ":"))) <= RECORD_MAX_BYTES
+    for _ in range(1000):
+        store.add(fitted)
+    assert len(store) == 100
+
+
+def test_every_record_under_2kb(shell):
+    run(shell, "%%memtrack --top 50\n" + "\n".join(f"v{i} = [{i}] * {i * 100}" for i in range(60)))
+    assert len(json.dumps(last(), separators=(",", ":"))) <= RECORD_MAX_BYTES
+
+
+def test_deep_size_respects_its_budget_and_never_calls_user_code():
+    big = {i: str(i) for i in range(300_000)}
+    start = time.perf_counter()
+    r = sizes.deep_size(big, deadline=start + 0.02)
+    assert time.perf_counter() - start < 0.1
+    assert r["partial"] and r["size"] > 0
+    full = sizes.deep_size({i: str(i) for i in range(100)})
+    assert not full["partial"] and full["size"] > sys.getsizeof({})
+    Hostile.calls.clear()
+    sizes.deep_size([Hostile(), {"a": Hostile()}])
+    assert Hostile.calls == []
+    assert sizes.deep_size(BadSize())["size"] is None
+
+
+def test_store_names_reads_bytecode():
+    code = compile("a = 1\ndel b\nc.d = 2\nfor e in f: pass\nimport g", "<x>", "exec")
+    assert lines.store_names(code) == {"a", "b", "e", "g"}
+
+
+def test_someone_elses_freeze_is_left_alone(shell):
+    gc.freeze()
+    try:
+        run(shell, "%%memtrack\nz = [[] for _ in range(10)]")
+        assert last()["types_method"].startswith("skipped")
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
