@@ -1,26 +1,31 @@
-/** Pure formatting helpers shared by the sidebar and the plot. */
+/** Pure formatting helpers shared by the sidebar, the badges and the plot. */
 
 const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
-/** Bytes as a short base-10 string: 1234567 -> "1.2 MB". */
-export function formatBytes(bytes: number | null | undefined): string {
+export type Units = 'decimal' | 'binary';
+
+/** Bytes as a short string: 1234567 -> "1.2 MB" (decimal) or "1.2 MiB" (binary). */
+export function formatBytes(bytes: number | null | undefined, units: Units = 'decimal'): string {
   if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) {
     return '–';
   }
+  const base = units === 'binary' ? 1024 : 1000;
+  const names = units === 'binary' ? BINARY_UNITS : DECIMAL_UNITS;
   const sign = bytes < 0 ? '-' : '';
   let value = Math.abs(bytes);
   let unit = 0;
-  while (value >= 1000 && unit < DECIMAL_UNITS.length - 1) {
-    value /= 1000;
+  while (value >= base && unit < names.length - 1) {
+    value /= base;
     unit += 1;
   }
   const digits = unit === 0 || value >= 100 ? 0 : 1;
-  return `${sign}${value.toFixed(digits)} ${DECIMAL_UNITS[unit]}`;
+  return `${sign}${value.toFixed(digits)} ${names[unit]}`;
 }
 
 /** A signed delta: "+50.0 MB", "-3.2 kB", "0 B". */
-export function formatDelta(bytes: number | null | undefined): string {
-  const text = formatBytes(bytes);
+export function formatDelta(bytes: number | null | undefined, units: Units = 'decimal'): string {
+  const text = formatBytes(bytes, units);
   return typeof bytes === 'number' && bytes > 0 ? `+${text}` : text;
 }
 
@@ -56,4 +61,18 @@ export function escapePlotlyText(text: string): string {
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
     .replace(/'/g, '&#39;');
+}
+
+/** Size class of a delta, for colouring badges and rows. */
+export function sizeClass(bytes: number | null): 'none' | 'small' | 'medium' | 'large' | 'release' {
+  if (bytes === null || bytes === 0) {
+    return 'none';
+  }
+  if (bytes < 0) {
+    return 'release';
+  }
+  if (bytes < 10_000_000) {
+    return 'small';
+  }
+  return bytes < 100_000_000 ? 'medium' : 'large';
 }

@@ -1,17 +1,20 @@
-/** Plugin wiring only: the model, the notebook follower, the sidebar, commands. */
+/** Plugin wiring only: model, settings, notebook follower, sidebar, badges, commands. */
 import {
   ILabShell,
   ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, IThemeManager, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 
+import { renderBadges } from './badges';
+import { exportFileName, toCsv, toJsonReport } from './export';
 import { MemtrackModel } from './model';
+import { parseSettings, SettingsState } from './settings';
 import { MemtrackSidebar } from './sidebar';
 import { CommandIDs, IMemtrackModel, PLUGIN_ID } from './tokens';
 import { NotebookFollower } from './tracker';
@@ -23,12 +26,31 @@ const VERSION = '0.1.0';
 
 const memoryIcon = new LabIcon({ name: 'jupyterlab-memtrack:memory', svgstr: memoryIconSvg });
 
+/** Let the browser save `text` as a file. */
+function download(text: string, fileName: string, mime: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type: mime }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = fileName;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 0);
+}
+
 const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
   id: PLUGIN_ID,
   description: 'Per-cell memory tracking: follows notebook kernels and shows a memory sidebar.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ISettingRegistry, ICommandPalette, ILayoutRestorer, ILabShell, ITranslator],
+  optional: [
+    ISettingRegistry,
+    ICommandPalette,
+    ILayoutRestorer,
+    ILabShell,
+    ITranslator,
+    IThemeManager
+  ],
   provides: IMemtrackModel,
   activate: (
     app: JupyterFrontEnd,
@@ -37,29 +59,41 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
     labShell: ILabShell | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    themeManager: IThemeManager | null
   ): IMemtrackModel => {
     const trans = (translator ?? nullTranslator).load('jupyterlab-memtrack');
+    const { commands } = app;
     const model = new MemtrackModel();
-    let autoLoad = true;
+    const settings = new SettingsState();
 
     const follower = new NotebookFollower({
       notebooks,
       model,
-      autoLoad: () => autoLoad,
+      autoLoad: () => settings.value.autoLoad,
+      autoTrack: () => settings.value.autoTrack,
       version: VERSION
     });
 
     const sidebar = new MemtrackSidebar({
       model,
+      settings,
+      commands,
       translator: translator ?? undefined,
+      setMetric: metric => {
+        settings.update({ metric });
+        void settingRegistry?.set(PLUGIN_ID, 'metric', metric);
+      },
       revealCell: (key, record) => {
         const found = follower.revealCell(key, record.cell_id);
-        if (found) {
-          const panel = notebooks.find(p => NotebookFollower.keyOf(p) === key);
-          if (panel) {
-            app.shell.activateById(panel.id);
-          }
+        const panel = follower.panel(key);
+        if (found && panel) {
+          app.shell.activateById(panel.id);
+        } else if (!found) {
+          Notification.info(
+            trans.__('Cell [%1] is no longer in the notebook.', record.execution_count ?? ' '),
+            { autoClose: 3000 }
+          );
         }
         return found;
       }
@@ -69,29 +103,150 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
     sidebar.title.caption = trans.__('Memory (memtrack)');
     app.shell.add(sidebar, 'right', { rank: 650 });
     restorer?.add(sidebar, 'jp-memtrack-sidebar');
+    themeManager?.themeChanged.connect(() => sidebar.refreshTheme());
 
-    app.commands.addCommand(CommandIDs.openSidebar, {
+    // Badges on the cells of every open notebook.
+    const updateBadges = (key: string) => {
+      const panel = follower.panel(key);
+      if (panel) {
+        renderBadges(panel, model.records(key), {
+          enabled: settings.value.badges,
+          units: settings.value.byteUnits,
+          trans
+        });
+      }
+    };
+    model.changed.connect((_, change) => {
+      if (change.kind !== 'status' && change.kind !== 'remove') {
+        updateBadges(change.key);
+      }
+    });
+    settings.changed.connect(() => notebooks.forEach(panel => updateBadges(panel.id)));
+
+    const current = () => model.currentKey;
+    const connected = () => model.status(current()).status === 'connected';
+
+    commands.addCommand(CommandIDs.openSidebar, {
       label: trans.__('Show Memory Sidebar'),
       caption: trans.__('Open the per-cell memory history of the active notebook'),
       icon: memoryIcon,
       execute: () => {
-        if (labShell) {
-          labShell.expandRight();
-        }
+        labShell?.expandRight();
         app.shell.activateById(sidebar.id);
       }
     });
-    palette?.addItem({ command: CommandIDs.openSidebar, category: trans.__('Memory') });
+    commands.addCommand(CommandIDs.toggleSidebar, {
+      label: trans.__('Memory Sidebar'),
+      caption: trans.__('Show or hide the memory sidebar'),
+      isToggled: () => sidebar.isVisible,
+      execute: () => {
+        if (sidebar.isVisible && labShell) {
+          labShell.collapseRight();
+        } else {
+          labShell?.expandRight();
+          app.shell.activateById(sidebar.id);
+        }
+      }
+    });
+    commands.addCommand(CommandIDs.toggleTracking, {
+      label: () =>
+        model.tracking(current()) === 'off'
+          ? trans.__('Track Every Cell')
+          : trans.__('Stop Tracking Every Cell'),
+      caption: trans.__('Record every cell of the active notebook (light mode: time and RSS)'),
+      isEnabled: connected,
+      isToggleable: true,
+      isToggled: () => model.tracking(current()) !== 'off',
+      execute: async () => {
+        const bridge = follower.bridge(current());
+        if (!bridge) {
+          return;
+        }
+        const next = model.tracking(current()) === 'off' ? 'light' : 'off';
+        try {
+          await bridge.setTracking(next);
+        } catch (reason) {
+          Notification.error(trans.__('memtrack: could not change tracking: %1', String(reason)));
+        }
+        commands.notifyCommandChanged(CommandIDs.toggleTracking);
+      }
+    });
+    commands.addCommand(CommandIDs.clear, {
+      label: trans.__('Clear Memory History'),
+      caption: trans.__("Forget the active notebook's memory history, here and in the kernel"),
+      isEnabled: () => model.records(current()).length > 0,
+      execute: () => {
+        const key = current();
+        if (key === null) {
+          return;
+        }
+        follower.bridge(key)?.resetKernelHistory();
+        model.clear(key);
+      }
+    });
+    const exportAs = (format: 'json' | 'csv') => {
+      const key = current();
+      const records = model.records(key);
+      const path = follower.panel(key)?.context.path ?? 'notebook.ipynb';
+      const text =
+        format === 'json' ? toJsonReport(records, model.kernelInfo(key)) : toCsv(records);
+      download(
+        text,
+        exportFileName(path, format),
+        format === 'json' ? 'application/json' : 'text/csv'
+      );
+    };
+    commands.addCommand(CommandIDs.exportJson, {
+      label: trans.__('Export Memory History (JSON)'),
+      caption: trans.__("Download the active notebook's memory history as a JSON report"),
+      isEnabled: () => model.records(current()).length > 0,
+      execute: () => exportAs('json')
+    });
+    commands.addCommand(CommandIDs.exportCsv, {
+      label: trans.__('Export Memory History (CSV)'),
+      caption: trans.__("Download the active notebook's memory history as CSV"),
+      isEnabled: () => model.records(current()).length > 0,
+      execute: () => exportAs('csv')
+    });
+    commands.addCommand(CommandIDs.toggleBadges, {
+      label: trans.__('Show Memory Badges on Cells'),
+      caption: trans.__("Show each tracked cell's memory change as a badge on the cell"),
+      isToggleable: true,
+      isToggled: () => settings.value.badges,
+      execute: async () => {
+        const badges = !settings.value.badges;
+        settings.update({ badges });
+        await settingRegistry?.set(PLUGIN_ID, 'badges', badges);
+        commands.notifyCommandChanged(CommandIDs.toggleBadges);
+      }
+    });
+    // Labels and enabled states follow the current notebook's state.
+    model.changed.connect(() => {
+      for (const id of [CommandIDs.toggleTracking, CommandIDs.clear, CommandIDs.exportJson]) {
+        commands.notifyCommandChanged(id);
+      }
+    });
+    model.currentChanged.connect(() => commands.notifyCommandChanged());
+
+    const category = trans.__('Memory');
+    for (const command of [
+      CommandIDs.openSidebar,
+      CommandIDs.toggleTracking,
+      CommandIDs.clear,
+      CommandIDs.exportJson,
+      CommandIDs.exportCsv,
+      CommandIDs.toggleBadges
+    ]) {
+      palette?.addItem({ command, category });
+    }
 
     if (settingRegistry) {
       settingRegistry
         .load(PLUGIN_ID)
-        .then(settings => {
-          const update = () => {
-            autoLoad = settings.get('autoLoad').composite as boolean;
-          };
+        .then(loaded => {
+          const update = () => settings.update(parseSettings(loaded.composite as any));
           update();
-          settings.changed.connect(update);
+          loaded.changed.connect(update);
         })
         .catch(reason => {
           console.error('jupyterlab-memtrack: failed to load settings.', reason);

@@ -9,10 +9,55 @@ import { IDisposable } from '@lumino/disposable';
 
 import { MemtrackModel } from './model';
 import { PROTOCOL_VERSION, ProtocolError, helloMessage, parseKernelMessage } from './protocol';
-import { COMM_TARGET } from './tokens';
+import { COMM_TARGET, TrackingMode } from './tokens';
 
 /** Loads the kernel extension; silent, so it leaves no trace in the notebook. */
 export const LOAD_EXTENSION_CODE = '%load_ext memtrack';
+
+const TRACKING_CODE: Record<TrackingMode, string> = {
+  off: '%memtrack off',
+  light: '%memtrack on',
+  deep: '%memtrack on --deep'
+};
+
+/** Rejects with this when a kernel request gets no answer in time. */
+class KernelTimeout extends Error {}
+
+/** Kernel requests sent while a restart settles can be lost: bound each wait. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer = 0;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = window.setTimeout(
+      () => reject(new KernelTimeout(`no answer to ${what} in ${ms / 1000} s`)),
+      ms
+    );
+  });
+  return Promise.race([promise, timeout]).finally(() => window.clearTimeout(timer));
+}
+
+/** Tries to arm before giving up; the kernel may still be settling after a restart. */
+const ARM_ATTEMPTS = 5;
+
+/** Resolves once the kernel's websocket is connected (or the kernel is gone). */
+function connectedKernel(kernel: Kernel.IKernelConnection): Promise<void> {
+  if (kernel.connectionStatus === 'connected' || kernel.isDisposed) {
+    return Promise.resolve();
+  }
+  return new Promise(resolve => {
+    const done = () => {
+      kernel.connectionStatusChanged.disconnect(onStatus);
+      kernel.disposed.disconnect(done);
+      resolve();
+    };
+    const onStatus = (_: Kernel.IKernelConnection, status: Kernel.ConnectionStatus) => {
+      if (status === 'connected') {
+        done();
+      }
+    };
+    kernel.connectionStatusChanged.connect(onStatus);
+    kernel.disposed.connect(done);
+  });
+}
 
 export interface IKernelBridgeOptions {
   sessionContext: ISessionContext;
@@ -21,6 +66,8 @@ export interface IKernelBridgeOptions {
   model: MemtrackModel;
   /** Read at each (re)arm, so a settings change applies to the next kernel. */
   autoLoad: () => boolean;
+  /** Tracking of every cell to start when a kernel connects. */
+  autoTrack: () => TrackingMode;
   /** The frontend's version, sent in the hello message. */
   version: string;
 }
@@ -53,6 +100,37 @@ export class KernelBridge implements IDisposable {
     sessionContext.kernelChanged.disconnect(this._onKernelChanged, this);
     sessionContext.statusChanged.disconnect(this._onStatusChanged, this);
     sessionContext.iopubMessage.disconnect(this._onIopub, this);
+  }
+
+  /**
+   * Track every cell (light or deep) or stop. Runs the line magic silently, so
+   * the notebook's history and execution count are untouched.
+   */
+  async setTracking(mode: TrackingMode): Promise<void> {
+    const kernel = this._options.sessionContext.session?.kernel;
+    if (!kernel || !this._comm) {
+      throw new Error('the memtrack kernel extension is not connected');
+    }
+    await this._runSilently(kernel, TRACKING_CODE[mode]);
+    this._options.model.setTracking(this._options.key, mode);
+  }
+
+  /** Ask the kernel to forget its history; the model follows its reset message. */
+  resetKernelHistory(): void {
+    this._comm?.send({ v: PROTOCOL_VERSION, type: 'reset' });
+  }
+
+  private async _runSilently(kernel: Kernel.IKernelConnection, code: string): Promise<void> {
+    const reply = await kernel.requestExecute({
+      code,
+      silent: true,
+      store_history: false,
+      stop_on_error: false
+    }).done;
+    if (reply.content.status !== 'ok') {
+      const content = reply.content as { ename?: string; evalue?: string };
+      throw new Error(`${content.ename ?? 'error'}: ${content.evalue ?? code}`);
+    }
   }
 
   /** Open the comm again (used after the user loads the extension by hand). */
@@ -114,16 +192,27 @@ export class KernelBridge implements IDisposable {
     }
   }
 
-  private async _arm(kernel: Kernel.IKernelConnection): Promise<void> {
-    const { model, key, autoLoad, version } = this._options;
+  private async _arm(kernel: Kernel.IKernelConnection, attempt = 1): Promise<void> {
+    const { model, key, autoLoad, autoTrack, version } = this._options;
     const token = ++this._armToken;
     const stale = () => token !== this._armToken || this._isDisposed;
     this._closeComm();
     this._arming = true;
     model.setStatus(key, 'connecting');
     try {
-      const info = await kernel.info;
+      await connectedKernel(kernel);
       if (stale()) {
+        return;
+      }
+      // A fresh request rather than `kernel.info`: after a restart that promise
+      // can belong to the kernel's previous life and never settle.
+      const reply = await withTimeout(kernel.requestKernelInfo(), 5000, 'kernel_info');
+      if (stale()) {
+        return;
+      }
+      const info = reply?.content;
+      if (!info || info.status !== 'ok') {
+        model.setStatus(key, 'error', 'the kernel did not answer kernel_info');
         return;
       }
       if (info.language_info.name !== 'python') {
@@ -135,12 +224,26 @@ export class KernelBridge implements IDisposable {
         return;
       }
       if (autoLoad()) {
-        await kernel.requestExecute({
-          code: LOAD_EXTENSION_CODE,
-          silent: true,
-          store_history: false,
-          stop_on_error: false
-        }).done;
+        try {
+          await withTimeout(
+            this._runSilently(kernel, LOAD_EXTENSION_CODE),
+            30_000,
+            LOAD_EXTENSION_CODE
+          );
+        } catch (reason) {
+          if (reason instanceof KernelTimeout) {
+            throw reason;
+          }
+          // Not installed in this kernel's environment: say so, don't open the comm.
+          if (!stale()) {
+            model.setStatus(
+              key,
+              'not-loaded',
+              `could not load the kernel extension (${reason}); pip install jupyterlab-memtrack in the kernel's environment`
+            );
+          }
+          return;
+        }
         if (stale()) {
           return;
         }
@@ -159,14 +262,29 @@ export class KernelBridge implements IDisposable {
         }
       };
       this._comm = comm;
-      await comm.open(helloMessage(version)).done;
+      await withTimeout(comm.open(helloMessage(version)).done, 10_000, 'comm open');
       if (!stale() && this._comm === comm) {
         model.setStatus(key, 'connected');
+        model.setTracking(key, 'off');
+        const mode = autoTrack();
+        if (mode !== 'off') {
+          await this.setTracking(mode);
+        }
       }
     } catch (reason) {
-      if (!stale()) {
-        model.setStatus(key, 'error', String(reason));
+      if (stale()) {
+        return;
       }
+      if (reason instanceof KernelTimeout && attempt < ARM_ATTEMPTS) {
+        // Try again with a fresh token: this attempt's requests are lost.
+        window.setTimeout(() => {
+          if (!stale()) {
+            void this._arm(kernel, attempt + 1);
+          }
+        }, 500);
+        return;
+      }
+      model.setStatus(key, 'error', String(reason));
     } finally {
       if (token === this._armToken) {
         this._arming = false;
@@ -188,6 +306,7 @@ export class KernelBridge implements IDisposable {
     }
     switch (message.type) {
       case 'history':
+        model.setKernelInfo(key, message.kernel ?? null);
         model.replaceKernelHistory(key, message.records);
         model.setStatus(key, 'connected');
         break;

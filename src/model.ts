@@ -8,8 +8,10 @@ import {
   BridgeStatus,
   HistoryEntry,
   IHistoryChange,
+  IKernelInfo,
   IMemtrackModel,
-  IMemtrackRecord
+  IMemtrackRecord,
+  TrackingMode
 } from './tokens';
 
 /** One notebook's history: records of successive kernels, split by restarts. */
@@ -21,6 +23,8 @@ class NotebookHistory {
   lastSeq = 0;
   status: BridgeStatus = 'no-kernel';
   detail = '';
+  tracking: TrackingMode = 'off';
+  kernel: IKernelInfo | null = null;
 }
 
 export class MemtrackModel implements IMemtrackModel {
@@ -73,6 +77,26 @@ export class MemtrackModel implements IMemtrackModel {
     history.status = status;
     history.detail = detail;
     this._changed.emit({ key, kind: 'status' });
+  }
+
+  tracking(key: string | null): TrackingMode {
+    return (key !== null && this._histories.get(key)?.tracking) || 'off';
+  }
+
+  setTracking(key: string, mode: TrackingMode): void {
+    const history = this._history(key);
+    if (history.tracking !== mode) {
+      history.tracking = mode;
+      this._changed.emit({ key, kind: 'status' });
+    }
+  }
+
+  kernelInfo(key: string | null): IKernelInfo | null {
+    return (key !== null && this._histories.get(key)?.kernel) || null;
+  }
+
+  setKernelInfo(key: string, info: IKernelInfo | null): void {
+    this._history(key).kernel = info;
   }
 
   /** Add a new record from the current kernel; a replayed one is ignored. */

@@ -5,121 +5,159 @@
 import Plotly from 'plotly.js/lib/core';
 import bar from 'plotly.js/lib/bar';
 
-import { formatBytes } from './format';
+import { formatBytes, Units } from './format';
 import { IPlotSeries } from './series';
 
 Plotly.register([bar] as any);
 
-/** Colours taken from JupyterLab's theme variables so dark themes work. */
+/** Colours taken from JupyterLab's theme variables, read at each draw so theme switches apply. */
 function themeColor(node: HTMLElement, name: string, fallback: string): string {
   const value = getComputedStyle(node).getPropertyValue(name).trim();
   return value || fallback;
 }
 
 /** Byte ticks in the same units the table uses. */
-function byteTicks(values: (number | null)[]): {
-  tickvals: number[];
-  ticktext: string[];
-} {
-  const finite = values.filter((v): v is number => v !== null);
+export function byteTicks(
+  values: (number | null)[],
+  units: Units,
+  includeZero: boolean
+): { tickvals: number[]; ticktext: string[] } {
+  const finite = values.filter((v): v is number => v !== null && Number.isFinite(v));
   if (finite.length === 0) {
     return { tickvals: [], ticktext: [] };
   }
-  const low = Math.min(0, ...finite);
-  const high = Math.max(...finite);
+  let low = includeZero ? 0 : finite[0];
+  let high = includeZero ? 0 : finite[0];
+  for (const v of finite) {
+    low = Math.min(low, v);
+    high = Math.max(high, v);
+  }
   const span = high - low || Math.abs(high) || 1;
-  const rough = span / 4;
+  const rough = span / 3;
   const magnitude = Math.pow(10, Math.floor(Math.log10(rough)));
   const step = [1, 2, 2.5, 5, 10].map(m => m * magnitude).find(s => s >= rough) ?? 10 * magnitude;
   const tickvals: number[] = [];
-  for (let v = Math.floor(low / step) * step; v <= high + step; v += step) {
+  for (let v = Math.floor(low / step) * step; v <= high + step / 2; v += step) {
     tickvals.push(v);
   }
-  return { tickvals, ticktext: tickvals.map(v => formatBytes(v)) };
+  return { tickvals, ticktext: tickvals.map(v => formatBytes(v, units)) };
 }
 
-export interface IPlotHandlers {
+export interface IPlotOptions {
+  units: Units;
+  /** Axis titles, translated by the caller. */
+  metricTitle: string;
+  peakTitle: string;
+  deltaTitle: string;
+  leakTitle: string;
   /** A point was clicked: its index in series.records. */
   onPointClick?: (index: number) => void;
 }
+
+/** At most this many x tick labels are written out; beyond, plotly picks numeric ticks. */
+const MAX_LABELLED_TICKS = 24;
 
 /** Draw (or redraw in place) the cumulative memory plot into `node`. */
 export async function renderPlot(
   node: HTMLElement,
   series: IPlotSeries,
-  handlers: IPlotHandlers = {}
+  options: IPlotOptions
 ): Promise<void> {
   const fg = themeColor(node, '--jp-ui-font-color1', '#333');
   const grid = themeColor(node, '--jp-border-color2', '#ddd');
-  const rssColor = themeColor(node, '--jp-brand-color1', '#1976d2');
-  const tracedColor = themeColor(node, '--jp-warn-color1', '#f57c00');
-  const growColor = themeColor(node, '--jp-error-color1', '#d32f2f');
-  const releaseColor = themeColor(node, '--jp-success-color1', '#388e3c');
+  const lineColor = themeColor(node, '--jp-brand-color1', '#1976d2');
+  const peakColor = themeColor(node, '--jp-warn-color1', '#f57c00');
+  const growColor = themeColor(node, '--jp-error-color2', '#e57373');
+  const releaseColor = themeColor(node, '--jp-success-color2', '#81c784');
+  const leakColor = themeColor(node, '--jp-error-color0', '#b71c1c');
+  const markers = series.x.length <= 500;
+  // Each point carries its index in series.records, whatever trace it is on.
+  const indices = series.x.map((_, i) => i);
 
   const data: any[] = [
     {
       type: 'scatter',
-      mode: 'lines+markers',
-      name: 'RSS',
+      mode: markers ? 'lines+markers' : 'lines',
+      name: options.metricTitle,
       x: series.x,
-      y: series.rss,
+      y: series.cumulative,
+      customdata: indices,
       text: series.hover,
       hoverinfo: 'text',
-      line: { color: rssColor },
+      line: { color: lineColor },
       marker: { size: 7 }
+    },
+    {
+      type: 'scatter',
+      mode: 'markers',
+      name: options.peakTitle,
+      x: series.x,
+      y: series.peak,
+      customdata: indices,
+      hoverinfo: 'skip',
+      marker: { symbol: 'triangle-up', size: 7, color: peakColor }
+    },
+    {
+      type: 'bar',
+      name: options.deltaTitle,
+      x: series.x,
+      y: series.delta,
+      customdata: indices,
+      text: series.hover,
+      hoverinfo: 'text',
+      textposition: 'none',
+      yaxis: 'y2',
+      opacity: 0.6,
+      marker: { color: series.delta.map(d => ((d ?? 0) >= 0 ? growColor : releaseColor)) }
     }
   ];
-  if (series.hasTraced) {
+  const leakIdx = series.leaking.flatMap((leaking, i) => (leaking ? [i] : []));
+  if (leakIdx.length) {
     data.push({
       type: 'scatter',
-      mode: 'lines+markers',
-      name: 'traced (cumulative)',
-      x: series.x,
-      y: series.tracedCumulative,
-      text: series.hover,
+      mode: 'markers',
+      name: options.leakTitle,
+      x: leakIdx.map(i => series.x[i]),
+      y: leakIdx.map(i => series.cumulative[i]),
+      customdata: leakIdx,
+      text: leakIdx.map(i => series.hover[i]),
       hoverinfo: 'text',
-      line: { color: tracedColor, dash: 'dot' },
-      marker: { size: 5 }
+      marker: { symbol: 'x-thin-open', size: 14, line: { width: 3, color: leakColor } }
     });
   }
-  data.push({
-    type: 'bar',
-    name: 'delta',
-    x: series.x,
-    y: series.delta,
-    text: series.hover,
-    hoverinfo: 'text',
-    textposition: 'none',
-    yaxis: 'y2',
-    opacity: 0.5,
-    marker: {
-      color: series.delta.map(d => ((d ?? 0) >= 0 ? growColor : releaseColor))
-    }
-  });
 
-  const yTicks = byteTicks([...series.rss, ...series.tracedCumulative]);
-  const y2Ticks = byteTicks(series.delta);
+  const labelled = series.x.length <= MAX_LABELLED_TICKS;
   const layout: any = {
     autosize: true,
-    margin: { l: 64, r: 56, t: 8, b: 48 },
+    margin: { l: 64, r: 56, t: 8, b: 40 },
     paper_bgcolor: 'rgba(0,0,0,0)',
     plot_bgcolor: 'rgba(0,0,0,0)',
     font: { color: fg, size: 11 },
     showlegend: true,
-    legend: { orientation: 'h', y: -0.18 },
+    legend: { orientation: 'h', y: -0.2 },
+    hovermode: 'closest',
+    dragmode: 'zoom',
     xaxis: {
-      tickvals: series.x,
-      ticktext: series.labels,
       gridcolor: grid,
-      automargin: true
+      automargin: true,
+      ...(labelled ? { tickvals: series.x, ticktext: series.labels } : {})
     },
-    yaxis: { title: { text: 'memory' }, gridcolor: grid, ...yTicks },
+    yaxis: {
+      gridcolor: grid,
+      zeroline: false,
+      ...byteTicks(
+        [...series.cumulative, ...series.peak],
+        options.units,
+        series.metric === 'traced'
+      )
+    },
     yaxis2: {
       overlaying: 'y',
       side: 'right',
       showgrid: false,
-      zeroline: false,
-      ...y2Ticks
+      zeroline: true,
+      zerolinecolor: grid,
+      ...byteTicks(series.delta, options.units, true)
     },
     shapes: series.restarts.map(x => ({
       type: 'line',
@@ -132,15 +170,20 @@ export async function renderPlot(
       line: { color: fg, dash: 'dash', width: 1 }
     }))
   };
-  const config: any = { responsive: true, displaylogo: false };
+  const config: any = {
+    responsive: true,
+    displaylogo: false,
+    modeBarButtonsToRemove: ['toImage', 'lasso2d', 'select2d']
+  };
   await Plotly.react(node, data, layout, config);
   const plotNode = node as any;
-  if (!plotNode.__memtrackClickBound && handlers.onPointClick) {
+  plotNode.__memtrackOnClick = options.onPointClick;
+  if (!plotNode.__memtrackClickBound) {
     plotNode.__memtrackClickBound = true;
     plotNode.on('plotly_click', (event: any) => {
-      const point = event?.points?.[0];
-      if (point && typeof point.pointIndex === 'number') {
-        handlers.onPointClick?.(point.pointIndex);
+      const index = event?.points?.[0]?.customdata;
+      if (typeof index === 'number') {
+        plotNode.__memtrackOnClick?.(index);
       }
     });
   }

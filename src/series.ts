@@ -2,28 +2,46 @@
  * Pure data preparation for the memory plot: what each point means, with no
  * plotting library involved (plot.ts draws it; jest tests it here).
  */
-import { escapePlotlyText, formatBytes, formatDelta, formatDuration, recordTitle } from './format';
+import {
+  escapePlotlyText,
+  formatBytes,
+  formatDelta,
+  formatDuration,
+  recordTitle,
+  Units
+} from './format';
+import { PlotMetric } from './settings';
 import { HistoryEntry, IMemtrackRecord } from './tokens';
 
+export interface ISeriesOptions {
+  metric: PlotMetric;
+  /** Most points to return; longer histories are decimated. */
+  maxPoints: number;
+  units: Units;
+}
+
 export interface IPlotSeries {
-  /** 1-based position of each record on the x axis. */
+  metric: PlotMetric;
+  /** 1-based position of each kept record in the full history. */
   x: number[];
   /** Tick labels: "[n] label", escaped for plotly. */
   labels: string[];
-  /** RSS after each cell (bytes), null where unknown. */
-  rss: (number | null)[];
-  /** Running sum of traced deltas (bytes), null before any deep cell. */
-  tracedCumulative: (number | null)[];
+  /** The cumulative metric after each cell (bytes), null where unknown. */
+  cumulative: (number | null)[];
+  /** The highest value of the metric during each cell, null where unknown. */
+  peak: (number | null)[];
   /** Per-cell net change (traced when measured, RSS otherwise). */
   delta: (number | null)[];
   /** Hover text per point, escaped for plotly (it joins lines with <br>). */
   hover: string[];
+  /** Whether each kept record carries leak suspects. */
+  leaking: boolean[];
   /** x positions (between points) where the kernel restarted. */
   restarts: number[];
-  /** Whether any record carries tracemalloc figures. */
-  hasTraced: boolean;
-  /** The records in plotting order, for click-to-cell. */
+  /** The kept records, in plotting order, for click-to-cell. */
   records: IMemtrackRecord[];
+  /** Records in the history, before decimation. */
+  total: number;
 }
 
 /** The net change a record stands for: traced when measured, else RSS. */
@@ -37,55 +55,130 @@ export function recordDelta(record: IMemtrackRecord): number | null {
   return null;
 }
 
-function hoverText(record: IMemtrackRecord): string {
+/** The peak a record reached, in bytes above its start (traced) or absolute (RSS). */
+export function recordPeak(record: IMemtrackRecord): number | null {
+  return record.traced_peak ?? record.rss_peak;
+}
+
+function hoverText(record: IMemtrackRecord, units: Units): string {
   const parts = [
     escapePlotlyText(recordTitle(record)),
-    `delta ${formatDelta(recordDelta(record))}`,
-    `RSS ${formatBytes(record.rss_after)} (peak ${formatBytes(record.rss_peak)})`
+    `delta ${formatDelta(recordDelta(record), units)}`,
+    `RSS ${formatBytes(record.rss_after, units)} (peak ${formatBytes(record.rss_peak, units)})`
   ];
   if (record.traced_peak !== null) {
-    parts.push(`traced peak ${formatBytes(record.traced_peak)}`);
+    parts.push(`traced peak ${formatBytes(record.traced_peak, units)}`);
   }
   parts.push(formatDuration(record.duration_s));
+  for (const line of record.top_lines.slice(0, 3)) {
+    const code = line.code.length > 40 ? `${line.code.slice(0, 39)}…` : line.code;
+    parts.push(
+      `line ${line.line}: ${formatDelta(line.increment, units)} ${escapePlotlyText(code.trim())}`
+    );
+  }
+  for (const type of record.types.slice(0, 3)) {
+    const sign = type.count_delta > 0 ? '+' : '';
+    parts.push(`${escapePlotlyText(type.type)} ${sign}${type.count_delta}`);
+  }
   if (record.error) {
     parts.push(`raised ${escapePlotlyText(record.error)}`);
+  }
+  if (record.leaks.length) {
+    parts.push(`${record.leaks.length} leak suspect(s)`);
   }
   return parts.join('<br>');
 }
 
-export function buildSeries(entries: readonly HistoryEntry[]): IPlotSeries {
-  const series: IPlotSeries = {
-    x: [],
-    labels: [],
-    rss: [],
-    tracedCumulative: [],
-    delta: [],
-    hover: [],
-    restarts: [],
-    hasTraced: false,
-    records: []
-  };
+/**
+ * Indices of the records to draw: all of them up to maxPoints; beyond that one
+ * per bucket (the largest change in it), plus every leaking record and the last.
+ */
+export function decimate(records: IMemtrackRecord[], maxPoints: number): number[] {
+  const n = records.length;
+  if (n <= maxPoints) {
+    return records.map((_, i) => i);
+  }
+  const keep = new Set<number>();
+  const bucket = n / maxPoints;
+  for (let b = 0; b < maxPoints; b++) {
+    const start = Math.floor(b * bucket);
+    const end = Math.min(n, Math.floor((b + 1) * bucket));
+    let best = start;
+    let bestSize = -1;
+    for (let i = start; i < end; i++) {
+      const size = Math.abs(recordDelta(records[i]) ?? 0);
+      if (size > bestSize) {
+        best = i;
+        bestSize = size;
+      }
+      if (records[i].leaks.length) {
+        keep.add(i);
+      }
+    }
+    keep.add(best);
+  }
+  keep.add(n - 1);
+  return [...keep].sort((a, b) => a - b);
+}
+
+export function buildSeries(
+  entries: readonly HistoryEntry[],
+  options: Partial<ISeriesOptions> = {}
+): IPlotSeries {
+  const metric = options.metric ?? 'rss';
+  const units = options.units ?? 'decimal';
+  const all: IMemtrackRecord[] = [];
+  const cumulative: (number | null)[] = [];
+  const peak: (number | null)[] = [];
+  const restartsAfter: number[] = [];
   let traced: number | null = null;
   for (const entry of entries) {
     if (entry.kind === 'restart') {
-      if (series.x.length > 0) {
-        series.restarts.push(series.x.length + 0.5);
+      if (all.length > 0) {
+        restartsAfter.push(all.length);
       }
       // A new kernel starts from nothing traced.
       traced = null;
       continue;
     }
     const record = entry.record;
-    if (record.traced_delta !== null) {
-      traced = (traced ?? 0) + record.traced_delta;
-      series.hasTraced = true;
+    if (metric === 'rss') {
+      cumulative.push(record.rss_after);
+      peak.push(record.rss_peak);
+    } else {
+      const before: number = traced ?? 0;
+      if (record.traced_delta !== null) {
+        traced = before + record.traced_delta;
+      }
+      cumulative.push(traced);
+      peak.push(record.traced_peak === null ? null : before + record.traced_peak);
     }
-    series.x.push(series.x.length + 1);
+    all.push(record);
+  }
+
+  const kept = decimate(all, Math.max(1, options.maxPoints ?? Infinity));
+  const series: IPlotSeries = {
+    metric,
+    x: [],
+    labels: [],
+    cumulative: [],
+    peak: [],
+    delta: [],
+    hover: [],
+    leaking: [],
+    restarts: restartsAfter.map(n => n + 0.5),
+    records: [],
+    total: all.length
+  };
+  for (const i of kept) {
+    const record = all[i];
+    series.x.push(i + 1);
     series.labels.push(escapePlotlyText(recordTitle(record)));
-    series.rss.push(record.rss_after);
-    series.tracedCumulative.push(traced);
+    series.cumulative.push(cumulative[i]);
+    series.peak.push(peak[i]);
     series.delta.push(recordDelta(record));
-    series.hover.push(hoverText(record));
+    series.hover.push(hoverText(record, units));
+    series.leaking.push(record.leaks.length > 0);
     series.records.push(record);
   }
   return series;

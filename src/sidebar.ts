@@ -1,21 +1,34 @@
 /**
  * The right-sidebar panel: renders the current notebook's history from the
- * model. Builds DOM with textContent only, so user-controlled strings (labels,
- * type names) can never become markup.
+ * model (plot, leak suspects, cell table). It does no work while hidden: a
+ * closed panel costs nothing, and it catches up when shown.
  */
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
+import { CommandRegistry } from '@lumino/commands';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { formatBytes, formatDelta, formatDuration, recordTitle } from './format';
+import { CellTable } from './cellTable';
+import { LeakList } from './leakList';
 import { MemtrackModel } from './model';
-import { buildSeries, recordDelta } from './series';
-import { BridgeStatus, IHistoryChange, IMemtrackModel, IMemtrackRecord } from './tokens';
+import { buildSeries, IPlotSeries } from './series';
+import { PlotMetric, SettingsState } from './settings';
+import {
+  BridgeStatus,
+  CommandIDs,
+  IHistoryChange,
+  IMemtrackModel,
+  IMemtrackRecord
+} from './tokens';
 
 export interface IMemtrackSidebarOptions {
   model: MemtrackModel;
+  settings: SettingsState;
+  commands: CommandRegistry;
   /** Scroll the notebook to a record's cell; false when it cannot be found. */
   revealCell: (key: string, record: IMemtrackRecord) => boolean;
+  /** Persist a metric chosen in the panel. */
+  setMetric: (metric: PlotMetric) => void;
   translator?: ITranslator;
 }
 
@@ -26,31 +39,99 @@ export class MemtrackSidebar extends Widget {
   constructor(options: IMemtrackSidebarOptions) {
     super();
     this._model = options.model;
+    this._settings = options.settings;
+    this._commands = options.commands;
     this._revealCell = options.revealCell;
+    this._setMetric = options.setMetric;
     this._trans = (options.translator ?? nullTranslator).load('jupyterlab-memtrack');
     this.addClass('jp-Memtrack-sidebar');
+    const trans = this._trans;
 
     const header = document.createElement('div');
     header.className = 'jp-Memtrack-header';
     const title = document.createElement('h2');
     title.className = 'jp-Memtrack-title';
-    title.textContent = this._trans.__('Memory');
+    title.textContent = trans.__('Memory');
     this._statusNode.className = 'jp-Memtrack-status';
     this._statusNode.setAttribute('role', 'status');
     header.append(title, this._statusNode);
 
+    this._toolbar.className = 'jp-Memtrack-toolbar';
+    this._toolbar.setAttribute('role', 'toolbar');
+    this._toolbar.setAttribute('aria-label', trans.__('Memory tracking'));
+    this._metricSelect.className = 'jp-Memtrack-metric';
+    this._metricSelect.setAttribute('aria-label', trans.__('Plotted memory'));
+    for (const [value, text] of [
+      ['rss', trans.__('RSS')],
+      ['traced', trans.__('Traced (cumulative)')]
+    ]) {
+      const option = document.createElement('option');
+      option.value = value;
+      option.textContent = text;
+      this._metricSelect.append(option);
+    }
+    this._metricSelect.addEventListener('change', () => {
+      this._setMetric(this._metricSelect.value as PlotMetric);
+    });
+    this._toolbar.append(this._metricSelect);
+    // Short labels: the sidebar is narrow. Captions (tooltips) come from the commands.
+    const shortLabels: [string, string][] = [
+      [CommandIDs.toggleTracking, trans.__('Track all cells')],
+      [CommandIDs.clear, trans.__('Clear')],
+      [CommandIDs.exportJson, trans.__('JSON')],
+      [CommandIDs.exportCsv, trans.__('CSV')]
+    ];
+    for (const [id, label] of shortLabels) {
+      const button = document.createElement('button');
+      button.className = 'jp-Memtrack-button';
+      button.dataset.command = id;
+      button.textContent = label;
+      button.addEventListener('click', () => void this._commands.execute(id));
+      this._buttons.set(id, button);
+      this._toolbar.append(button);
+    }
+
     this._emptyNode.className = 'jp-Memtrack-empty';
     this._plotNode.className = 'jp-Memtrack-plot';
+    // The table below carries the same information as text.
     this._plotNode.setAttribute('aria-hidden', 'true');
-    this._table.className = 'jp-Memtrack-table';
-    // The table scrolls sideways in a narrow sidebar instead of clipping columns.
+    this._table = new CellTable({
+      trans,
+      onActivate: record => {
+        const key = this._model.currentKey;
+        if (key !== null) {
+          this._revealCell(key, record);
+        }
+      }
+    });
+    this._leaks = new LeakList(trans);
     const tableScroller = document.createElement('div');
     tableScroller.className = 'jp-Memtrack-tableScroller';
-    tableScroller.append(this._table);
-    this.node.append(header, this._emptyNode, this._plotNode, tableScroller);
+    tableScroller.append(this._table.node);
+    this.node.append(
+      header,
+      this._toolbar,
+      this._emptyNode,
+      this._plotNode,
+      this._leaks.node,
+      tableScroller
+    );
 
     this._model.changed.connect(this._onChanged, this);
-    this._model.currentChanged.connect(this._invalidate, this);
+    this._model.currentChanged.connect(this._invalidateAll, this);
+    this._settings.changed.connect(this._invalidateAll, this);
+    this._commands.commandChanged.connect(this._renderButtons, this);
+    this._renderButtons();
+  }
+
+  /** The table, for tests and for keyboard focus. */
+  get table(): CellTable {
+    return this._table;
+  }
+
+  /** Draw again with the current theme's colours. */
+  refreshTheme(): void {
+    this._invalidateAll();
   }
 
   dispose(): void {
@@ -58,23 +139,21 @@ export class MemtrackSidebar extends Widget {
       return;
     }
     this._model.changed.disconnect(this._onChanged, this);
-    this._model.currentChanged.disconnect(this._invalidate, this);
+    this._model.currentChanged.disconnect(this._invalidateAll, this);
+    this._settings.changed.disconnect(this._invalidateAll, this);
+    this._commands.commandChanged.disconnect(this._renderButtons, this);
     this._plot?.purgePlot(this._plotNode);
     super.dispose();
   }
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
-    if (this._dirty && this.isVisible) {
-      void this._render();
-    }
+    this._catchUp();
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    if (this._dirty) {
-      void this._render();
-    }
+    this._catchUp();
   }
 
   protected onResize(msg: Widget.ResizeMessage): void {
@@ -84,137 +163,143 @@ export class MemtrackSidebar extends Widget {
     }
   }
 
-  private _onChanged(_: IMemtrackModel, change: IHistoryChange): void {
-    if (change.key === this._model.currentKey) {
-      this._invalidate();
-    }
-  }
-
-  /** Render now when visible; otherwise on the next show (a closed panel costs nothing). */
-  private _invalidate(): void {
-    this._dirty = true;
-    if (this.isVisible) {
+  private _catchUp(): void {
+    if (this._dirty !== 'none' && this.isVisible) {
       void this._render();
     }
   }
 
-  private async _render(): Promise<void> {
-    this._dirty = false;
-    const key = this._model.currentKey;
-    const entries = this._model.entries(key);
-    const series = buildSeries(entries);
-    this._renderStatus(key);
-    this._renderTable(key, series.records);
+  private _onChanged(_: IMemtrackModel, change: IHistoryChange): void {
+    if (change.key !== this._model.currentKey) {
+      return;
+    }
+    if (change.kind === 'status') {
+      this._renderStatus();
+      this._renderButtons();
+      return;
+    }
+    this._invalidate(change.kind === 'append' ? 'append' : 'all');
+  }
 
-    const empty = series.records.length === 0;
+  private _invalidateAll(): void {
+    this._invalidate('all');
+  }
+
+  /** Render on the next frame when visible (appends in a burst coalesce); else on show. */
+  private _invalidate(kind: 'append' | 'all'): void {
+    this._dirty = this._dirty === 'none' ? kind : 'all';
+    if (!this.isVisible || this._frame !== 0) {
+      return;
+    }
+    this._frame = requestAnimationFrame(() => {
+      this._frame = 0;
+      void this._render();
+    });
+  }
+
+  private async _render(): Promise<void> {
+    const dirty = this._dirty;
+    this._dirty = 'none';
+    const settings = this._settings.value;
+    const key = this._model.currentKey;
+    const records = this._model.records(key);
+    this._renderStatus();
+    this._renderButtons();
+    this._metricSelect.value = settings.metric;
+
+    if (dirty === 'append' && this._shownCount + 1 === records.length) {
+      this._table.append(records, settings.byteUnits);
+    } else {
+      this._table.render(records, settings.byteUnits);
+    }
+    this._shownCount = records.length;
+    this._leaks.render(records, settings.byteUnits);
+
+    const empty = records.length === 0;
     this._emptyNode.hidden = !empty;
     this._plotNode.hidden = empty;
+    this._table.node.hidden = empty;
     if (empty) {
       this._emptyNode.textContent =
         key === null
           ? this._trans.__('Open a notebook to see its memory history.')
-          : this._trans.__('Run a cell with %%memtrack on its first line to record its memory.');
+          : this._trans.__(
+              'Run a cell with %%memtrack on its first line, or track every cell with the button above.'
+            );
       return;
     }
+    this._series = buildSeries(this._model.entries(key), {
+      metric: settings.metric,
+      maxPoints: settings.maxPoints,
+      units: settings.byteUnits
+    });
     this._plot = this._plot ?? (await import('./plot'));
-    await this._plot.renderPlot(this._plotNode, series, {
+    const trans = this._trans;
+    await this._plot.renderPlot(this._plotNode, this._series, {
+      units: settings.byteUnits,
+      metricTitle: settings.metric === 'rss' ? trans.__('RSS') : trans.__('traced (cumulative)'),
+      peakTitle: trans.__('peak'),
+      deltaTitle: trans.__('delta'),
+      leakTitle: trans.__('leak'),
       onPointClick: index => {
-        const record = buildSeries(this._model.entries(this._model.currentKey)).records[index];
-        if (record && this._model.currentKey) {
-          this._revealCell(this._model.currentKey, record);
+        const record = this._series?.records[index];
+        const current = this._model.currentKey;
+        if (record && current !== null) {
+          this._revealCell(current, record);
         }
       }
     });
   }
 
-  private _renderStatus(key: string | null): void {
-    const { status, detail } = this._model.status(key);
+  private _renderStatus(): void {
+    const { status, detail } = this._model.status(this._model.currentKey);
+    const t = this._trans;
     const text: Record<BridgeStatus, string> = {
-      'no-kernel': this._trans.__('No kernel'),
-      connecting: this._trans.__('Connecting to the kernel…'),
-      connected: this._trans.__('Tracking'),
-      'unsupported-kernel': this._trans.__('Not a Python kernel'),
-      'not-loaded': this._trans.__('Kernel extension not loaded'),
-      error: this._trans.__('Error')
+      'no-kernel': t.__('No kernel'),
+      connecting: t.__('Connecting to the kernel…'),
+      connected: t.__('Connected'),
+      'unsupported-kernel': t.__('Not a Python kernel'),
+      'not-loaded': t.__('Kernel extension not loaded'),
+      error: t.__('Error')
     };
     this._statusNode.textContent = text[status];
     this._statusNode.title = detail;
     this._statusNode.dataset.status = status;
   }
 
-  private _renderTable(key: string | null, records: IMemtrackRecord[]): void {
-    const table = this._table;
-    table.replaceChildren();
-    if (records.length === 0) {
-      table.hidden = true;
-      return;
-    }
-    table.hidden = false;
-    const caption = document.createElement('caption');
-    caption.textContent = this._trans.__('Tracked cells');
-    const head = document.createElement('thead');
-    const headRow = document.createElement('tr');
-    for (const name of [
-      this._trans.__('Cell'),
-      this._trans.__('Delta'),
-      this._trans.__('Peak'),
-      this._trans.__('RSS'),
-      this._trans.__('Time')
-    ]) {
-      const th = document.createElement('th');
-      th.scope = 'col';
-      th.textContent = name;
-      headRow.append(th);
-    }
-    head.append(headRow);
-    const body = document.createElement('tbody');
-    for (const record of records) {
-      const row = document.createElement('tr');
-      row.className = 'jp-Memtrack-row';
-      row.tabIndex = 0;
-      const delta = recordDelta(record);
-      if (delta !== null) {
-        row.dataset.sign = delta > 0 ? 'grow' : delta < 0 ? 'release' : 'flat';
+  private _renderButtons(): void {
+    for (const [id, button] of this._buttons) {
+      if (!this._commands.hasCommand(id)) {
+        button.hidden = true;
+        continue;
       }
-      const cells = [
-        recordTitle(record),
-        formatDelta(delta),
-        formatBytes(record.traced_peak ?? record.rss_peak),
-        formatBytes(record.rss_after),
-        formatDuration(record.duration_s)
-      ];
-      for (const text of cells) {
-        const td = document.createElement('td');
-        td.textContent = text;
-        row.append(td);
+      button.hidden = false;
+      button.title = this._commands.caption(id) || this._commands.label(id);
+      button.setAttribute('aria-label', this._commands.label(id));
+      button.disabled = !this._commands.isEnabled(id);
+      if (this._commands.isToggleable(id)) {
+        button.setAttribute('aria-pressed', String(this._commands.isToggled(id)));
       }
-      if (record.error) {
-        row.title = this._trans.__('The cell raised %1', record.error);
-      }
-      const reveal = () => {
-        if (key !== null) {
-          this._revealCell(key, record);
-        }
-      };
-      row.addEventListener('click', reveal);
-      row.addEventListener('keydown', event => {
-        if (event.key === 'Enter' || event.key === ' ') {
-          event.preventDefault();
-          reveal();
-        }
-      });
-      body.append(row);
     }
-    table.append(caption, head, body);
   }
 
   private _model: MemtrackModel;
+  private _settings: SettingsState;
+  private _commands: CommandRegistry;
   private _revealCell: (key: string, record: IMemtrackRecord) => boolean;
+  private _setMetric: (metric: PlotMetric) => void;
   private _trans: TranslationBundle;
   private _plot: PlotModule | null = null;
-  private _dirty = true;
+  private _series: IPlotSeries | null = null;
+  private _dirty: 'none' | 'append' | 'all' = 'all';
+  private _frame = 0;
+  private _shownCount = 0;
+  private _table: CellTable;
+  private _leaks: LeakList;
+  private _buttons = new Map<string, HTMLButtonElement>();
   private _statusNode = document.createElement('span');
+  private _toolbar = document.createElement('div');
+  private _metricSelect = document.createElement('select');
   private _emptyNode = document.createElement('p');
   private _plotNode = document.createElement('div');
-  private _table = document.createElement('table');
 }

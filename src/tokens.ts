@@ -10,7 +10,16 @@ export const PLUGIN_ID = 'jupyterlab-memtrack:plugin';
 /** Command ids. */
 export namespace CommandIDs {
   export const openSidebar = 'memtrack:open-sidebar';
+  export const toggleSidebar = 'memtrack:toggle-sidebar';
+  export const toggleTracking = 'memtrack:toggle-tracking';
+  export const clear = 'memtrack:clear';
+  export const exportJson = 'memtrack:export-json';
+  export const exportCsv = 'memtrack:export-csv';
+  export const toggleBadges = 'memtrack:toggle-badges';
 }
+
+/** How the kernel tracks cells that do not start with %%memtrack. */
+export type TrackingMode = 'off' | 'light' | 'deep';
 
 /** One line of the cell's allocation table (memory_profiler style). */
 export interface ITopLine {
@@ -98,6 +107,8 @@ export interface IMemtrackModel {
   entries(key: string | null): readonly HistoryEntry[];
   records(key: string | null): IMemtrackRecord[];
   status(key: string | null): { status: BridgeStatus; detail: string };
+  tracking(key: string | null): TrackingMode;
+  kernelInfo(key: string | null): IKernelInfo | null;
 }
 
 /** The model as a service other plugins can use. */

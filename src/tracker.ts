@@ -7,11 +7,13 @@ import { IDisposable } from '@lumino/disposable';
 
 import { KernelBridge } from './kernelBridge';
 import { MemtrackModel } from './model';
+import { TrackingMode } from './tokens';
 
 export interface INotebookFollowerOptions {
   notebooks: INotebookTracker;
   model: MemtrackModel;
   autoLoad: () => boolean;
+  autoTrack: () => TrackingMode;
   version: string;
 }
 
@@ -41,6 +43,16 @@ export class NotebookFollower implements IDisposable {
     this._bridges.clear();
   }
 
+  /** The kernel bridge of a notebook, if it is open. */
+  bridge(key: string | null): KernelBridge | undefined {
+    return key === null ? undefined : this._bridges.get(key);
+  }
+
+  /** The notebook panel of a key, if it is open. */
+  panel(key: string | null): NotebookPanel | undefined {
+    return this._options.notebooks.find(p => NotebookFollower.keyOf(p) === key) ?? undefined;
+  }
+
   /** The model key of a notebook panel. */
   static keyOf(panel: NotebookPanel): string {
     return panel.id;
@@ -54,7 +66,7 @@ export class NotebookFollower implements IDisposable {
     if (!cellId) {
       return false;
     }
-    const panel = this._options.notebooks.find(p => NotebookFollower.keyOf(p) === key);
+    const panel = this.panel(key);
     if (!panel) {
       return false;
     }
@@ -76,12 +88,13 @@ export class NotebookFollower implements IDisposable {
     if (this._bridges.has(key)) {
       return;
     }
-    const { model, autoLoad, version } = this._options;
+    const { model, autoLoad, autoTrack, version } = this._options;
     const bridge = new KernelBridge({
       sessionContext: panel.sessionContext,
       key,
       model,
       autoLoad,
+      autoTrack,
       version
     });
     this._bridges.set(key, bridge);

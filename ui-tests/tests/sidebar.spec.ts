@@ -1,44 +1,21 @@
 import { expect, test } from '@jupyterlab/galata';
 
-const SIDEBAR = '#jp-memtrack-sidebar';
+import { linePoints, notebookWithSidebar } from './helpers';
 
 test.describe('memory sidebar', () => {
-  test.use({ autoGoto: true });
-
   test('plots one point per %%memtrack cell', async ({ page }) => {
-    await page.notebook.createNew('two-cells.ipynb');
-    await page.notebook.setCell(
-      0,
-      'code',
-      '%%memtrack --label first\nfirst = bytearray(20_000_000)'
-    );
-    await page.notebook.addCell(
-      'code',
+    const sidebar = await notebookWithSidebar(page, 'two-cells.ipynb', [
+      '%%memtrack --label first\nfirst = bytearray(20_000_000)',
       '%%memtrack --label second\nsecond = bytearray(30_000_000)'
-    );
-
-    await page.evaluate(async () => {
-      await window.jupyterapp.commands.execute('memtrack:open-sidebar');
-    });
-    const sidebar = page.locator(SIDEBAR);
-    await expect(sidebar).toBeVisible();
-    // autoLoad loads the kernel extension and the bridge opens the comm.
-    await expect(sidebar.locator('.jp-Memtrack-status')).toHaveText('Tracking', {
-      timeout: 60_000
-    });
-
+    ]);
     await page.notebook.run();
 
     const rows = sidebar.locator('tbody tr');
     await expect(rows).toHaveCount(2);
     await expect(rows.nth(0)).toContainText('first');
     await expect(rows.nth(1)).toContainText('second');
-    // The RSS line (first scatter trace) has exactly one marker per tracked cell.
-    const rssPoints = sidebar
-      .locator('.jp-Memtrack-plot .scatterlayer .trace')
-      .first()
-      .locator('path.point');
-    await expect(rssPoints).toHaveCount(2);
+    // The line has exactly one marker per tracked cell.
+    await expect(linePoints(sidebar)).toHaveCount(2);
     // The cell's own output stays as without the magic: no summary printed
     // when the sidebar is attached.
     expect(await page.notebook.getCellTextOutput(1)).toBeNull();
@@ -47,17 +24,11 @@ test.describe('memory sidebar', () => {
   });
 
   test('clicking a row selects its cell', async ({ page }) => {
-    await page.notebook.createNew('reveal.ipynb');
-    await page.notebook.setCell(0, 'code', '%%memtrack --label top\ntop = list(range(100_000))');
-    await page.notebook.addCell('code', 'pass');
-    await page.notebook.addCell('code', '%%memtrack --label bottom\nbottom = list(range(100_000))');
-    await page.evaluate(async () => {
-      await window.jupyterapp.commands.execute('memtrack:open-sidebar');
-    });
-    const sidebar = page.locator(SIDEBAR);
-    await expect(sidebar.locator('.jp-Memtrack-status')).toHaveText('Tracking', {
-      timeout: 60_000
-    });
+    const sidebar = await notebookWithSidebar(page, 'reveal.ipynb', [
+      '%%memtrack --label top\ntop = list(range(100_000))',
+      'pass',
+      '%%memtrack --label bottom\nbottom = list(range(100_000))'
+    ]);
     await page.notebook.run();
     await expect(sidebar.locator('tbody tr')).toHaveCount(2);
 

@@ -1,0 +1,111 @@
+import { TranslationBundle, nullTranslator } from '@jupyterlab/translation';
+
+import { CellTable, runNumbers, sortRecords } from '../cellTable';
+import { IMemtrackRecord } from '../tokens';
+import { sampleRecord } from './fixtures';
+
+const trans: TranslationBundle = nullTranslator.load('jupyterlab-memtrack');
+
+function records(): IMemtrackRecord[] {
+  return [
+    sampleRecord({ seq: 1, execution_count: 1, cell_id: 'a', traced_delta: 10, duration_s: 3 }),
+    sampleRecord({ seq: 2, execution_count: 2, cell_id: 'b', traced_delta: 300, duration_s: 1 }),
+    sampleRecord({ seq: 3, execution_count: 3, cell_id: 'a', traced_delta: -5, duration_s: 2 }),
+    sampleRecord({
+      seq: 4,
+      execution_count: 4,
+      cell_id: 'c',
+      traced_delta: null,
+      rss_before: null,
+      duration_s: 0
+    })
+  ];
+}
+
+describe('sortRecords', () => {
+  it('sorts by delta, biggest first, unknown last', () => {
+    expect(sortRecords(records(), 'delta', true).map(r => r.seq)).toEqual([2, 1, 3, 4]);
+    expect(sortRecords(records(), 'delta', false).map(r => r.seq)).toEqual([3, 1, 2, 4]);
+  });
+
+  it('sorts by duration and by history order', () => {
+    expect(sortRecords(records(), 'duration', true).map(r => r.seq)).toEqual([1, 3, 2, 4]);
+    expect(sortRecords(records(), 'order', false).map(r => r.seq)).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('runNumbers', () => {
+  it('numbers the runs of re-executed cells only', () => {
+    const list = records();
+    const runs = runNumbers(list);
+    expect(list.map(r => runs.get(r))).toEqual([1, null, 2, null]);
+  });
+});
+
+describe('CellTable', () => {
+  let activated: number[];
+  let table: CellTable;
+
+  beforeEach(() => {
+    activated = [];
+    table = new CellTable({ trans, onActivate: record => activated.push(record.seq) });
+    document.body.append(table.node);
+    table.render(records(), 'decimal');
+  });
+
+  afterEach(() => table.node.remove());
+
+  const seqs = () =>
+    Array.from(table.node.querySelectorAll('tbody tr')).map(row =>
+      Number((row as HTMLElement).dataset.seq)
+    );
+
+  it('marks re-runs of a cell', () => {
+    const firstCells = Array.from(table.node.querySelectorAll('tbody tr td:first-child')).map(
+      td => td.textContent
+    );
+    expect(firstCells[0]).toBe('[1] load data (run 1)');
+    expect(firstCells[2]).toBe('[3] load data (run 2)');
+    expect(firstCells[1]).toBe('[2] load data');
+  });
+
+  it('sorts when a header button is pressed, and flips on a second press', () => {
+    const deltaButton = () =>
+      Array.from(table.node.querySelectorAll('th button')).find(
+        b => b.textContent === 'Delta'
+      ) as HTMLButtonElement;
+    deltaButton().click();
+    expect(seqs()).toEqual([2, 1, 3, 4]);
+    expect(deltaButton().parentElement?.getAttribute('aria-sort')).toBe('descending');
+    deltaButton().click();
+    expect(seqs()).toEqual([3, 1, 2, 4]);
+    expect(deltaButton().parentElement?.getAttribute('aria-sort')).toBe('ascending');
+  });
+
+  it('moves focus with the arrow keys and activates with Space', () => {
+    const rows = table.node.querySelectorAll('tbody tr');
+    (rows[0] as HTMLElement).focus();
+    rows[0].dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowDown', bubbles: true }));
+    expect(document.activeElement).toBe(rows[1]);
+    rows[1].dispatchEvent(new KeyboardEvent('keydown', { key: 'End', bubbles: true }));
+    expect(document.activeElement).toBe(rows[3]);
+    rows[3].dispatchEvent(new KeyboardEvent('keydown', { key: ' ', bubbles: true }));
+    expect(activated).toEqual([4]);
+  });
+
+  it('appends a row without rebuilding in history order', () => {
+    const before = table.node.querySelector('tbody tr');
+    const list = [...records(), sampleRecord({ seq: 5, execution_count: 5, cell_id: 'new' })];
+    table.append(list, 'decimal');
+    expect(table.node.querySelector('tbody tr')).toBe(before);
+    expect(seqs()).toEqual([1, 2, 3, 4, 5]);
+    expect(table.node.querySelector('caption')?.textContent).toBe('5 tracked executions');
+  });
+
+  it('rebuilds when an appended record re-runs a cell', () => {
+    const list = [...records(), sampleRecord({ seq: 5, execution_count: 5, cell_id: 'b' })];
+    table.append(list, 'decimal');
+    const last = table.node.querySelector('tbody tr:last-child td') as HTMLElement;
+    expect(last.textContent).toBe('[5] load data (run 2)');
+  });
+});

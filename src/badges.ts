@@ -1,0 +1,54 @@
+/**
+ * A small "+12.3 MB" badge on each tracked cell, from that cell's latest
+ * record, coloured by size. Follows the model; off with the `badges` setting.
+ */
+import { NotebookPanel } from '@jupyterlab/notebook';
+import { TranslationBundle } from '@jupyterlab/translation';
+
+import { formatBytes, formatDelta, sizeClass, Units } from './format';
+import { recordDelta, recordPeak } from './series';
+import { IMemtrackRecord } from './tokens';
+
+const BADGE_CLASS = 'jp-Memtrack-badge';
+
+/** The latest record of each cell id. */
+export function latestByCell(records: IMemtrackRecord[]): Map<string, IMemtrackRecord> {
+  const latest = new Map<string, IMemtrackRecord>();
+  for (const record of records) {
+    if (record.cell_id) {
+      latest.set(record.cell_id, record);
+    }
+  }
+  return latest;
+}
+
+/** Put (or remove) badges on the cells of one notebook. */
+export function renderBadges(
+  panel: NotebookPanel,
+  records: IMemtrackRecord[],
+  options: { enabled: boolean; units: Units; trans: TranslationBundle }
+): void {
+  const latest = options.enabled ? latestByCell(records) : new Map<string, IMemtrackRecord>();
+  for (const cell of panel.content.widgets) {
+    const existing = cell.node.querySelector(`:scope > .${BADGE_CLASS}`);
+    const record = latest.get(cell.model.id);
+    if (!record) {
+      existing?.remove();
+      continue;
+    }
+    const badge = (existing as HTMLElement | null) ?? document.createElement('span');
+    const delta = recordDelta(record);
+    badge.className = BADGE_CLASS;
+    badge.dataset.size = sizeClass(delta);
+    badge.textContent = formatDelta(delta, options.units);
+    badge.title = options.trans.__(
+      'memtrack [%1]: %2, peak %3',
+      record.execution_count ?? ' ',
+      formatDelta(delta, options.units),
+      formatBytes(recordPeak(record), options.units)
+    );
+    if (!existing) {
+      cell.node.append(badge);
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The user's settings (schema/settings/plugin.json) as typed values with a
+ * changed signal; parsing is pure so that bad values fall back to defaults.
+ */
+import { ISignal, Signal } from '@lumino/signaling';
+
+export type AutoTrack = 'off' | 'light' | 'deep';
+export type PlotMetric = 'rss' | 'traced';
+export type ByteUnits = 'decimal' | 'binary';
+
+export interface IMemtrackSettings {
+  /** Load the kernel extension when a Python kernel starts. */
+  autoLoad: boolean;
+  /** Track every cell from kernel start, and how. */
+  autoTrack: AutoTrack;
+  /** The cumulative line plotted. */
+  metric: PlotMetric;
+  /** Show a memory badge on each tracked cell. */
+  badges: boolean;
+  /** How many top lines and types a record shows. */
+  topN: number;
+  /** Bytes below which nothing is reported as a leak. */
+  leakThreshold: number;
+  /** Most points drawn; longer histories are decimated. */
+  maxPoints: number;
+  /** kB/MB/GB (base 10) or KiB/MiB/GiB (base 2). */
+  byteUnits: ByteUnits;
+}
+
+export const DEFAULT_SETTINGS: Readonly<IMemtrackSettings> = {
+  autoLoad: true,
+  autoTrack: 'off',
+  metric: 'rss',
+  badges: true,
+  topN: 5,
+  leakThreshold: 1_000_000,
+  maxPoints: 2000,
+  byteUnits: 'decimal'
+};
+
+function oneOf<T extends string>(value: unknown, options: readonly T[], fallback: T): T {
+  return options.includes(value as T) ? (value as T) : fallback;
+}
+
+function intAtLeast(value: unknown, min: number, fallback: number): number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min ? value : fallback;
+}
+
+/** Read settings from the registry's composite JSON; anything invalid takes its default. */
+export function parseSettings(composite: Record<string, unknown>): IMemtrackSettings {
+  const d = DEFAULT_SETTINGS;
+  return {
+    autoLoad: typeof composite.autoLoad === 'boolean' ? composite.autoLoad : d.autoLoad,
+    autoTrack: oneOf(composite.autoTrack, ['off', 'light', 'deep'] as const, d.autoTrack),
+    metric: oneOf(composite.metric, ['rss', 'traced'] as const, d.metric),
+    badges: typeof composite.badges === 'boolean' ? composite.badges : d.badges,
+    topN: intAtLeast(composite.topN, 1, d.topN),
+    leakThreshold: intAtLeast(composite.leakThreshold, 0, d.leakThreshold),
+    maxPoints: intAtLeast(composite.maxPoints, 10, d.maxPoints),
+    byteUnits: oneOf(composite.byteUnits, ['decimal', 'binary'] as const, d.byteUnits)
+  };
+}
+
+/** Current settings, shared by the bridge, sidebar and badges. */
+export class SettingsState {
+  get value(): Readonly<IMemtrackSettings> {
+    return this._value;
+  }
+
+  get changed(): ISignal<SettingsState, Readonly<IMemtrackSettings>> {
+    return this._changed;
+  }
+
+  update(next: Partial<IMemtrackSettings>): void {
+    const merged = { ...this._value, ...next };
+    if (JSON.stringify(merged) === JSON.stringify(this._value)) {
+      return;
+    }
+    this._value = merged;
+    this._changed.emit(merged);
+  }
+
+  private _value: IMemtrackSettings = { ...DEFAULT_SETTINGS };
+  private _changed = new Signal<SettingsState, Readonly<IMemtrackSettings>>(this);
+}
