@@ -17,7 +17,9 @@ Targets:
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import io
 import json
 import os
 import statistics
@@ -36,6 +38,8 @@ from memtrack.summary import RECORD_MAX_BYTES  # noqa: E402
 
 BASELINE = HERE / "baseline.json"
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+# BENCH_ONLY=light,deep,types,store runs only those sections.
+ONLY = {x.strip() for x in os.environ.get("BENCH_ONLY", "").split(",") if x.strip()}
 ROWS: list[tuple[str, str, str, bool]] = []  # (target, measured, limit, ok)
 
 
@@ -102,6 +106,85 @@ def build_heap(ip: InteractiveShell, n: int) -> None:
     gc.collect()
 
 
+class Timings:
+    """perf_counter around some of the tracker's methods (a separate pass: wrappers cost)."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {}
+        self._undo: list = []
+
+    def wrap(self, obj, name: str, key: str) -> None:
+        inner = getattr(obj, name)
+        times = self.times.setdefault(key, [])
+        clock = time.perf_counter
+
+        def timed_call(*args, **kwargs):
+            t0 = clock()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                times.append(clock() - t0)
+
+        had = name in vars(obj)
+        setattr(obj, name, timed_call)
+        self._undo.append((obj, name, inner, had))
+
+    def undo(self) -> None:
+        for obj, name, inner, had in reversed(self._undo):
+            if had:
+                setattr(obj, name, inner)
+            else:
+                delattr(obj, name)
+        self._undo.clear()
+
+    def median_us(self, key: str) -> float:
+        v = self.times.get(key) or [0.0]
+        return statistics.median(v) * 1e6
+
+
+@contextlib.contextmanager
+def without_leak_analysis(tracker):
+    """The engine alone: memtrack.leaks' per-cell analysis stubbed out (for the breakdown)."""
+    if not hasattr(tracker, "_leak_suspects"):
+        yield
+        return
+    tracker._leak_suspects = lambda *args, **kwargs: []
+    try:
+        yield
+    finally:
+        del tracker._leak_suspects
+
+
+def light_breakdown(ip: InteractiveShell, tracker, n: int) -> float:
+    """Where the added time of a trivial tracked cell goes (medians, wrappers included)."""
+    t = Timings()
+    events = ip.events
+    events.unregister("pre_run_cell", tracker._pre_run_cell)
+    events.unregister("post_run_cell", tracker._post_run_cell)
+    try:
+        t.wrap(tracker, "_pre_run_cell", "pre_run_cell hook")
+        t.wrap(tracker, "_post_run_cell", "post_run_cell hook")
+        t.wrap(tracker, "_finish", "  measurement + analysis")
+        t.wrap(tracker.bridge, "publish", "  message (serialize + sign)")
+        if hasattr(tracker, "_leak_suspects"):
+            t.wrap(tracker, "_leak_suspects", "  leak analysis (memtrack.leaks)")
+        events.register("pre_run_cell", tracker._pre_run_cell)
+        events.register("post_run_cell", tracker._post_run_cell)
+        memtrack.start()
+        for _ in range(n):
+            timed(ip, "x = 1")
+        memtrack.stop()
+    finally:
+        events.unregister("pre_run_cell", tracker._pre_run_cell)
+        events.unregister("post_run_cell", tracker._post_run_cell)
+        t.undo()
+        events.register("pre_run_cell", tracker._pre_run_cell)
+        events.register("post_run_cell", tracker._post_run_cell)
+    parts = ", ".join(f"{k.strip()} {t.median_us(k):.0f}" for k in t.times)
+    print(f"       breakdown (us, median, timing wrappers included): {parts}")
+    return t.median_us("  message (serialize + sign)") / 1e6
+
+
 def bench_light(ip: InteractiveShell, tracker, baseline: dict) -> None:
     print("light mode (%memtrack on), the record message serialized for a frontend:")
     comm = FakeComm()
@@ -118,6 +201,15 @@ def bench_light(ip: InteractiveShell, tracker, baseline: dict) -> None:
             added.append(statistics.median(tracked) - statistics.median(bare))
         extra = statistics.median(added)
         baseline["trivial_cell_s"] = statistics.median(bare)
+        engine = []
+        with without_leak_analysis(tracker):
+            for _ in range(5):
+                memtrack.stop()
+                bare = [timed(ip, "x = 1") for _ in range(n // 5)]
+                memtrack.start()
+                tracked = [timed(ip, "x = 1") for _ in range(n // 5)]
+                memtrack.stop()
+                engine.append(statistics.median(tracked) - statistics.median(bare))
         assert comm.sent > 0
         row(
             "light: added per trivial cell (median)",
@@ -125,24 +217,51 @@ def bench_light(ip: InteractiveShell, tracker, baseline: dict) -> None:
             "<= 100 us",
             extra <= 100e-6,
         )
+        print(
+            f"       without the leak analysis (engine + message only): "
+            f"{statistics.median(engine) * 1e6:.0f} us"
+        )
+        message_s = light_breakdown(ip, tracker, n)
+        print(
+            f"       floor: one comm message per cell (ipykernel's Session: 4 JSON dumps + HMAC, "
+            f"cold caches after IPython's own work) costs {message_s * 1e6:.0f} us by itself"
+        )
         cell = "objs = [{'i': i} for i in range(10_000)]"
+        pairs = 9 if QUICK else 21
         for live in (1_000_000, 5_000_000):
             build_heap(ip, live)
-            ratios = []
-            for _ in range(3 if QUICK else 7):
+            # Single runs, alternating bare / tracked / bare (A/A: the noise floor), each arm
+            # starting from the same gc state: a collection of the young generations first.
+            b, t, aa, te = [], [], [], []
+            for _ in range(pairs):
                 memtrack.stop()
-                b = statistics.median(timed(ip, cell) for _ in range(5))
+                gc.collect(1)
+                b.append(timed(ip, cell))
                 memtrack.start()
-                t = statistics.median(timed(ip, cell) for _ in range(5))
-                ratios.append(t / b)
+                gc.collect(1)
+                t.append(timed(ip, cell))
+                with without_leak_analysis(tracker):
+                    gc.collect(1)
+                    te.append(timed(ip, cell))
+                memtrack.stop()
+                gc.collect(1)
+                aa.append(timed(ip, cell))
             memtrack.stop()
-            ratio = statistics.median(ratios)
-            baseline[f"light_10k_bare_s_{live}"] = b
+            bare_s = statistics.median(b)
+            ratio = statistics.median(t) / bare_s
+            noise = statistics.median(aa) / bare_s
+            baseline[f"light_10k_bare_s_{live}"] = bare_s
             row(
                 f"light: 10k-object cell at {live:.0e} live objects",
-                f"{ratio:.3f}x ({b * 1e3:.2f} ms bare)",
+                f"{ratio:.3f}x ({bare_s * 1e3:.2f} ms bare)",
                 "<= 1.02x",
                 ratio <= 1.02,
+            )
+            print(
+                f"       A/A (bare vs bare, same rounds): {noise:.3f}x; added "
+                f"{(statistics.median(t) - bare_s) * 1e6:.0f} us per cell; without the leak "
+                f"analysis {statistics.median(te) / bare_s:.3f}x; floor from the message alone "
+                f"{1 + message_s / bare_s:.3f}x"
             )
     finally:
         tracker.bridge._comms.pop("bench", None)
@@ -158,7 +277,7 @@ DEEP_CELLS = {
 }
 
 
-def bench_deep(ip: InteractiveShell, baseline: dict) -> None:
+def bench_deep(ip: InteractiveShell, tracker, baseline: dict) -> None:
     print("deep mode (%%memtrack) vs bare tracemalloc.start(1) around the same cell:")
 
     def pre(info):
@@ -167,39 +286,55 @@ def bench_deep(ip: InteractiveShell, baseline: dict) -> None:
     def post(result):
         tracemalloc.stop()
 
-    for live in (1_000_000, 5_000_000):
-        build_heap(ip, live)
-        for name, code in DEEP_CELLS.items():
-            ratios, analysis = [], []
-            for _ in range(3 if QUICK else 5):
-                ip.events.register("pre_run_cell", pre)
-                ip.events.register("post_run_cell", post)
-                try:
-                    bare = timed(ip, code)
-                finally:
-                    ip.events.unregister("pre_run_cell", pre)
-                    ip.events.unregister("post_run_cell", post)
-                tracked = timed(ip, "%%memtrack --quiet\n" + code)
-                rec = memtrack.history()[-1]
-                a = rec.get("analysis_s") or 0.0
-                analysis.append(a)
-                ratios.append((tracked - a) / bare)
-            ratio = statistics.median(ratios)
-            am = statistics.median(analysis)
-            baseline[f"deep_bare_{name}_{live}"] = bare
-            row(
-                f"deep: {name} at {live:.0e} live",
-                f"{ratio:.3f}x ({bare * 1e3:.0f} ms bare)",
-                "<= 1.10x",
-                ratio <= 1.10,
-            )
-            row(
-                f"deep: analysis, {name} at {live:.0e} live",
-                f"{am * 1e3:.1f} ms",
-                "<= 50 ms",
-                am <= 0.05,
-            )
-        ip.run_cell("rows = s = j = t = None")
+    leak_times = Timings()
+    if hasattr(tracker, "_leak_suspects"):
+        leak_times.wrap(tracker, "_leak_suspects", "leaks")
+    try:
+        for live in (1_000_000, 5_000_000):
+            build_heap(ip, live)
+            for name, code in DEEP_CELLS.items():
+                ratios, engine, total, leak = [], [], [], []
+                fast = name == "bytearray 20 MB"  # a 2 ms cell: more pairs against the noise
+                for _ in range((7 if QUICK else 15) if fast else (3 if QUICK else 5)):
+                    ip.events.register("pre_run_cell", pre)
+                    ip.events.register("post_run_cell", post)
+                    try:
+                        bare = timed(ip, code)
+                    finally:
+                        ip.events.unregister("pre_run_cell", pre)
+                        ip.events.unregister("post_run_cell", post)
+                    leak_times.times.get("leaks", []).clear()
+                    tracked = timed(ip, "%%memtrack --quiet\n" + code)
+                    rec = memtrack.history()[-1]
+                    a = rec.get("analysis_s") or 0.0
+                    leaks = sum(leak_times.times.get("leaks", []))
+                    engine.append(a)
+                    leak.append(leaks)
+                    total.append(a + leaks)
+                    ratios.append((tracked - a - leaks) / bare)
+                ratio = statistics.median(ratios)
+                am = statistics.median(total)
+                baseline[f"deep_bare_{name}_{live}"] = bare
+                row(
+                    f"deep: {name} at {live:.0e} live",
+                    f"{ratio:.3f}x ({bare * 1e3:.0f} ms bare)",
+                    "<= 1.10x",
+                    ratio <= 1.10,
+                )
+                row(
+                    f"deep: analysis, {name} at {live:.0e} live",
+                    f"{am * 1e3:.1f} ms",
+                    "<= 50 ms",
+                    am <= 0.05,
+                )
+                print(
+                    f"       of which engine (types, lines, variables, freed sizes) "
+                    f"{statistics.median(engine) * 1e3:.1f} ms, leak suspects "
+                    f"{statistics.median(leak) * 1e3:.1f} ms"
+                )
+            ip.run_cell("rows = s = j = t = None")
+    finally:
+        leak_times.undo()
     ip.run_cell("_bench_heap = None")
 
 
@@ -230,67 +365,101 @@ def bench_types(ip: InteractiveShell) -> None:
     ip.run_cell("_bench_heap = None")
 
 
-def bench_store(ip: InteractiveShell, tracker) -> None:
-    print("stored history over 10,000 cells:")
-    memtrack.reset()
-    n = 2_000 if QUICK else 10_000
+def _tracked_in(value) -> int:
+    """GC-tracked containers in JSON-like data (dicts of scalars are untracked)."""
+    n = 1 if gc.is_tracked(value) else 0
+    if type(value) is dict:
+        n += sum(_tracked_in(v) for v in value.values())
+    elif type(value) is list:
+        n += sum(_tracked_in(v) for v in value)
+    return n
+
+
+def _history_outputs(ip: InteractiveShell) -> int:
+    """Outputs IPython (>= 9) keeps per execution count, every print and display included."""
+    outputs = getattr(ip.history_manager, "outputs", None) or {}
+    return sum(len(v) for v in outputs.values())
+
+
+def _in_store(tracker) -> int:
+    with tracker.store._lock:
+        return sum(_tracked_in(r) for r in tracker.store._records)
+
+
+def _growth(ip: InteractiveShell, tracker, n: int, tracked: bool) -> tuple[int, int]:
+    """GC objects more after ``n`` cells than before, beyond those in the stored records, and
+    IPython's history outputs more."""
     cells = ["v = [0] * 10", "w = {'a': v}", "del w"]
+    if tracked:
+        memtrack.start()
+    with contextlib.redirect_stdout(io.StringIO()):  # warm up: caches filled once, not growth
+        for i in range(300):
+            ip.run_cell(cells[i % 3], store_history=False)
     gc.collect()
-    objs0 = len(gc.get_objects())
-    for i in range(n):
-        ip.run_cell(cells[i % 3], store_history=False)
-    gc.collect()
-    bare_growth = len(gc.get_objects()) - objs0
-    memtrack.start()
-    gc.collect()
-    objs0 = len(gc.get_objects())
-    for i in range(n):
-        ip.run_cell(cells[i % 3], store_history=False)
+    objs0, outs0, store0 = len(gc.get_objects()), _history_outputs(ip), _in_store(tracker)
+    with contextlib.redirect_stdout(io.StringIO()):  # summaries, when no frontend listens
+        for i in range(n):
+            ip.run_cell(cells[i % 3], store_history=False)
     memtrack.stop()
     gc.collect()
-    tracked_growth = len(gc.get_objects()) - objs0
-    records = memtrack.history()
-    sizes = [len(json.dumps(r, separators=(",", ":"))) for r in records]
-    worst = max(sizes)
-    row(
-        "store: JSON per record (max)",
-        f"{worst} B",
-        f"<= {RECORD_MAX_BYTES} B",
-        worst <= RECORD_MAX_BYTES,
-    )
-    # A deep record with full tables.
-    ip.run_cell(
-        "%%memtrack --quiet --top 50\n" + "\n".join(f"q{i} = [{i}] * {i * 100}" for i in range(60))
-    )
-    deep = len(json.dumps(memtrack.history()[-1], separators=(",", ":")))
-    row(
-        "store: JSON per deep record, --top 50",
-        f"{deep} B",
-        f"<= {RECORD_MAX_BYTES} B",
-        deep <= RECORD_MAX_BYTES,
-    )
+    objs = len(gc.get_objects()) - objs0 - (_in_store(tracker) - store0)
+    return objs, _history_outputs(ip) - outs0
 
-    # GC-tracked containers inside the stored records (dicts of scalars are untracked).
-    def tracked(value) -> int:
-        n = 1 if gc.is_tracked(value) else 0
-        if type(value) is dict:
-            n += sum(tracked(v) for v in value.values())
-        elif type(value) is list:
-            n += sum(tracked(v) for v in value)
-        return n
 
-    with tracker.store._lock:
-        in_store = sum(tracked(r) for r in tracker.store._records) + 1  # + the deque
-    other = tracked_growth - bare_growth - in_store
-    row(
-        f"store: other growth over {n} cells",
-        f"{other:+d} objects",
-        "0 (+-50)",
-        abs(other) <= 50,
-    )
+def bench_store(ip: InteractiveShell, tracker) -> None:
+    print("stored history over 10,000 cells:")
+    n = 2_000 if QUICK else 10_000
+    comm = FakeComm()
+    tracker.bridge._comms["bench"] = comm  # the sidebar listens: records go out, nothing printed
+    try:
+        memtrack.reset()
+        bare_growth, _ = _growth(ip, tracker, n, tracked=False)
+        tracked_growth, _ = _growth(ip, tracker, n, tracked=True)
+        records = memtrack.history()
+        sizes = [len(json.dumps(r, separators=(",", ":"))) for r in records]
+        worst = max(sizes)
+        row(
+            "store: JSON per record (max)",
+            f"{worst} B",
+            f"<= {RECORD_MAX_BYTES} B",
+            worst <= RECORD_MAX_BYTES,
+        )
+        # A deep record with full tables.
+        ip.run_cell(
+            "%%memtrack --quiet --top 50\n"
+            + "\n".join(f"q{i} = [{i}] * {i * 100}" for i in range(60))
+        )
+        deep = len(json.dumps(memtrack.history()[-1], separators=(",", ":")))
+        row(
+            "store: JSON per deep record, --top 50",
+            f"{deep} B",
+            f"<= {RECORD_MAX_BYTES} B",
+            deep <= RECORD_MAX_BYTES,
+        )
+        other = tracked_growth - bare_growth
+        row(
+            f"store: other growth over {n} cells",
+            f"{other:+d} objects",
+            "0 (+-50)",
+            abs(other) <= 50,
+        )
+        print(
+            f"       history: {len(records)} records, {tracker.store.nbytes() / 1e6:.1f} MB in "
+            f"Python objects; tracker lists: cells {len(tracker._cells)}, running "
+            f"{len(tracker._running)}"
+        )
+    finally:
+        tracker.bridge._comms.pop("bench", None)
+    # No frontend: every tracked cell prints its summary, and IPython 9 keeps every output of a
+    # cell (print or display) in history_manager.outputs, as it does for the user's own.
+    memtrack.reset()
+    bare_growth, bare_outs = _growth(ip, tracker, n, tracked=False)
+    tracked_growth, tracked_outs = _growth(ip, tracker, n, tracked=True)
+    outs = tracked_outs - bare_outs
+    other = tracked_growth - bare_growth - outs
     print(
-        f"       history: {len(records)} records, {tracker.store.nbytes() / 1e6:.1f} MB in Python "
-        f"objects; tracker lists: cells {len(tracker._cells)}, running {len(tracker._running)}"
+        f"       no frontend: {other:+d} objects beyond the records and {outs:+d} summaries "
+        "IPython keeps as cell outputs (history_manager.outputs)"
     )
     memtrack.reset()
 
@@ -302,10 +471,15 @@ def main() -> None:
     previous = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
     baseline: dict = {}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s){', QUICK' if QUICK else ''}")
-    bench_light(ip, tracker, baseline)
-    bench_deep(ip, baseline)
-    bench_types(ip)
-    bench_store(ip, tracker)
+    sections = {
+        "light": lambda: bench_light(ip, tracker, baseline),
+        "deep": lambda: bench_deep(ip, tracker, baseline),
+        "types": lambda: bench_types(ip),
+        "store": lambda: bench_store(ip, tracker),
+    }
+    for name, section in sections.items():
+        if not ONLY or name in ONLY:
+            section()
     print()
     missed = [r for r in ROWS if not r[3]]
     print(f"{len(ROWS) - len(missed)}/{len(ROWS)} targets met in {time.perf_counter() - t0:.0f} s")
@@ -316,7 +490,7 @@ def main() -> None:
         for key, value in baseline.items():
             if previous.get(key):
                 print(f"  {key:<40} {value / previous[key]:.2f}x")
-    BASELINE.write_text(json.dumps(baseline, indent=1) + "\n")
+    BASELINE.write_text(json.dumps({**previous, **baseline}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

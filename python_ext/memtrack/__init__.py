@@ -16,12 +16,15 @@ except ImportError:  # not built: running from a source checkout
 
 __all__ = [
     "__version__",
+    "configure",
     "history",
     "load_ipython_extension",
     "reset",
     "start",
     "stop",
+    "suspects",
     "unload_ipython_extension",
+    "why",
 ]
 
 _tracker: Any = None  # memtrack.tracker.Tracker of the shell the extension is loaded in
@@ -87,3 +90,29 @@ def reset() -> None:
     """Clear the history (and the sidebar's), like ``%memtrack reset``."""
     if _tracker is not None:
         _tracker.reset()
+
+
+def suspects() -> list[dict[str, Any]]:
+    """The leak suspects now (dicts like a record's ``leaks``), like ``%memtrack leaks``."""
+    from .leaks import roots_from_shell
+
+    tracker = _require()
+    return tracker.leaks.current(roots_from_shell(tracker.shell))
+
+
+def why(name: str, budget_s: float = 0.3) -> list[str] | None:
+    """Why the value of ``name`` (a variable, ``Out[N]``, ``sys.last_traceback`` or a deleted
+    suspect) is alive: a referrer chain from a namespace root, found within ``budget_s``."""
+    from .leaks import roots_from_shell
+    from .leaks import why as why_chain
+
+    tracker = _require()
+    chain, _ = why_chain(roots_from_shell(tracker.shell), name, tracker.leaks, budget_s)
+    return chain
+
+
+def configure(leak_threshold: int | None = None, leak_runs: int | None = None) -> None:
+    """Leak detection settings: ``leak_threshold`` bytes (values smaller are never suspects;
+    the frontend's ``leakThreshold``), ``leak_runs`` growth steps in a row for a growing
+    variable (default 3)."""
+    _require().leaks.config.update(threshold=leak_threshold, growth_runs=leak_runs)

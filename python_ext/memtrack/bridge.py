@@ -105,7 +105,7 @@ class Bridge:
 
     def _send(self, comm: Any, msg: Mapping[str, Any]) -> bool:
         try:
-            comm.send(dict(msg))
+            comm.send(msg)  # built per message by memtrack.protocol: no copy needed
             return True
         except Exception as e:
             _warn(f"could not send {msg.get('type')!r} to the frontend ({type(e).__name__}: {e})")

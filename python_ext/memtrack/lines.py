@@ -170,6 +170,23 @@ class CellLedger:
         self._pending.append((first_line(code), traced, candidates, names))
         self.analysis_s += time.perf_counter() - t0
 
+    def note(self, code: Any) -> None:
+        """Light mode (``deep=False``): only remember the names a statement references as they
+        were before it ran (id, type, shallow size), for :meth:`variables`. No traced memory,
+        nothing to do after the statement: the tracker calls no :meth:`after`."""
+        ns = self.ns
+        snaps = self._snaps
+        absent = self._absent
+        for name in code.co_names:
+            if name in snaps or name in absent:
+                continue
+            value = ns.get(name, _MISSING)
+            if value is _MISSING:
+                absent.add(name)
+            else:
+                snaps[name] = self._snap(value)
+        value = None  # no reference left while the statement runs
+
     def after(self) -> None:
         if not self._pending:
             return
@@ -276,10 +293,16 @@ class CellLedger:
         rows.sort(key=lambda r: abs(r["increment"]), reverse=True)
         return rows[:top]
 
-    def variables(self, top: int, deep: bool, budget_s: float = 0.02) -> list[dict[str, Any]]:
-        """Names created, rebound, resized or deleted by the cell, largest change first."""
+    def variables(
+        self, top: int, deep: bool, budget_s: float = 0.02, deadline: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Names created, rebound, resized or deleted by the cell, largest change first.
+
+        Deep sizes stop at ``deadline`` (a ``time.perf_counter()`` value; default: now plus
+        ``budget_s``); later names get their shallow size, marked ``partial``."""
         ns = self.ns
-        deadline = time.perf_counter() + budget_s
+        if deadline is None:
+            deadline = time.perf_counter() + budget_s
         rows = []
         names = [n for n in (*self._snaps, *self._absent) if user_name(n)]
         for name in names:

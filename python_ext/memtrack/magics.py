@@ -23,7 +23,7 @@ from IPython.core.magic import (
 )
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-LINE_ACTIONS = ("on", "off", "status", "report", "reset")
+LINE_ACTIONS = ("on", "off", "status", "report", "reset", "leaks", "release")
 TOP_MAX = 50
 
 
@@ -144,7 +144,33 @@ class MemtrackMagics(Magics):
         default="status",
         help="on: track every cell (light: time, RSS, peak RSS, changed variables); "
         "off: stop; status: mode, cells recorded, memtrack's own memory; "
-        "report: the cells that grew memory most; reset: clear the history.",
+        "report: the cells that grew memory most; reset: clear the history; "
+        "leaks: the leak suspects now; release out [N] | traceback | NAME: free what IPython "
+        "keeps alive (output history, the last traceback, a variable and its hidden references).",
+    )
+    @argument("args", nargs="*", help="With 'release': out [N] | traceback | NAME.")
+    @argument(
+        "--why",
+        metavar="NAME",
+        help="With 'leaks': why NAME (a variable, Out[N], or a deleted suspect) is still alive: "
+        "a referrer chain from a namespace root.",
+    )
+    @argument(
+        "--threshold",
+        metavar="BYTES",
+        help="With 'leaks': from now on, values smaller than BYTES are no suspects "
+        "(default 1000000).",
+    )
+    @argument(
+        "--runs",
+        metavar="N",
+        help="With 'leaks': from now on, a variable is growing after N growth steps in a row "
+        "(default 3).",
+    )
+    @argument(
+        "--dry-run",
+        action="store_true",
+        help="With 'release': only show what would be released and the bytes expected.",
     )
     @argument(
         "--deep",
@@ -154,7 +180,7 @@ class MemtrackMagics(Magics):
     )
     @line_magic("memtrack")
     def memtrack_line(self, line: str) -> None:
-        """Control memory tracking of every cell: ``%memtrack on|off|status|report|reset``.
+        """Control memory tracking: ``%memtrack on|off|status|report|reset|leaks|release``.
 
         ``%memtrack on`` records every following cell (light mode: RSS before/after, peak RSS,
         duration, gc activity, variables created/rebound/resized with shallow sizes; no
@@ -164,6 +190,14 @@ class MemtrackMagics(Magics):
         most, ``%memtrack reset`` clears the history (also in the sidebar). Use ``%%memtrack`` to
         measure one cell deeply. Python API: ``memtrack.start(deep=False)``, ``memtrack.stop()``,
         ``memtrack.history()``, ``memtrack.reset()``.
+
+        ``%memtrack leaks`` lists the leak suspects (growing variables, output history, the last
+        traceback, reference cycles, deletions that freed little); ``--why NAME`` shows why a
+        value is alive. ``%memtrack release out [N]`` drops output history (``Out[N]``, ``_N``,
+        ``_``), ``release traceback`` the last exception's frames, ``release NAME`` a variable and
+        IPython's hidden references to it; each prints the bytes it expects to free first
+        (``--dry-run``: only that). Python API: ``memtrack.suspects()``, ``memtrack.why(name)``,
+        ``memtrack.configure(leak_threshold=..., leak_runs=...)``.
         """
         opts = parse_argstring(self.memtrack_line, line)
         action = opts.action
@@ -173,6 +207,11 @@ class MemtrackMagics(Magics):
             )
         if opts.deep and action != "on":
             raise UsageError("--deep only goes with '%memtrack on'")
+        if action in ("leaks", "release"):
+            self._leak_command(opts)
+            return
+        if opts.args or opts.why or opts.threshold or opts.runs or opts.dry_run:
+            raise UsageError(f"'%memtrack {action}' takes no more arguments")
         tracker = self.tracker
         if action == "on":
             tracker.start(deep=opts.deep)
@@ -187,3 +226,35 @@ class MemtrackMagics(Magics):
             print(tracker.report_text())
         else:
             print(tracker.status_line())
+
+    def _leak_command(self, opts: argparse.Namespace) -> None:
+        """``%memtrack leaks [--why NAME] [--threshold B] [--runs N]`` and ``%memtrack release``
+        (the logic is in :mod:`memtrack.leaks`)."""
+        from . import leaks
+
+        roots = leaks.roots_from_shell(self.shell)
+        detector = self.tracker.leaks
+        if opts.action == "release":
+            if opts.why or opts.threshold or opts.runs:
+                raise UsageError("--why, --threshold and --runs go with '%memtrack leaks'")
+            try:
+                print(leaks.command_release(roots, [_unquote(a) for a in opts.args], opts.dry_run))
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            return
+        if opts.args or opts.dry_run:
+            raise UsageError("use: %memtrack leaks [--why NAME] [--threshold BYTES] [--runs N]")
+        try:
+            threshold = int(_unquote(opts.threshold).replace("_", "")) if opts.threshold else None
+            runs = int(_unquote(opts.runs)) if opts.runs else None
+            detector.config.update(threshold=threshold, growth_runs=runs)
+        except ValueError as e:
+            raise UsageError(f"--threshold BYTES / --runs N: {e}") from None
+        if threshold is not None or runs is not None:
+            cfg = detector.config
+            print(
+                f"memtrack: leak threshold {cfg.threshold} bytes, growing after "
+                f"{cfg.growth_runs} growth steps"
+            )
+        why_target = _unquote(opts.why) if opts.why else None
+        print(leaks.command_leaks(detector, roots, why_target))

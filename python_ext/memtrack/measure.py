@@ -84,8 +84,7 @@ def rss() -> int | None:
     fd = _files().statm
     if fd is not None:
         try:
-            fields = os.pread(fd, 128, 0).split()
-            return int(fields[1]) * _PAGE_SIZE
+            return int(os.pread(fd, 64, 0).split(None, 2)[1]) * _PAGE_SIZE
         except (OSError, ValueError, IndexError):
             pass
     # Elsewhere only the lifetime peak is cheap to get; it is no stand-in for the current size.
@@ -124,6 +123,20 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def _rusage_peak() -> int | None:
+    """``ru_maxrss`` in bytes (Linux: KiB). ~1 us, against ~9 us for parsing /proc/self/status.
+
+    On Linux it is VmHWM, or higher: an exited thread may have left a larger value in the
+    process's signal struct, which no reset clears. So it is an upper bound of the peak."""
+    if resource is None:
+        return None
+    try:
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    except (OSError, ValueError):
+        return None
+    return int(maxrss) if sys.platform == "darwin" else int(maxrss) * 1024
+
+
 def gc_stats() -> list[tuple[int, int, int]]:
     """(collections, collected, uncollectable) per generation, cumulative since start."""
     try:
@@ -141,6 +154,44 @@ def gc_stats() -> list[tuple[int, int, int]]:
 
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
+
+
+_iso_second: tuple[int, str] = (-1, "")  # a whole second and its "YYYY-MM-DDTHH:MM:SS"
+
+
+def _iso(ts: float) -> str:
+    """``time.time()`` value as ISO 8601 UTC with microseconds (half the cost of datetime)."""
+    global _iso_second
+    sec = int(ts)
+    cached = _iso_second  # one tuple, replaced whole: safe to read from any thread
+    if cached[0] != sec:
+        cached = _iso_second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return f"{cached[1]}.{min(999_999, int((ts - sec) * 1e6)):06d}+00:00"
+
+
+def _gc_delta(before: list[dict], after: list[dict]) -> dict[str, Any] | None:
+    """Difference of two ``gc.get_stats()`` results (read raw: converting costs per cell)."""
+    if not before or len(after) != len(before):
+        return None
+    if after == before:  # most cells: no collection at all
+        return {"collections": [0] * len(after), "collected": 0, "uncollectable": 0}
+    try:
+        collections = []
+        collected = uncollectable = 0
+        for a, b in zip(after, before, strict=True):
+            collections.append(int(a.get("collections", 0)) - int(b.get("collections", 0)))
+            collected += int(a.get("collected", 0)) - int(b.get("collected", 0))
+            uncollectable += int(a.get("uncollectable", 0)) - int(b.get("uncollectable", 0))
+    except Exception:  # pragma: no cover - exotic interpreters
+        return None
+    return {"collections": collections, "collected": collected, "uncollectable": uncollectable}
+
+
+def _raw_gc_stats() -> list[dict]:
+    try:
+        return gc.get_stats()
+    except Exception:  # pragma: no cover - exotic interpreters
+        return []
 
 
 # Measurements running right now (nested ones: a %%memtrack inside a tracked cell). Resetting the
@@ -186,7 +237,7 @@ class CellMeasurement:
         self.keep_tracing = keep_tracing
         self.started = False
         self.finished = False
-        self.started_at: str | None = None
+        self._wall0: float | None = None
         self.tracing_started_here = False
         self.peak_reset = False
         self._t0 = 0.0
@@ -194,17 +245,22 @@ class CellMeasurement:
         self._rss_peak_seen: int | None = None
         self._traced_before: int | None = None
         self._traced_peak_seen: int | None = None
-        self._gc_before: list[tuple[int, int, int]] = []
+        self._gc_before: list[dict] = []
+
+    @property
+    def started_at(self) -> str | None:
+        return _iso(self._wall0) if self._wall0 is not None else None
 
     def start(self) -> CellMeasurement:
         if self.started:
             raise RuntimeError("measurement already started")
         self.started = True
-        self.started_at = _now_iso()
-        self._gc_before = gc_stats()
+        self._wall0 = time.time()
+        self._gc_before = _raw_gc_stats()
         self._rss_before = rss()
 
-        _save_peaks_before_reset(rss_hwm=True, traced=self.deep)
+        if _active:
+            _save_peaks_before_reset(rss_hwm=True, traced=self.deep)
         self.peak_reset = reset_peak_rss()
 
         if self.deep:
@@ -250,7 +306,16 @@ class CellMeasurement:
             traced_now = int(current)
             traced_peak = int(max(0, peak - (self._traced_before or 0)))
         rss_after = rss()
-        hwm = peak_rss()
+        hwm = None
+        if self.peak_reset and self._rss_before is not None and rss_after is not None:
+            # ru_maxrss is an upper bound of the peak since the reset (~1 us). When it is not
+            # above the RSS at both ends, the peak is the larger end; only a cell that really
+            # peaked (or a stale ru_maxrss) needs VmHWM from /proc/self/status (~9 us).
+            ru = _rusage_peak()
+            if ru is not None and ru <= max(self._rss_before, rss_after):
+                hwm = max(self._rss_before, rss_after)
+        if hwm is None:
+            hwm = peak_rss()
 
         extra: dict[str, Any] = {}
         try:
@@ -288,18 +353,7 @@ class CellMeasurement:
         if not self.peak_reset and hwm is not None:
             rss_peak = hwm  # lifetime peak: the only honest number when we could not reset
 
-        gc_after = gc_stats()
-        gc_delta = None
-        if self._gc_before and len(gc_after) == len(self._gc_before):
-            diffs = [
-                tuple(a - b for a, b in zip(after, before, strict=True))
-                for after, before in zip(gc_after, self._gc_before, strict=True)
-            ]
-            gc_delta = {
-                "collections": [int(d[0]) for d in diffs],
-                "collected": int(sum(d[1] for d in diffs)),
-                "uncollectable": int(sum(d[2] for d in diffs)),
-            }
+        gc_delta = _gc_delta(self._gc_before, _raw_gc_stats())
 
         result = {
             "mode": "deep" if self.deep else "light",

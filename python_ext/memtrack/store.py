@@ -50,18 +50,25 @@ class RecordStore:
     def max_records(self) -> int:
         return self._records.maxlen or 0
 
-    def add(self, record: Mapping[str, Any], owned: bool = False) -> dict[str, Any]:
+    def add(
+        self, record: Mapping[str, Any], owned: bool = False, copy_back: bool = True
+    ) -> dict[str, Any]:
         """Store a copy of ``record`` with the next ``seq``; return another copy of it.
 
         ``owned``: the caller hands ``record`` over and never touches it again, so it is stored
-        as it is (one copy less per cell). The oldest record is dropped when the store is full.
+        as it is (one copy less per cell). ``copy_back=False`` (with ``owned``): return the
+        stored dict itself, for a caller that only reads it (serializes it for the frontend)
+        and keeps no reference. The oldest record is dropped when the store is full.
         """
-        stored = dict(record) if owned else _copy(dict(record))
+        if owned:
+            stored = record if type(record) is dict else dict(record)
+        else:
+            stored = _copy(dict(record))
         with self._lock:
             stored["seq"] = self._next_seq
             self._next_seq += 1
             self._records.append(stored)
-            return _copy(stored)
+        return _copy(stored) if copy_back or not owned else stored
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Copies of all records, oldest first."""

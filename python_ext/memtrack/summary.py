@@ -74,7 +74,7 @@ def fit_record(record: dict[str, Any], limit: int = RECORD_MAX_BYTES) -> dict[st
     if isinstance(label, str) and len(label) > _TEXT_MAX:
         record["label"] = label[: _TEXT_MAX - 1] + "\u2026"
     rows = sum(len(record.get(k) or ()) for k in ("top_lines", "types", "variables"))
-    if rows <= 3:
+    if rows <= 3 and not record.get("leaks"):
         return record  # ~700 B of fixed keys + 3 rows of <= 3 strings of <= 120 chars: fits
     size = _json_size(record)
     while size > limit:
@@ -83,6 +83,10 @@ def fit_record(record: dict[str, Any], limit: int = RECORD_MAX_BYTES) -> dict[st
             method = record.get("types_method")
             if isinstance(method, str) and len(method) > 40:
                 record["types_method"] = method[:39] + "\u2026"
+                size = _json_size(record)
+                continue
+            if record.get("leaks"):  # the smallest suspect last (memtrack.leaks sorts them)
+                record["leaks"] = record["leaks"][:-1]
                 size = _json_size(record)
                 continue
             break
@@ -123,6 +127,13 @@ def _vars_text(record: Mapping[str, Any], n: int = 5) -> list[str]:
     return out
 
 
+def _leaks_text(record: Mapping[str, Any], n: int = 3) -> list[str]:
+    return [
+        f"{r.get('name')} ({r.get('kind')}, {format_bytes(r.get('size'))})"
+        for r in (record.get("leaks") or [])[:n]
+    ]
+
+
 def format_text(record: Mapping[str, Any]) -> str:
     """The one-line summary, then top lines, types and changed variables (text/plain)."""
     lines = [format_summary(record, record.get("rss_peak_scope"))]
@@ -132,6 +143,7 @@ def format_text(record: Mapping[str, Any]) -> str:
         ("lines", _top_lines_text(record)),
         ("types", _types_text(record)),
         ("variables", _vars_text(record)),
+        ("leak suspects (%memtrack leaks)", _leaks_text(record)),
     ):
         if rows:
             lines.append(f"  {title}: " + "; ".join(rows))

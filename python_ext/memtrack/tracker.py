@@ -43,6 +43,7 @@ from typing import Any
 
 from . import bridge as bridge_mod
 from .bridge import Bridge
+from .leaks import LeakDetector, roots_from_shell
 from .lines import CellLedger
 from .measure import CellMeasurement
 from .objects import TypeCounter
@@ -75,10 +76,15 @@ def _error_name(exc: BaseException | None) -> str | None:
 
 
 DEFAULT_TOP = 5
-# Time budgets of one cell's analysis (the target: <= 50 ms in all, whatever the heap size).
-TYPES_BUDGET_S = 0.012  # object counts by type
-VARS_BUDGET_S = 0.008  # deep sizes of the changed variables
+# One time budget for a cell's whole analysis (the target: <= 50 ms, whatever the heap size):
+# the deep sizes of older values the cell may free (measured while it runs, at most
+# FREED_BUDGET_S), then one shared deadline for what is left after the cell: type counts first
+# (up to TYPES_SHARE of the rest), then variable sizes. Each part checks the deadline inside its
+# loops; the margin up to 50 ms covers listing the new objects and building the rows.
+ANALYSIS_BUDGET_S = 0.035
 FREED_BUDGET_S = 0.01  # deep sizes of older values the cell may free
+MIN_AFTER_S = 0.01  # after the cell, even when the freed sizes used their whole budget
+TYPES_SHARE = 0.6
 _MISSING = object()
 
 
@@ -162,6 +168,7 @@ class Tracker:
         self._saved_run_code: Any = _MISSING  # shell.__dict__["run_code"] before our wrapper
         self._inner_run_code: Any = None
         self._hook = self._run_code_hook  # one bound method: compared by identity
+        self.leaks = LeakDetector()  # leak suspects after each tracked cell (memtrack.leaks)
 
     # -- installation -------------------------------------------------------------------------
 
@@ -181,6 +188,7 @@ class Tracker:
         shell.register_magics(self._magics)
         self.bridge.register(shell)
         bridge_mod.set_active(self.bridge)
+        self.leaks.install_gc_hook()
         self.installed = True
 
     def uninstall(self) -> None:
@@ -205,6 +213,7 @@ class Tracker:
                 if owner is self._magics:
                     del magics[kind]["memtrack"]
         self.bridge.unregister()
+        self.leaks.uninstall_gc_hook()
         if bridge_mod._active is self.bridge:
             bridge_mod.set_active(None)
         for running in self._running:
@@ -247,6 +256,7 @@ class Tracker:
     def reset(self) -> None:
         """Clear the history and tell the frontends."""
         self.store.clear()
+        self.leaks.clear()
         self.bridge.publish_reset()
 
     def status_line(self) -> str:
@@ -389,7 +399,11 @@ class Tracker:
         _unfreeze_for_collect(running.counter, code_obj)
         return ledger
 
-    async def _run_code_hook(self, code_obj: Any, result: Any = None, *, async_: bool = False):
+    def _run_code_hook(self, code_obj: Any, result: Any = None, *, async_: bool = False):
+        """``shell.run_code`` while a cell is tracked: returns the awaitable IPython awaits.
+
+        Light mode only notes the statement's names (no coroutine of ours: IPython awaits
+        ``run_code``'s own); deep mode also needs the traced memory after the statement."""
         inner = self._inner_run_code
         if inner is None:  # removed while a cell ran: the class's own method
             inner = type(self.shell).run_code.__get__(self.shell)
@@ -397,18 +411,29 @@ class Tracker:
         try:
             ledger = self._ledger_for(code_obj)
             if ledger is not None:
-                ledger.before(code_obj)
+                if ledger.deep:
+                    ledger.before(code_obj)
+                else:
+                    ledger.note(code_obj)
+                    ledger = None
         except Exception as e:
             _warn("statement accounting failed", e)
             ledger = None
+        if ledger is None:
+            return inner(code_obj, result, async_=async_)
+        return self._run_with_ledger(inner, ledger, code_obj, result, async_)
+
+    @staticmethod
+    async def _run_with_ledger(
+        inner: Any, ledger: CellLedger, code_obj: Any, result: Any, async_: bool
+    ) -> Any:
         try:
             return await inner(code_obj, result, async_=async_)
         finally:
-            if ledger is not None:
-                try:
-                    ledger.after()
-                except Exception as e:
-                    _warn("statement accounting failed", e)
+            try:
+                ledger.after()
+            except Exception as e:
+                _warn("statement accounting failed", e)
 
     def _post_run_cell(self, result: Any) -> None:
         try:
@@ -464,10 +489,14 @@ class Tracker:
         def analyze() -> dict[str, Any]:
             out: dict[str, Any] = {"top_lines": [], "types": [], "variables": []}
             t0 = time.perf_counter()
+            spent = ledger.analysis_s if ledger is not None else 0.0
+            deadline = t0 + max(MIN_AFTER_S, ANALYSIS_BUDGET_S - spent)
             try:
                 if counter is not None:
                     out["types"], out["types_method"] = counter.finish(
-                        top=top, budget_s=TYPES_BUDGET_S, traced_since_start=m.tracing_started_here
+                        top=top,
+                        traced_since_start=m.tracing_started_here,
+                        deadline=t0 + (deadline - t0) * TYPES_SHARE,
                     )
             except Exception as e:
                 _warn("type counts skipped", e)
@@ -477,9 +506,7 @@ class Tracker:
                         out["top_lines"] = ledger.top_lines(top)
                         out["top_lines_granularity"] = "statement"
                     if opts.get("vars"):
-                        out["variables"] = ledger.variables(
-                            top, deep=m.deep, budget_s=VARS_BUDGET_S
-                        )
+                        out["variables"] = ledger.variables(top, deep=m.deep, deadline=deadline)
                     if m.deep and m.tracing_started_here:
                         out["freed_estimate"] = ledger.freed
                         out["resized_estimate"] = ledger.resized
@@ -609,7 +636,7 @@ class Tracker:
             "variables": numbers.get("variables") or [],
             "gc": numbers["gc"],
             "error": numbers["error"],
-            "leaks": [],
+            "leaks": self._leak_suspects(numbers, running),
         }
         for key in (
             "rss_peak_scope",
@@ -622,12 +649,28 @@ class Tracker:
         ):
             if numbers.get(key) is not None:
                 record[key] = numbers[key]
-        stored = self.store.add(fit_record(record), owned=True)
+        # The stored dict itself (no copy per cell): only read here, serialized by the comm.
+        stored = self.store.add(fit_record(record), owned=True, copy_back=False)
         if self.bridge.attached():
             self.bridge.publish(stored)
         elif not running.quiet:
             self._display(stored)
         return stored
+
+    def _leak_suspects(self, numbers: dict[str, Any], running: _Running) -> list[dict[str, Any]]:
+        """The current leak suspects (memtrack.leaks), within the mode's time budget."""
+        try:
+            return self.leaks.after_cell(
+                roots_from_shell(self.shell),
+                running.execution_count,
+                deep=numbers.get("mode") == "deep",
+                error=numbers.get("error"),
+            )
+        except KeyboardInterrupt:
+            _warn("interrupted during leak analysis")
+        except Exception as e:
+            _warn("leak analysis skipped", e)
+        return []
 
     def _display(self, record: dict[str, Any]) -> None:
         """text/plain + text/html summary (terminal IPython shows the text)."""

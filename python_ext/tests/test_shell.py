@@ -137,8 +137,9 @@ def test_quiet_prints_nothing(shell, capsys):
 def test_help_shows_documentation(shell, capsys):
     run(shell, "%memtrack?")
     out = capsys.readouterr().out
-    assert "%memtrack [--deep] [action]" in out
-    assert "on|off|status|report|reset" in out
+    assert "%memtrack [--why NAME] [--threshold BYTES] [--runs N] [--dry-run]" in out
+    assert "[--deep]" in out and "[action] [args ...]" in out
+    assert "on|off|status|report|reset|leaks|release" in out
     run(shell, "%%memtrack?")
     out = capsys.readouterr().out
     assert "%%memtrack [--label TEXT [TEXT ...]] [--top N] [--no-lines] [--no-types]" in out

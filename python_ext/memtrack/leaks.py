@@ -1,0 +1,1430 @@
+"""Leak suspects after each tracked cell, and the safe release of what IPython keeps alive.
+
+Pure analysis: no IPython import (the IPython objects come in as duck-typed :class:`Roots`).
+Notebooks leak in a few well-known ways; each becomes a suspect (a small JSON-safe dict, the
+``leaks`` items of a record) named the way the user would type it:
+
+* ``growing-variable`` (``cache``): a name whose size grew at every one of its last
+  ``growth_runs`` changes (default 3) by at least ``threshold`` bytes in all; sizes are watched
+  between tracked cells per name, so a cell that only calls a function appending to a global
+  list counts too;
+* ``output-history`` (``Out[12]``): a value of at least ``threshold`` bytes that IPython's output
+  history (``Out``, ``_12``, ``_``/``__``/``___``) keeps alive while no variable names it;
+* ``traceback`` (``sys.last_traceback``): the locals of the functions of the last exception's
+  frames (often tensors) that nothing else keeps alive;
+* ``cycle``: a deleted value still alive that only a reference cycle holds; bytes the garbage
+  collector (not reference counting) freed during the cell; uncollectable ``gc.garbage``;
+* ``shared-after-del`` (``b``): a ``del a`` (or rebind) that freed little because another
+  variable or a container still holds the value, or shares its items (a deep copy of a list of
+  ints shares the ints).
+
+Rules (design notes, failure modes 1-8): no user code runs (``type(o) is X``, C-level referents,
+``len`` of exact builtin containers only, sizes through :mod:`memtrack.sizes`); nothing keeps a
+strong reference to a user value between cells (ids + type names + weakrefs); every loop checks
+a deadline, and what does not fit is skipped, never waited for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import re
+import sys
+import time
+import tracemalloc
+import types
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from .measure import rss
+from .sizes import ATOMIC, SKIP, deep_size, sizeof, type_name
+
+DEFAULT_THRESHOLD = 1_000_000  # bytes; the frontend setting ``leakThreshold`` has the same default
+DEFAULT_GROWTH_RUNS = 3
+MAX_SUSPECTS = 10
+LEAKS_MAX_BYTES = 1100  # JSON of one record's leaks: the record stays within 2 KB
+REASON_MAX = 200
+BUDGET_LIGHT_S = 0.02
+BUDGET_DEEP_S = 0.05
+BUDGET_REQUEST_S = 0.3  # %memtrack leaks / memtrack.why(): someone waits for the answer
+HISTORY_MAX = 8  # size history kept per name
+MAX_NAMES = 2000  # names watched per namespace
+SAMPLE = 32  # children ids kept per large container (shared-after-del)
+_BIG_CONTAINER = 20_000  # items: sizes of larger builtin containers are estimated from a sample
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+_IPYTHON_NAMES = re.compile(r"^(_+|_\d+|_i+|_i\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
+# Frames of these packages are the machinery around a cell, not the user's functions.
+_INFRA_MODULES = ("IPython", "ipykernel", "asyncio", "memtrack", "tornado", "zmq", "traitlets")
+_exc_traceback = BaseException.__dict__["__traceback__"].__get__
+_exc_context = BaseException.__dict__["__context__"].__get__
+_exc_cause = BaseException.__dict__["__cause__"].__get__
+
+
+def format_bytes(n: int | None) -> str:
+    from .summary import format_bytes as fmt
+
+    return fmt(n)
+
+
+def user_name(name: Any) -> bool:
+    return type(name) is str and _IPYTHON_NAMES.match(name) is None
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class LeakConfig:
+    """``threshold``: bytes under which nothing is a suspect (and the least growth);
+    ``growth_runs``: growth steps in a row that make a growing variable."""
+
+    threshold: int = DEFAULT_THRESHOLD
+    growth_runs: int = DEFAULT_GROWTH_RUNS
+    max_suspects: int = MAX_SUSPECTS
+    budget_light_s: float = BUDGET_LIGHT_S
+    budget_deep_s: float = BUDGET_DEEP_S
+
+    def update(self, threshold: int | None = None, growth_runs: int | None = None) -> None:
+        if threshold is not None:
+            if type(threshold) is not int or threshold < 0:
+                raise ValueError(
+                    f"the leak threshold must be a whole number >= 0, not {threshold!r}"
+                )
+            self.threshold = threshold
+        if growth_runs is not None:
+            if type(growth_runs) is not int or not 1 <= growth_runs <= HISTORY_MAX - 1:
+                raise ValueError(
+                    f"growth runs must be a whole number from 1 to {HISTORY_MAX - 1}, "
+                    f"not {growth_runs!r}"
+                )
+            self.growth_runs = growth_runs
+
+
+# --------------------------------------------------------------------------- roots
+
+
+@dataclass
+class Roots:
+    """Where a notebook's values live: the user namespace and what IPython keeps besides."""
+
+    ns: dict
+    out: dict | None = None  # Out / _oh (IPython's history_manager.output_hist)
+    hidden: dict | None = None  # user_ns_hidden: IPython's names, _N and _/__/___ too
+    displayhook: Any = None  # keeps _/__/___ as attributes
+    shell: Any = None  # last_execution_result, InteractiveTB.tb
+
+    def traceback_heads(self) -> list[Any]:
+        """Tracebacks IPython and sys keep after an error (deduplicated, oldest kept)."""
+        heads: list[Any] = []
+        excs: list[Any] = []
+        for attr in ("last_exc", "last_value"):
+            exc = sys.__dict__.get(attr)
+            if exc is not None:
+                excs.append(exc)
+        tb = sys.__dict__.get("last_traceback")
+        if type(tb) is types.TracebackType:
+            heads.append(tb)
+        itb = getattr(self.shell, "InteractiveTB", None) if self.shell is not None else None
+        if itb is not None:
+            tb = _instance_attr(itb, "tb")
+            if type(tb) is types.TracebackType:
+                heads.append(tb)
+        seen_exc: set[int] = set()
+        while excs and len(seen_exc) < 16:
+            exc = excs.pop()
+            if id(exc) in seen_exc:
+                continue
+            seen_exc.add(id(exc))
+            try:
+                tb = _exc_traceback(exc)
+                excs.extend(e for e in (_exc_context(exc), _exc_cause(exc)) if e is not None)
+            except TypeError:  # not an exception
+                continue
+            if type(tb) is types.TracebackType:
+                heads.append(tb)
+        out, ids = [], set()
+        for tb in heads:
+            if id(tb) not in ids:
+                ids.add(id(tb))
+                out.append(tb)
+        return out
+
+
+def _instance_attr(obj: Any, name: str) -> Any:
+    """``obj.name`` from the instance ``__dict__`` only (no properties, no ``__getattr__``)."""
+    try:
+        d = object.__getattribute__(obj, "__dict__")
+    except Exception:
+        return None
+    return d.get(name) if type(d) is dict else None
+
+
+def roots_from_shell(shell: Any) -> Roots:
+    ns = shell.user_ns
+    out = ns.get("_oh")
+    if type(out) is not dict:
+        hm = getattr(shell, "history_manager", None)
+        out = getattr(hm, "output_hist", None) if hm is not None else None
+    hidden = getattr(shell, "user_ns_hidden", None)
+    return Roots(
+        ns=ns,
+        out=out if type(out) is dict else None,
+        hidden=hidden if type(hidden) is dict else None,
+        displayhook=getattr(shell, "displayhook", None),
+        shell=shell,
+    )
+
+
+def user_values(roots: Roots, limit: int = MAX_NAMES) -> list[tuple[str, Any]]:
+    """The user's variables: ``(name, value)`` without IPython's names, modules, functions and
+    classes (strong references: the caller drops the list before the cell ends)."""
+    hidden = roots.hidden or {}
+    items: list[tuple[str, Any]] = []
+    try:  # no copy of a huge namespace: at most 4 x limit entries are looked at
+        for name, value in islice(roots.ns.items(), 4 * limit):
+            if not user_name(name) or name.startswith("__"):
+                continue
+            if name in hidden and hidden[name] is value:
+                continue  # IPython's own (In, exit, ...)
+            if type(value) in SKIP:
+                continue
+            items.append((name, value))
+            if len(items) >= limit:
+                break
+    except RuntimeError:  # changed size (another thread): what was read so far
+        pass
+    return items
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def _sample(value: Any, t: type, k: int = SAMPLE) -> list[Any]:
+    """Up to ``k`` children of an exact builtin container, spread over it (C-level access)."""
+    try:
+        if t is list or t is tuple:
+            n = len(value)
+            if n <= k:
+                return list(value)
+            return [value[i * n // k] for i in range(k)]
+        if t is dict:
+            half = k // 2
+            vals = value.values()
+            return [*islice(vals, half), *islice(reversed(vals), half)]
+        if t is set or t is frozenset:
+            return list(islice(value, k))
+    except Exception:
+        pass
+    return []
+
+
+def estimate_size(
+    value: Any, deadline: float, per_value_s: float = 0.003
+) -> tuple[int | None, bool]:
+    """``(bytes, approximate)``: the deep size, or for builtin containers too big to walk in
+    time, the container plus its length times the mean deep size of a sample of its items."""
+    t = type(value)
+    now = time.perf_counter()
+    if now >= deadline:
+        return None, True
+    end = min(deadline, now + per_value_s)
+    n = -1
+    if t in _CONTAINERS:
+        n = len(value)  # exact builtin type: its own C length
+    if 0 <= n <= _BIG_CONTAINER:
+        r = deep_size(value, deadline=end)
+        if r["size"] is None:
+            return None, True
+        if not r["partial"]:
+            return int(r["size"]), r["unknown"] > 0
+        if n < 0:
+            return int(r["size"]), True
+    elif n < 0:
+        r = deep_size(value, deadline=end)
+        return (None if r["size"] is None else int(r["size"])), bool(r["partial"] or r["unknown"])
+    shallow = sizeof(value) or 0
+    items = _sample(value, t, 16)
+    if t is dict:
+        keys = value.keys()
+        items += [*islice(keys, 8), *islice(reversed(keys), 8)]
+        n *= 2  # keys and values
+    sizes = []
+    for item in items:
+        if time.perf_counter() > end:
+            break
+        s = deep_size(item, deadline=end, max_objects=2000)["size"]
+        if s is not None:
+            sizes.append(s)
+    items = []
+    if not sizes:
+        return shallow, True
+    return int(shallow + n * sum(sizes) / len(sizes)), True
+
+
+# --------------------------------------------------------------------------- observations
+
+
+@dataclass
+class _Obs:
+    """What is known of a name's value after a tracked cell: no strong reference to it."""
+
+    oid: int
+    tname: str
+    sig: tuple[int | None, int]  # (shallow size, length of an exact builtin container or -1)
+    size: int | None
+    approx: bool
+    count: int | None  # execution count of the observation
+    ref: Any = None  # weakref.ref for large values whose type supports it
+    shallow: int = 0
+    children: tuple[int, ...] = ()  # ids of sampled items (large exact containers)
+    history: list[tuple[int | None, int]] = field(default_factory=list)  # (count, size)
+
+
+def _signature(value: Any, t: type) -> tuple[int | None, int]:
+    n = len(value) if t in _CONTAINERS else -1
+    return sizeof(value), n
+
+
+def _same(value: Any, obs: _Obs | None) -> bool:
+    return obs is not None and id(value) == obs.oid and type_name(type(value)) == obs.tname
+
+
+def _is_obs(value: Any, obs: _Obs) -> bool:
+    """Whether ``value`` is the object observed (an id can be reused once it is freed: the
+    weakref decides where there is one, else type and shallow size must match too)."""
+    if id(value) != obs.oid:
+        return False
+    if obs.ref is not None:
+        return obs.ref() is value
+    return type_name(type(value)) == obs.tname and sizeof(value) == obs.sig[0]
+
+
+@dataclass
+class _Sticky:
+    """A suspect that stays current while its holder holds (re-checked after every cell)."""
+
+    suspect: dict[str, Any]
+    holder: str | None = None  # user name that holds or shares the value
+    holder_oid: int = 0
+    ref: Any = None  # weakref of the kept value (cycle)
+
+
+# --------------------------------------------------------------------------- the detector
+
+
+class LeakDetector:
+    """Per-shell leak state: size history per name, suspects that stay, gc bookkeeping."""
+
+    def __init__(self, config: LeakConfig | None = None) -> None:
+        self.config = config or LeakConfig()
+        self._obs: dict[str, _Obs] = {}
+        self._out: dict[Any, tuple[int, str, int | None, bool]] = {}  # N -> oid, type, size
+        self._deleted_for: dict[int, tuple[str, int | None, str]] = {}  # oid -> what, cell, type
+        self._deleted_names: dict[str, tuple[int, str]] = {}  # name -> (oid, type) unbound
+        self._sticky: dict[str, _Sticky] = {}
+        self._tb_seen: tuple[int, int | None] | None = None  # (id of the traceback, cell)
+        self._gc_garbage = 0
+        self._gc_mark: tuple[str, int] | None = None
+        self._gc_freed = 0
+        self._gc_hooked = False
+        self.last: list[dict[str, Any]] = []  # the suspects of the latest analysis
+        self.last_partial = False
+
+    def clear(self) -> None:
+        self._obs.clear()
+        self._out.clear()
+        self._deleted_for.clear()
+        self._deleted_names.clear()
+        self._sticky.clear()
+        self._tb_seen = None
+        self._gc_freed = 0
+        self.last = []
+
+    # -- gc callback: bytes freed by collections (reference cycles) ---------------------------
+
+    def install_gc_hook(self) -> None:
+        if not self._gc_hooked:
+            gc.callbacks.append(self._gc_callback)
+            self._gc_hooked = True
+            self._gc_garbage = len(gc.garbage)
+
+    def uninstall_gc_hook(self) -> None:
+        while self._gc_callback in gc.callbacks:
+            gc.callbacks.remove(self._gc_callback)
+        self._gc_hooked = False
+
+    def _gc_callback(self, phase: str, info: dict) -> None:
+        try:
+            if phase == "start":
+                self._gc_mark = _memory_now()
+            elif self._gc_mark is not None:
+                kind, before = self._gc_mark
+                self._gc_mark = None
+                if info.get("collected"):
+                    now = _memory_now()
+                    if now[0] == kind and before > now[1]:
+                        self._gc_freed += before - now[1]
+        except Exception:  # never raise from a gc callback
+            self._gc_mark = None
+
+    # -- after a tracked cell ------------------------------------------------------------------
+
+    def after_cell(
+        self,
+        roots: Roots,
+        count: int | None,
+        deep: bool = False,
+        error: str | None = None,
+        budget_s: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """The current suspects after a cell (updates the per-name history)."""
+        if budget_s is None:
+            budget_s = self.config.budget_deep_s if deep else self.config.budget_light_s
+        deadline = time.perf_counter() + budget_s
+        users = user_values(roots)
+        try:
+            suspects, partial = self._analyze(roots, users, count, deep, error, deadline)
+        finally:
+            users = []
+        self.last, self.last_partial = suspects, partial
+        return suspects
+
+    def current(self, roots: Roots, budget_s: float = BUDGET_REQUEST_S) -> list[dict[str, Any]]:
+        """The suspects now (``%memtrack leaks``): the history is not extended."""
+        deadline = time.perf_counter() + budget_s
+        users = user_values(roots)
+        try:
+            suspects, partial = self._analyze(roots, users, None, True, None, deadline, False)
+        finally:
+            users = []
+        self.last_partial = partial
+        return suspects
+
+    def _analyze(
+        self,
+        roots: Roots,
+        users: list[tuple[str, Any]],
+        count: int | None,
+        deep: bool,
+        error: str | None,
+        deadline: float,
+        observe: bool = True,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        cfg = self.config
+        by_name = dict(users)
+        named_ids = {id(v) for _, v in users}
+        suspects: list[dict[str, Any]] = []
+        partial = False
+
+        # 1. names unbound since the last observation (deleted or rebound)
+        unbound: list[tuple[str, _Obs]] = []
+        if observe:
+            for name, obs in list(self._obs.items()):
+                value = by_name.get(name, _MISSING)
+                if value is _MISSING or not _same(value, obs):
+                    if obs.size is not None and obs.size >= cfg.threshold:
+                        unbound.append((name, obs))
+                    if value is _MISSING:
+                        del self._obs[name]
+                value = None
+            partial |= self._observe(users, count, deep, deadline)
+
+        # 2. growing variables
+        for name, obs in self._obs.items():
+            s = _growth_suspect(name, obs, cfg, by_name)
+            if s is not None:
+                suspects.append(s)
+
+        # 3. what a deletion or rebind left alive
+        tb_locals = _traceback_locals(roots.traceback_heads(), named_ids, deadline)
+        for name, obs in unbound:
+            if time.perf_counter() > deadline:
+                partial = True
+                break
+            self._explain_unbound(name, obs, count, roots, users, tb_locals, deadline)
+        suspects.extend(self._sticky_suspects(by_name))
+
+        # 4. output history and the last traceback
+        out, more = self._output_suspects(roots, named_ids, deadline)
+        suspects.extend(out)
+        partial |= more
+        tb = self._traceback_suspect(roots, tb_locals, count, error)
+        if tb is not None:
+            suspects.append(tb)
+
+        # 5. garbage only the collector frees
+        if observe:
+            freed, self._gc_freed = self._gc_freed, 0
+            if freed >= cfg.threshold and count is not None:
+                suspects.append(
+                    _suspect(
+                        "gc",
+                        "cycle",
+                        freed,
+                        f"the garbage collector freed {format_bytes(freed)} of reference cycles "
+                        f"during cell [{count}]: that memory stayed in use until a collection; "
+                        "break the cycles (weakref) or call gc.collect()",
+                        cells=[count],
+                    )
+                )
+        n_garbage = len(gc.garbage)
+        if n_garbage:
+            size = 0
+            for o in list(islice(gc.garbage, 64)):
+                s, _ = estimate_size(o, deadline, 0.001)
+                size += s or 0
+            if n_garbage > 64:
+                size = size * n_garbage // 64
+            if size >= cfg.threshold:
+                suspects.append(
+                    _suspect(
+                        "gc.garbage",
+                        "cycle",
+                        size,
+                        f"gc.garbage holds {n_garbage} uncollectable objects "
+                        f"({format_bytes(size)}); break their cycles, then gc.garbage.clear()",
+                        partial=True,
+                    )
+                )
+        self._gc_garbage = n_garbage
+
+        suspects = [s for s in suspects if (s.get("size") or 0) >= cfg.threshold]
+        suspects.sort(key=lambda s: s.get("size") or 0, reverse=True)
+        return fit_leaks(suspects[: cfg.max_suspects]), partial
+
+    def _observe(
+        self, users: list[tuple[str, Any]], count: int | None, deep: bool, deadline: float
+    ) -> bool:
+        """Update the per-name observations; True when the deadline cut the pass."""
+        cfg = self.config
+        per_value = 0.005 if deep else 0.002
+        obs_map = self._obs
+        stale: list[tuple[str, Any]] = []  # large, unchanged at a glance: re-measured if time
+        cut = False
+        for name, value in users:
+            if time.perf_counter() > deadline:
+                cut = True
+                break
+            t = type(value)
+            sig = _signature(value, t)
+            obs = obs_map.get(name)
+            if _same(value, obs) and obs.sig == sig:
+                if obs.size is not None and obs.size >= cfg.threshold and t not in ATOMIC:
+                    stale.append((name, value))
+                continue
+            self._measure(name, value, t, sig, obs, count, deadline, per_value)
+        value = None
+        for name, value in stale:
+            if time.perf_counter() > deadline:
+                break
+            obs = obs_map[name]
+            self._measure(name, value, type(value), obs.sig, obs, count, deadline, per_value)
+        stale.clear()
+        value = None
+        return cut
+
+    def _measure(
+        self,
+        name: str,
+        value: Any,
+        t: type,
+        sig: tuple[int | None, int],
+        obs: _Obs | None,
+        count: int | None,
+        deadline: float,
+        per_value: float,
+    ) -> None:
+        cfg = self.config
+        size, approx = estimate_size(value, deadline, per_value)
+        if size is None:
+            return  # unknown or out of time: keep the last observation
+        tname = type_name(t)
+        history = obs.history if obs is not None and obs.tname == tname else []
+        if not history or history[-1][1] != size:
+            history.append((count, size))
+            del history[:-HISTORY_MAX]
+        ref = None
+        children: tuple[int, ...] = ()
+        shallow = sig[0] or 0
+        if size >= cfg.threshold:
+            try:
+                ref = weakref.ref(value)
+            except TypeError:
+                ref = None
+            if t in _CONTAINERS:
+                children = tuple(id(c) for c in _sample(value, t))
+        self._obs[name] = _Obs(
+            id(value), tname, sig, size, approx, count, ref, shallow, children, history
+        )
+
+    # -- deleted or rebound values --------------------------------------------------------------
+
+    def _explain_unbound(
+        self,
+        name: str,
+        obs: _Obs,
+        count: int | None,
+        roots: Roots,
+        users: list[tuple[str, Any]],
+        tb_locals: list[tuple[str, str, Any, int | None]],
+        deadline: float,
+    ) -> None:
+        """Who still holds the value ``name`` had (found by id and type: none is kept)."""
+        cfg = self.config
+        what = f"`del {name}`" if all(n != name for n, _ in users) else f"rebinding `{name}`"
+        cells = [count] if count is not None else []
+        self._deleted_for[obs.oid] = (what, count, obs.tname)
+        self._deleted_names[name] = (obs.oid, obs.tname)
+        while len(self._deleted_for) > 256:
+            del self._deleted_for[next(iter(self._deleted_for))]
+        while len(self._deleted_names) > 256:
+            del self._deleted_names[next(iter(self._deleted_names))]
+        # another variable, the same object
+        for other, value in users:
+            if _is_obs(value, obs):
+                value = None
+                reason = (
+                    f"{what} freed nothing: `{other}` holds the same {obs.tname} "
+                    f"({format_bytes(obs.size)}); `del {other}` too to free it"
+                )
+                self._stick(other, "shared-after-del", obs, reason, cells, [f"user_ns[{other!r}]"])
+                return
+        value = None
+        # Out[N] and the last traceback are reported by their own scans (with this deletion)
+        out = roots.out or {}
+        for value in list(out.values()):
+            if _is_obs(value, obs):
+                return
+        value = None
+        for _desc, _local, value, _size in tb_locals:
+            if _is_obs(value, obs):
+                value = None
+                return
+        value = None
+        # a container in the namespace (one level)
+        alive = obs.ref() if obs.ref is not None else None
+        for other, value in users:
+            if time.perf_counter() > deadline:
+                break
+            t = type(value)
+            if t not in _CONTAINERS or id(value) == obs.oid:
+                continue
+            key = _find_in(value, t, obs, deadline)
+            if key is not None:
+                step = _step(t, key)
+                value = None
+                reason = (
+                    f"{what} freed nothing: {other}{step} still holds the {obs.tname} "
+                    f"({format_bytes(obs.size)}); remove it there to free it"
+                )
+                chain = [f"user_ns[{other!r}]", f"{type_name(t)}{step}"]
+                self._stick(other, "shared-after-del", obs, reason, cells, chain)
+                alive = None
+                return
+        value = None
+        if alive is not None:
+            cyclic = _in_cycle(alive, deadline)
+            alive = None
+            if cyclic:
+                reason = (
+                    f"{what}: the {obs.tname} ({format_bytes(obs.size)}) is still alive, kept "
+                    "only by a reference cycle until the garbage collector runs; gc.collect() "
+                    "frees it (or break the cycle with a weakref)"
+                )
+                s = _suspect(name, "cycle", obs.size, reason, cells=cells)
+                self._sticky[f"cycle:{obs.oid}"] = _Sticky(s, ref=obs.ref)
+            return
+        # freed, but were its items shared with another variable (deepcopy of a list of ints)?
+        if obs.children:
+            mine = set(obs.children)
+            for other, o2 in self._obs.items():
+                if not o2.children or other == name:
+                    continue
+                common = len(mine & set(o2.children))
+                if common * 2 < len(mine):
+                    continue
+                shared = (obs.size - obs.shallow) * common // len(mine)
+                if shared < cfg.threshold:
+                    continue
+                reason = (
+                    f"{what} freed only about {format_bytes(obs.size - shared)} of "
+                    f"{format_bytes(obs.size)}: its items are shared with `{other}` "
+                    f"(a copy shares immutable items); `del {other}` too to free them"
+                )
+                holder = by_name_get(users, other)
+                if holder is None:
+                    continue
+                st = _Sticky(
+                    _suspect(other, "shared-after-del", shared, reason, cells=cells),
+                    holder=other,
+                    holder_oid=id(holder),
+                )
+                holder = None
+                st.suspect["chain"] = [f"user_ns[{other!r}]", f"{o2.tname}[…]"]
+                self._sticky[f"shared:{other}:{obs.oid}"] = st
+                return
+
+    def _deleted_value(self, name: str) -> tuple[int, str] | None:
+        return self._deleted_names.get(name)
+
+    def _stick(
+        self,
+        holder: str,
+        kind: str,
+        obs: _Obs,
+        reason: str,
+        cells: list[int],
+        chain: list[str],
+    ) -> None:
+        s = _suspect(holder, kind, obs.size, reason, cells=cells)
+        s["type"] = obs.tname
+        s["chain"] = chain
+        self._sticky[f"{kind}:{holder}:{obs.oid}"] = _Sticky(
+            s, holder=holder, holder_oid=self._obs[holder].oid if holder in self._obs else 0
+        )
+
+    def _sticky_suspects(self, by_name: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for key, st in list(self._sticky.items()):
+            keep = True
+            if st.ref is not None:
+                keep = st.ref() is not None
+            elif st.holder is not None:
+                value = by_name.get(st.holder, _MISSING)
+                keep = value is not _MISSING and (not st.holder_oid or id(value) == st.holder_oid)
+                if keep and not st.holder_oid:
+                    st.holder_oid = id(value)
+                value = None
+            if keep:
+                out.append(dict(st.suspect))
+            else:
+                del self._sticky[key]
+        while len(self._sticky) > 4 * MAX_SUSPECTS:
+            del self._sticky[next(iter(self._sticky))]
+        return out
+
+    # -- output history ------------------------------------------------------------------------
+
+    def _output_suspects(
+        self, roots: Roots, named_ids: set[int], deadline: float
+    ) -> tuple[list[dict[str, Any]], bool]:
+        out = roots.out
+        if not out:
+            self._out.clear()
+            return [], False
+        cfg = self.config
+        ns = roots.ns
+        result = []
+        cut = False
+        known = self._out
+        for n in [k for k in known if k not in out]:
+            del known[n]
+        for n, value in list(out.items()):
+            oid = id(value)
+            tname = type_name(type(value))
+            entry = known.get(n)
+            if entry is None or entry[0] != oid or entry[1] != tname:
+                if time.perf_counter() > deadline:
+                    cut = True
+                    continue
+                size, approx = estimate_size(value, deadline)
+                if size is None:
+                    cut = True
+                    continue
+                entry = known[n] = (oid, tname, size, approx)
+            if entry[2] is None or entry[2] < cfg.threshold or oid in named_ids:
+                continue
+            also = [f"_{n}"] if ns.get(f"_{n}") is value else []
+            also += [u for u in ("_", "__", "___") if ns.get(u) is value]
+            deleted = self._deleted_for.get(oid)
+            if deleted is not None and deleted[2] != tname:
+                deleted = None  # the id of another, freed value
+            where = f" (also {', '.join(also)})" if also else ""
+            if deleted is not None:
+                reason = (
+                    f"Out[{n}]{where} still holds {format_bytes(entry[2])} after {deleted[0]}; "
+                    f"`%memtrack release out {n}` frees it"
+                )
+            else:
+                reason = (
+                    f"Out[{n}]{where} holds {format_bytes(entry[2])} ({tname}) that no variable "
+                    f"names: the output history keeps it alive; `%memtrack release out {n}` "
+                    "frees it"
+                )
+            cells = [n] if type(n) is int else []
+            if deleted is not None and deleted[1] is not None and deleted[1] not in cells:
+                cells.append(deleted[1])
+            s = _suspect(f"Out[{n}]", "output-history", entry[2], reason, cells=cells)
+            s["type"] = tname
+            s["chain"] = ["user_ns['Out']", f"dict[{n!r}]"]
+            result.append(s)
+        value = None
+        return result, cut
+
+    # -- the last traceback ---------------------------------------------------------------------
+
+    def _traceback_suspect(
+        self,
+        roots: Roots,
+        tb_locals: list[tuple[str, str, Any, int | None]],
+        count: int | None,
+        error: str | None,
+    ) -> dict[str, Any] | None:
+        heads = roots.traceback_heads()
+        if not heads:
+            self._tb_seen = None
+            return None
+        key = id(heads[0])
+        if self._tb_seen is None or self._tb_seen[0] != key:
+            self._tb_seen = (key, count if error else None)
+        heads = []
+        total = 0
+        biggest: tuple[int, str, str] | None = None
+        for frame_desc, local, _value, size in tb_locals:
+            if size is None:
+                continue
+            total += size
+            if biggest is None or size > biggest[0]:
+                biggest = (size, frame_desc, local)
+        if total < self.config.threshold or biggest is None:
+            return None
+        exc = sys.__dict__.get("last_exc") or sys.__dict__.get("last_value")
+        ename = type_name(type(exc)) if exc is not None else "the last error"
+        cell = self._tb_seen[1]
+        where = f" in cell [{cell}]" if cell is not None else ""
+        reason = (
+            f"sys.last_traceback ({ename}{where}) keeps {format_bytes(total)} of function "
+            f"locals alive ({biggest[1]}: `{biggest[2]}` {format_bytes(biggest[0])}); "
+            "`%memtrack release traceback` frees them"
+        )
+        s = _suspect("sys.last_traceback", "traceback", total, reason, cells=[cell] if cell else [])
+        s["chain"] = ["sys.last_traceback", f"frame {biggest[1]} local {biggest[2]!r}"]
+        return s
+
+
+_MISSING = object()
+
+
+def by_name_get(users: list[tuple[str, Any]], name: str) -> Any:
+    for n, v in users:
+        if n == name:
+            return v
+    return None
+
+
+def _memory_now() -> tuple[str, int]:
+    if tracemalloc.is_tracing():
+        return "traced", tracemalloc.get_traced_memory()[0]
+    return "rss", rss() or 0
+
+
+def _suspect(
+    name: str,
+    kind: str,
+    size: int | None,
+    reason: str,
+    cells: Iterable[int | None] = (),
+    growth: int | None = None,
+    history: list[int] | None = None,
+    partial: bool = False,
+) -> dict[str, Any]:
+    s: dict[str, Any] = {"name": name[:80], "kind": kind, "size": int(size or 0)}
+    if growth is not None:
+        s["growth"] = int(growth)
+    if len(reason) > REASON_MAX:
+        reason = reason[: REASON_MAX - 1] + "\u2026"
+    s["reason"] = reason
+    s["cells"] = [int(c) for c in cells if type(c) is int][-HISTORY_MAX:]
+    if history:
+        s["history"] = [int(h) for h in history]
+    if partial:
+        s["partial"] = True
+    return s
+
+
+def _growth_suspect(
+    name: str, obs: _Obs, cfg: LeakConfig, by_name: dict[str, Any]
+) -> dict[str, Any] | None:
+    hist = obs.history
+    if len(hist) <= cfg.growth_runs or obs.size is None or obs.size < cfg.threshold:
+        return None
+    if name not in by_name:
+        return None
+    i = len(hist) - 1
+    while i > 0 and hist[i][1] > hist[i - 1][1]:
+        i -= 1
+    steps = len(hist) - 1 - i
+    growth = hist[-1][1] - hist[i][1]
+    if steps < cfg.growth_runs or growth < cfg.threshold:
+        return None
+    cells = [c for c, _ in hist[i + 1 :] if c is not None]
+    shown = ", ".join(f"[{c}]" for c in cells[-4:])
+    reason = (
+        f"`{name}` grew {steps} times in a row, by {format_bytes(growth)} to "
+        f"{format_bytes(hist[-1][1])} (cells {shown}); a re-run cell may be appending to it: "
+        f"reset it in that cell or `del {name}`"
+    )
+    s = _suspect(
+        name,
+        "growing-variable",
+        hist[-1][1],
+        reason,
+        cells=cells,
+        growth=growth,
+        history=[h for _, h in hist],
+        partial=obs.approx,
+    )
+    s["type"] = obs.tname
+    return s
+
+
+def _step(t: type, key: Any) -> str:
+    if t is set or t is frozenset:
+        return "{…}"
+    if type(key) in (int, str):
+        text = repr(key)
+        if len(text) > 40:
+            text = text[:39] + "\u2026"
+        return f"[{text}]"
+    return "[…]"
+
+
+def _find_in(container: Any, t: type, obs: _Obs, deadline: float) -> Any:
+    """The index or key under which ``container`` holds the observed object (one level)."""
+    oid = obs.oid
+    try:
+        if t is dict:
+            for i, (k, v) in enumerate(container.items()):
+                if id(v) == oid and _is_obs(v, obs):
+                    return k if type(k) in (int, str) else "…"
+                if i & 1023 == 1023 and time.perf_counter() > deadline:
+                    return None
+        elif t is list or t is tuple:
+            for i, v in enumerate(container):
+                if id(v) == oid and _is_obs(v, obs):
+                    return i
+                if i & 1023 == 1023 and time.perf_counter() > deadline:
+                    return None
+        else:
+            for i, v in enumerate(container):
+                if id(v) == oid and _is_obs(v, obs):
+                    return "…"
+                if i & 1023 == 1023 and time.perf_counter() > deadline:
+                    return None
+    except Exception:
+        return None
+    return None
+
+
+def _in_cycle(obj: Any, deadline: float, max_nodes: int = 20_000) -> bool:
+    """Whether ``obj`` reaches itself through C-level referents (bounded)."""
+    target = id(obj)
+    seen = {target}
+    frontier = [obj]
+    nodes = 0
+    while frontier:
+        nxt = []
+        for o in frontier:
+            try:
+                refs = gc.get_referents(o)
+            except Exception:
+                continue
+            for r in refs:
+                if id(r) == target:
+                    return True
+                nodes += 1
+                if nodes & 255 == 0 and (time.perf_counter() > deadline or nodes > max_nodes):
+                    return False
+                t = type(r)
+                if id(r) in seen or t in ATOMIC or t is types.ModuleType or t is type:
+                    continue
+                seen.add(id(r))
+                nxt.append(r)
+        frontier = nxt
+    return False
+
+
+def _infra_frame(frame: Any) -> bool:
+    g = frame.f_globals
+    name = g.get("__name__") if type(g) is dict else None
+    if type(name) is not str:
+        return False
+    return name.partition(".")[0] in _INFRA_MODULES
+
+
+def _frame_name(frame: Any) -> str:
+    code = frame.f_code
+    name = getattr(code, "co_qualname", code.co_name)
+    return f"{name}()"
+
+
+def iter_frames(heads: list[Any], limit: int = 200) -> list[Any]:
+    """The frames of tracebacks (each once, outermost first)."""
+    frames, seen = [], set()
+    for tb in heads:
+        while type(tb) is types.TracebackType and len(frames) < limit:
+            f = tb.tb_frame
+            if id(f) not in seen:
+                seen.add(id(f))
+                frames.append(f)
+            tb = tb.tb_next
+    return frames
+
+
+def _traceback_locals(
+    heads: list[Any], named_ids: set[int], deadline: float
+) -> list[tuple[str, str, Any, int | None]]:
+    """``(frame, local name, value, size)`` of the user functions' locals that the tracebacks
+    keep alive and no variable names (values held until the caller drops the list)."""
+    rows: list[tuple[str, str, Any, int | None]] = []
+    seen: set[int] = set()
+    for frame in iter_frames(heads):
+        if frame.f_code.co_name == "<module>" or _infra_frame(frame):
+            continue
+        try:
+            local_items = list(frame.f_locals.items())
+        except Exception:
+            continue
+        desc = _frame_name(frame)
+        for local, value in local_items:
+            oid = id(value)
+            t = type(value)
+            if oid in named_ids or oid in seen or t in SKIP:
+                continue
+            seen.add(oid)
+            size, _ = estimate_size(value, deadline)
+            rows.append((desc, str(local), value, size))
+        local_items = []
+    return rows
+
+
+def fit_leaks(suspects: list[dict[str, Any]], limit: int = LEAKS_MAX_BYTES) -> list[dict[str, Any]]:
+    """Drop the smallest suspects (the list is sorted largest first) until the JSON fits."""
+    import json
+
+    def size(items: list[dict[str, Any]]) -> int:
+        return len(json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode())
+
+    out = list(suspects)
+    if size(out) <= limit:
+        return out
+    for s in out:  # first shed the optional detail
+        s.pop("chain", None)
+        if len(s.get("history") or ()) > 4:
+            s["history"] = s["history"][-4:]
+    while out and size(out) > limit:
+        if len(out) == 1:
+            s = out[0]
+            s["reason"] = s["reason"][:100]
+            break
+        out.pop()
+    return out
+
+
+# --------------------------------------------------------------------------- why alive
+
+
+def _label(parent: Any, child: Any) -> str:
+    t = type(parent)
+    tn = type_name(t)
+    try:
+        if t is dict:
+            for k, v in parent.items():
+                if v is child:
+                    return f"{tn}{_step(dict, k)}"
+            return f"{tn} key"
+        if t is list or t is tuple:
+            for i, v in enumerate(parent):
+                if v is child:
+                    return f"{tn}[{i}]"
+        if t is types.FrameType:
+            for k, v in parent.f_locals.items():
+                if v is child:
+                    return f"frame {_frame_name(parent)} local {k!r}"
+    except Exception:
+        pass
+    return tn
+
+
+def find_chain(
+    roots: Roots,
+    match: Callable[[Any], bool],
+    budget_s: float = BUDGET_REQUEST_S,
+    skip_names: Iterable[str] = (),
+    max_nodes: int = 500_000,
+) -> list[str] | None:
+    """Shortest referrer chain from a namespace root to the first object ``match`` accepts:
+    breadth first over C-level referents from the user namespace, ``Out``, the last traceback's
+    frames and module globals, within ``budget_s``. Items read like ``user_ns['cache']``,
+    ``list[3]``, ``dict['key']``, ``frame f() local 'x'``. None when not found in time."""
+    deadline = time.perf_counter() + budget_s
+    skip = set(skip_names)
+    parents: dict[int, int | str] = {}  # id -> parent's id, or a root's label
+    keep: dict[int, Any] = {}  # every object visited (dropped on return)
+    frontier: list[Any] = []
+
+    def add_root(label: str, value: Any) -> bool:
+        if id(value) in parents or type(value) in SKIP:
+            return False
+        parents[id(value)] = label
+        keep[id(value)] = value
+        frontier.append(value)
+        return bool(match(value))
+
+    def chain_of(obj: Any) -> list[str]:
+        items = []
+        cur = obj
+        while True:
+            parent = parents[id(cur)]
+            if type(parent) is str:
+                items.append(parent)
+                break
+            pobj = keep[parent]
+            items.append(_label(pobj, cur))
+            cur = pobj
+        items.reverse()
+        return items if len(items) <= 12 else [*items[:6], "\u2026", *items[-5:]]
+
+    # The namespaces themselves and IPython's objects are entered only through the roots above.
+    for holder in (roots.ns, roots.out, roots.hidden, roots.shell, roots.displayhook):
+        if holder is not None:
+            parents[id(holder)] = "root"
+    try:
+        for name, value in list(roots.ns.items()):
+            if user_name(name) and name not in skip and add_root(f"user_ns[{name!r}]", value):
+                return chain_of(value)
+        for n, value in list((roots.out or {}).items()):
+            if add_root(f"Out[{n}]", value):
+                return chain_of(value)
+        for frame in iter_frames(roots.traceback_heads()):
+            if frame.f_code.co_name == "<module>" or _infra_frame(frame):
+                continue
+            for local, value in list(frame.f_locals.items()):
+                label = f"sys.last_traceback frame {_frame_name(frame)} local {local!r}"
+                if add_root(label, value):
+                    return chain_of(value)
+        for mod_name, mod in list(sys.modules.items()):
+            if type(mod) is not types.ModuleType or mod_name.partition(".")[0] in _INFRA_MODULES:
+                continue
+            d = mod.__dict__
+            if type(d) is dict and id(d) not in parents and d is not roots.ns:
+                parents[id(d)] = f"sys.modules[{mod_name!r}].__dict__"
+                keep[id(d)] = d
+                frontier.append(d)
+        nodes = 0
+        while frontier:
+            nxt = []
+            for o in frontier:
+                t = type(o)
+                if t in ATOMIC:
+                    continue
+                try:
+                    refs = list(o.values()) if t is dict else gc.get_referents(o)
+                except Exception:
+                    continue
+                for r in refs:
+                    nodes += 1
+                    if nodes & 255 == 0 and (time.perf_counter() > deadline or nodes > max_nodes):
+                        return None
+                    rid = id(r)
+                    if rid in parents:
+                        continue
+                    rt = type(r)
+                    if rt in SKIP and rt is not types.FrameType:
+                        continue
+                    parents[rid] = id(o)
+                    if match(r):
+                        return chain_of(r)
+                    if rt not in ATOMIC:
+                        keep[rid] = r
+                        nxt.append(r)
+            frontier = nxt
+        return None
+    finally:
+        keep.clear()
+        parents.clear()
+        frontier = []
+
+
+def why(
+    roots: Roots,
+    target: str,
+    detector: LeakDetector | None = None,
+    budget_s: float = BUDGET_REQUEST_S,
+) -> tuple[list[str] | None, str]:
+    """``(chain, text)``: why the value ``target`` names is alive. ``target`` is a variable
+    (what else holds its value besides that name), ``Out[N]``/``_N``, ``sys.last_traceback``, or
+    a deleted name memtrack still knows as a suspect."""
+    target = target.strip()
+    m = re.fullmatch(r"(?:Out\[(\d+)\]|_(\d+))", target)
+    if m:
+        n = int(m.group(1) or m.group(2))
+        if roots.out is None or n not in roots.out:
+            return None, f"Out[{n}] is not in the output history"
+        chain = ["user_ns['Out']", f"dict[{n}]"]
+        return chain, f"Out[{n}] is held by IPython's output history: " + " -> ".join(chain)
+    if target in ("sys.last_traceback", "traceback"):
+        frames = [f for f in iter_frames(roots.traceback_heads()) if not _infra_frame(f)]
+        if not frames:
+            return None, "no traceback is kept"
+        chain = ["sys.last_traceback", *(f"frame {_frame_name(f)}" for f in frames[:5])]
+        return chain, " -> ".join(chain)
+    ns = roots.ns
+    if target in ns:
+        value = ns[target]
+        oid, tname = id(value), type_name(type(value))
+        value = None
+        skip = [target]
+    else:
+        obs = detector._deleted_value(target) if detector is not None else None
+        if obs is None:
+            return None, f"{target!r} is neither a variable nor a suspect memtrack knows"
+        oid, tname = obs
+        skip = []
+
+    def match(o: Any) -> bool:
+        return id(o) == oid and type_name(type(o)) == tname
+
+    chain = find_chain(roots, match, budget_s=budget_s, skip_names=skip)
+    if chain is None:
+        if skip:
+            return [f"user_ns[{target!r}]"], (
+                f"`{target}` is held only by its name, user_ns[{target!r}] (nothing else found "
+                f"within {budget_s * 1000:.0f} ms)"
+            )
+        return None, f"no holder found within {budget_s * 1000:.0f} ms"
+    return chain, f"`{target}` is alive through: " + " -> ".join(chain)
+
+
+# --------------------------------------------------------------------------- release
+
+
+def release_plan_out(roots: Roots, n: int | None = None) -> tuple[list[Any], int]:
+    """The output-history entries to release (all when ``n`` is None) and their bytes."""
+    out = roots.out or {}
+    keys = list(out) if n is None else [n]
+    missing = [k for k in keys if k not in out]
+    if missing:
+        raise KeyError(f"Out[{missing[0]}] is not in the output history")
+    deadline = time.perf_counter() + BUDGET_REQUEST_S
+    seen: set[int] = set()
+    named = {id(v) for _, v in user_values(roots)}
+    total = 0
+    for k in keys:
+        value = out[k]
+        if id(value) in seen or id(value) in named:
+            continue  # a variable keeps it alive anyway
+        seen.add(id(value))
+        size, _ = estimate_size(value, deadline, 0.02)
+        total += size or 0
+    value = None
+    return keys, total
+
+
+def release_out(roots: Roots, n: int | None = None) -> tuple[int, int]:
+    """Remove ``Out[n]`` (all entries when None) with ``_n``, and ``_``/``__``/``___`` and the
+    displayhook's and last result's references when they point to a released value.
+    Returns ``(entries released, bytes expected to be freed)``."""
+    keys, expected = release_plan_out(roots, n)
+    out = roots.out if roots.out is not None else {}
+    values = {}
+    for k in keys:
+        v = out.pop(k, None)
+        values[id(v)] = v
+        for d in (roots.ns, roots.hidden):
+            if d is not None and type(k) is int and d.get(f"_{k}") is v:
+                del d[f"_{k}"]
+    _drop_refs(roots, values)
+    values.clear()
+    return len(keys), expected
+
+
+def _drop_refs(roots: Roots, values: dict[int, Any]) -> None:
+    """Forget IPython's other references (``_``, ``__``, ``___``, the displayhook's, the last
+    execution result's) to the values in ``values`` (by identity)."""
+    for u in ("_", "__", "___"):
+        for d in (roots.ns, roots.hidden):
+            if d is not None and u in d and values.get(id(d[u]), _MISSING) is d[u]:
+                d[u] = ""
+        dh = roots.displayhook
+        if dh is not None:
+            cur = _instance_attr(dh, u)
+            if cur is not None and id(cur) in values:
+                with contextlib.suppress(Exception):
+                    setattr(dh, u, "")
+    shell = roots.shell
+    if shell is not None:
+        last = getattr(shell, "last_execution_result", None)
+        res = _instance_attr(last, "result") if last is not None else None
+        if res is not None and id(res) in values:
+            with contextlib.suppress(Exception):
+                last.result = None
+
+
+def release_plan_traceback(roots: Roots) -> tuple[list[Any], int]:
+    heads = roots.traceback_heads()
+    named = {id(v) for _, v in user_values(roots)}
+    rows = _traceback_locals(heads, named, time.perf_counter() + BUDGET_REQUEST_S)
+    total = sum(r[3] or 0 for r in rows)
+    rows.clear()
+    return heads, total
+
+
+def release_traceback(roots: Roots) -> tuple[int, int]:
+    """Forget the last exception (``sys.last_*``, IPython's traceback formatter, the last
+    result) and clear its finished frames' locals. Returns ``(frames cleared, bytes)``."""
+    heads, expected = release_plan_traceback(roots)
+    frames = iter_frames(heads)
+    heads = []
+    for attr in ("last_type", "last_value", "last_traceback", "last_exc"):
+        if attr in sys.__dict__:
+            with contextlib.suppress(AttributeError):
+                delattr(sys, attr)
+    shell = roots.shell
+    if shell is not None:
+        for tb_attr in ("InteractiveTB", "SyntaxTB"):
+            formatter = getattr(shell, tb_attr, None)
+            if formatter is not None and _instance_attr(formatter, "tb") is not None:
+                with contextlib.suppress(Exception):
+                    formatter.tb = None
+        last = getattr(shell, "last_execution_result", None)
+        if last is not None and _instance_attr(last, "error_in_exec") is not None:
+            with contextlib.suppress(Exception):
+                last.error_in_exec = None
+    cleared = 0
+    for f in frames:
+        if f.f_code.co_name == "<module>":
+            continue  # its locals are a namespace, not a function's
+        try:
+            # 3.11 keeps the dict f_locals made (ours included) after clear(): empty it first.
+            loc = f.f_locals
+            if type(loc) is dict:
+                loc.clear()
+            loc = None
+            f.clear()
+            cleared += 1
+        except RuntimeError:  # still executing
+            pass
+    frames.clear()
+    return cleared, expected
+
+
+def release_plan_name(roots: Roots, name: str) -> tuple[list[str], int]:
+    """Where the value of variable ``name`` is held (the name first), and the bytes that
+    releasing it would free (0 when another variable still names it)."""
+    if name not in roots.ns:
+        raise KeyError(f"{name!r} is not a variable")
+    value = roots.ns[name]
+    places = [f"`{name}`"]
+    for k, v in (roots.out or {}).items():
+        if v is value:
+            places.append(f"Out[{k}]")
+    places += [u for u in ("_", "__", "___") if roots.ns.get(u) is value]
+    others = [n for n, v in user_values(roots) if v is value and n != name]
+    size, _ = estimate_size(value, time.perf_counter() + BUDGET_REQUEST_S, 0.05)
+    value = None
+    if others:
+        places.append(f"(still named {', '.join(others)})")
+        return places, 0
+    return places, size or 0
+
+
+def release_name(roots: Roots, name: str) -> tuple[list[str], int]:
+    """``del name`` and every reference IPython keeps to its value (like ``%xdel``: output
+    history, ``_N``, ``_``/``__``/``___``, the displayhook, the last result)."""
+    places, expected = release_plan_name(roots, name)
+    value = roots.ns.pop(name)
+    values = {id(value): value}
+    for d in (roots.ns, roots.hidden, roots.out):
+        if d is None:
+            continue
+        for k in [k for k, v in d.items() if v is value]:
+            if d is roots.out or (type(k) is str and re.fullmatch(r"_\d+", k)):
+                del d[k]
+    _drop_refs(roots, values)
+    values.clear()
+    value = None
+    return places, expected
+
+
+def format_suspects(suspects: list[dict[str, Any]], partial: bool = False) -> str:
+    if not suspects:
+        text = "memtrack: no leak suspects"
+    else:
+        lines = [f"memtrack: {len(suspects)} leak suspect(s), largest first"]
+        for s in suspects:
+            growth = f", +{format_bytes(s['growth'])}" if s.get("growth") else ""
+            lines.append(
+                f"  {s['name']} [{s['kind']}] {format_bytes(s.get('size'))}{growth}: {s['reason']}"
+            )
+            if s.get("history"):
+                lines.append("    sizes: " + " -> ".join(format_bytes(h) for h in s["history"]))
+        text = "\n".join(lines)
+    if partial:
+        text += "\n  (analysis cut by its time budget: more may exist)"
+    return text
+
+
+# --------------------------------------------------------------------------- commands
+
+RELEASE_USAGE = "use: %memtrack release out [N] | traceback | NAME"
+
+
+def command_leaks(detector: LeakDetector, roots: Roots, why_target: str | None = None) -> str:
+    """Text of ``%memtrack leaks [--why NAME]``."""
+    if why_target:
+        _chain, text = why(roots, why_target, detector)
+        return f"memtrack: {text}"
+    suspects = detector.current(roots)
+    return format_suspects(suspects, detector.last_partial)
+
+
+def command_release(roots: Roots, args: list[str], dry_run: bool = False) -> str:
+    """Text of ``%memtrack release out [N] | traceback | NAME``; ValueError on bad usage."""
+    if not args:
+        raise ValueError(RELEASE_USAGE)
+    what, rest = args[0], args[1:]
+    verb = "would free" if dry_run else "expects to free"
+    if what == "out":
+        if len(rest) > 1:
+            raise ValueError(RELEASE_USAGE)
+        n = None
+        if rest:
+            text = rest[0].removeprefix("Out[").removesuffix("]").lstrip("_")
+            if not text.isdigit():
+                raise ValueError(f"release out N: N must be an output number, got {rest[0]!r}")
+            n = int(text)
+        try:
+            keys, expected = release_plan_out(roots, n)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
+        target = f"Out[{n}]" if n is not None else f"the output history ({len(keys)} entries)"
+        if not dry_run:
+            release_out(roots, n)
+        done = "" if dry_run else "released "
+        return f"memtrack: {done}{target}; {verb} {format_bytes(expected)}"
+    if rest:
+        raise ValueError(RELEASE_USAGE)
+    if what in ("traceback", "tb", "sys.last_traceback"):
+        heads, expected = release_plan_traceback(roots)
+        if not heads:
+            return "memtrack: no traceback is kept"
+        heads = []
+        if dry_run:
+            return f"memtrack: the last traceback; {verb} {format_bytes(expected)}"
+        cleared, expected = release_traceback(roots)
+        return (
+            f"memtrack: released the last traceback ({cleared} frames cleared); "
+            f"{verb} {format_bytes(expected)}"
+        )
+    if what not in roots.ns or not user_name(what):
+        raise ValueError(f"{what!r} is not a variable; {RELEASE_USAGE}")
+    places, expected = release_plan_name(roots, what)
+    if not dry_run:
+        release_name(roots, what)
+    done = "would release" if dry_run else "released"
+    return f"memtrack: {done} {', '.join(places)}; {verb} {format_bytes(expected)}"
