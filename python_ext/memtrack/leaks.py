@@ -47,13 +47,30 @@ DEFAULT_GROWTH_RUNS = 3
 MAX_SUSPECTS = 10
 LEAKS_MAX_BYTES = 1100  # JSON of one record's leaks: the record stays within 2 KB
 REASON_MAX = 200
-BUDGET_LIGHT_S = 0.02
+# Light mode: a hard cap per cell; the work is bounded by construction (QUICK_*, RECHECK_*,
+# DISCOVER_*, SCAN_*), so a trivial cell takes far less (tens of microseconds).
+BUDGET_LIGHT_S = 0.0003
 BUDGET_DEEP_S = 0.05
 BUDGET_REQUEST_S = 0.3  # %memtrack leaks / memtrack.why(): someone waits for the answer
 HISTORY_MAX = 8  # size history kept per name
 MAX_NAMES = 2000  # names watched per namespace
 SAMPLE = 32  # children ids kept per large container (shared-after-del)
 _BIG_CONTAINER = 20_000  # items: sizes of larger builtin containers are estimated from a sample
+# Light mode sizes (estimate_size(quick=True)): a container of more than QUICK_ITEMS items is
+# estimated from QUICK_SAMPLE items of at most QUICK_ITEM_OBJECTS objects each; anything else is
+# walked to at most QUICK_OBJECTS objects.
+QUICK_ITEMS = 32
+QUICK_SAMPLE = 4
+QUICK_ITEM_OBJECTS = 16
+QUICK_OBJECTS = 128
+QUICK_PER_VALUE_S = 0.0002
+# Per cell, besides the names the cell touched: watched names re-checked in turn, namespace keys
+# looked at for variables never observed, items searched per container for a deleted value (and
+# four times that in all), deletions explained.
+RECHECK_LIGHT, RECHECK_DEEP = 4, 64
+DISCOVER_LIGHT, DISCOVER_DEEP = 4, 512
+SCAN_ITEMS_LIGHT, SCAN_ITEMS_DEEP = 256, 10_000
+EXPLAIN_LIGHT, EXPLAIN_DEEP = 8, 64
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 _IPYTHON_NAMES = re.compile(r"^(_+|_\d+|_i+|_i\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
@@ -222,11 +239,42 @@ def _sample(value: Any, t: type, k: int = SAMPLE) -> list[Any]:
     return []
 
 
+def _sampled_size(
+    value: Any, t: type, n: int, end: float, k: int, max_objects: int
+) -> tuple[int | None, bool]:
+    """The container plus its length times the mean deep size of ``k`` sampled items."""
+    shallow = sizeof(value) or 0
+    items = _sample(value, t, k)
+    if t is dict:
+        keys = value.keys()
+        half = k // 2
+        items += [*islice(keys, half), *islice(reversed(keys), half)]
+        n *= 2  # keys and values
+    sizes = []
+    for item in items:
+        if time.perf_counter() > end:
+            break
+        if type(item) in ATOMIC:
+            s = sizeof(item)
+        else:
+            s = deep_size(item, deadline=end, max_objects=max_objects)["size"]
+        if s is not None:
+            sizes.append(s)
+    items = []
+    if not sizes:
+        return shallow, True
+    return int(shallow + n * sum(sizes) / len(sizes)), True
+
+
 def estimate_size(
-    value: Any, deadline: float, per_value_s: float = 0.003
+    value: Any, deadline: float, per_value_s: float = 0.003, quick: bool = False
 ) -> tuple[int | None, bool]:
     """``(bytes, approximate)``: the deep size, or for builtin containers too big to walk in
-    time, the container plus its length times the mean deep size of a sample of its items."""
+    time, the container plus its length times the mean deep size of a sample of its items.
+
+    ``quick`` (light mode, per cell): bounded work whatever the value: a builtin container of
+    more than ``QUICK_ITEMS`` items is always estimated from ``QUICK_SAMPLE`` items, anything
+    else is walked to at most ``QUICK_OBJECTS`` objects (approximate when cut)."""
     t = type(value)
     now = time.perf_counter()
     if now >= deadline:
@@ -235,6 +283,13 @@ def estimate_size(
     n = -1
     if t in _CONTAINERS:
         n = len(value)  # exact builtin type: its own C length
+    if quick:
+        if n > QUICK_ITEMS:
+            return _sampled_size(value, t, n, end, QUICK_SAMPLE, QUICK_ITEM_OBJECTS)
+        r = deep_size(value, deadline=end, max_objects=QUICK_OBJECTS)
+        if r["size"] is None:
+            return None, True
+        return int(r["size"]), bool(r["partial"] or r["unknown"])
     if 0 <= n <= _BIG_CONTAINER:
         r = deep_size(value, deadline=end)
         if r["size"] is None:
@@ -246,23 +301,7 @@ def estimate_size(
     elif n < 0:
         r = deep_size(value, deadline=end)
         return (None if r["size"] is None else int(r["size"])), bool(r["partial"] or r["unknown"])
-    shallow = sizeof(value) or 0
-    items = _sample(value, t, 16)
-    if t is dict:
-        keys = value.keys()
-        items += [*islice(keys, 8), *islice(reversed(keys), 8)]
-        n *= 2  # keys and values
-    sizes = []
-    for item in items:
-        if time.perf_counter() > end:
-            break
-        s = deep_size(item, deadline=end, max_objects=2000)["size"]
-        if s is not None:
-            sizes.append(s)
-    items = []
-    if not sizes:
-        return shallow, True
-    return int(shallow + n * sum(sizes) / len(sizes)), True
+    return _sampled_size(value, t, n, end, 16, 2000)
 
 
 # --------------------------------------------------------------------------- observations
@@ -273,6 +312,7 @@ class _Obs:
     """What is known of a name's value after a tracked cell: no strong reference to it."""
 
     oid: int
+    tid: int  # id of its exact type
     tname: str
     sig: tuple[int | None, int]  # (shallow size, length of an exact builtin container or -1)
     size: int | None
@@ -282,6 +322,11 @@ class _Obs:
     shallow: int = 0
     children: tuple[int, ...] = ()  # ids of sampled items (large exact containers)
     history: list[tuple[int | None, int]] = field(default_factory=list)  # (count, size)
+    container: bool = False  # an exact builtin container (searched for deleted values)
+    sole: bool = False  # only the namespace held it when last looked at
+
+    def big(self, threshold: int) -> bool:
+        return self.size is not None and self.size >= threshold
 
 
 def _signature(value: Any, t: type) -> tuple[int | None, int]:
@@ -290,7 +335,7 @@ def _signature(value: Any, t: type) -> tuple[int | None, int]:
 
 
 def _same(value: Any, obs: _Obs | None) -> bool:
-    return obs is not None and id(value) == obs.oid and type_name(type(value)) == obs.tname
+    return obs is not None and id(value) == obs.oid and id(type(value)) == obs.tid
 
 
 def _is_obs(value: Any, obs: _Obs) -> bool:
@@ -300,7 +345,28 @@ def _is_obs(value: Any, obs: _Obs) -> bool:
         return False
     if obs.ref is not None:
         return obs.ref() is value
-    return type_name(type(value)) == obs.tname and sizeof(value) == obs.sig[0]
+    return id(type(value)) == obs.tid and sizeof(value) == obs.sig[0]
+
+
+_weakrefoffset = type.__dict__["__weakrefoffset__"].__get__
+_SHAREABLE = ATOMIC | {tuple, frozenset}
+
+
+def _weakrefable(t: type) -> bool:
+    """Whether instances of ``t`` support weak references (read off the type: no user code)."""
+    try:
+        return _weakrefoffset(t) != 0
+    except Exception:
+        return True  # try, and catch the TypeError
+
+
+def _watchable(name: Any, value: Any, hidden: dict) -> bool:
+    """What :func:`user_values` keeps: the user's variables, not IPython's or shared code."""
+    if type(name) is not str or not user_name(name) or name.startswith("__"):
+        return False
+    if type(value) in SKIP:
+        return False
+    return not (name in hidden and hidden[name] is value)
 
 
 @dataclass
@@ -317,36 +383,78 @@ class _Sticky:
 
 
 class LeakDetector:
-    """Per-shell leak state: size history per name, suspects that stay, gc bookkeeping."""
+    """Per-shell leak state: size history per name, suspects that stay, gc bookkeeping.
+
+    After a cell (:meth:`after_cell`) the work is incremental: only the names the cell touched,
+    a few watched names in turn (``RECHECK_*``) and not yet seen ones (``DISCOVER_*``), new
+    ``Out`` entries, a changed last traceback (by identity) and a changed ``gc.garbage`` are
+    looked at; the current suspects are carried forward and re-validated cheaply. A whole
+    namespace is looked at only on request (:meth:`current`) or without ``changed``."""
 
     def __init__(self, config: LeakConfig | None = None) -> None:
         self.config = config or LeakConfig()
         self._obs: dict[str, _Obs] = {}
+        self._by_oid: dict[int, list[str]] = {}  # oid -> observed names that held it
+        self._containers: set[str] = set()  # observed names of exact builtin containers
+        self._with_children: set[str] = set()  # observed names with sampled children
+        self._recheck: list[str] = []  # round robin over observed names
+        self._discover: list[str] = []  # round robin over the namespace's keys
+        self._discover_ns = 0
+        self._pending: set[str] = set()  # names whose size did not fit: measured next time
+        self._growing: dict[str, dict[str, Any]] = {}
+        self._cfg_key: tuple[int, int] | None = None
         self._out: dict[Any, tuple[int, str, int | None, bool]] = {}  # N -> oid, type, size
+        self._out_oids: dict[int, Any] = {}  # oid -> N
+        self._out_big: set[Any] = set()  # N of entries >= threshold
+        self._out_unnamed: set[Any] = set()  # N verified unnamed by a namespace scan
+        self._out_retry: set[Any] = set()
+        self._out_len = -1
+        self._out_last: Any = _MISSING
         self._deleted_for: dict[int, tuple[str, int | None, str]] = {}  # oid -> what, cell, type
         self._deleted_names: dict[str, tuple[int, str]] = {}  # name -> (oid, type) unbound
         self._sticky: dict[str, _Sticky] = {}
+        self._tb_key: tuple[int, ...] | None = None
+        self._tb_rows: list[tuple[str, str, int, int | None]] = []  # frame, local, oid, size
+        self._tb_oids: set[int] = set()
         self._tb_seen: tuple[int, int | None] | None = None  # (id of the traceback, cell)
+        self._garbage: tuple[int, int] = (0, 0)  # (len(gc.garbage), estimated bytes)
         self._gc_garbage = 0
         self._gc_mark: tuple[str, int] | None = None
         self._gc_freed = 0
         self._gc_hooked = False
         self.last: list[dict[str, Any]] = []  # the suspects of the latest analysis
         self.last_partial = False
+        self.last_s = 0.0  # seconds the latest after_cell took
 
     def clear(self) -> None:
         self._obs.clear()
+        self._by_oid.clear()
+        self._containers.clear()
+        self._with_children.clear()
+        self._recheck.clear()
+        self._discover.clear()
+        self._pending.clear()
+        self._growing.clear()
         self._out.clear()
+        self._out_oids.clear()
+        self._out_big.clear()
+        self._out_unnamed.clear()
+        self._out_retry.clear()
+        self._out_len, self._out_last = -1, _MISSING
         self._deleted_for.clear()
         self._deleted_names.clear()
         self._sticky.clear()
+        self._tb_key, self._tb_rows, self._tb_oids = None, [], set()
         self._tb_seen = None
+        self._garbage = (0, 0)
         self._gc_freed = 0
         self.last = []
 
     # -- gc callback: bytes freed by collections (reference cycles) ---------------------------
 
     def install_gc_hook(self) -> None:
+        """Only while tracking is on or a deep cell runs (the tracker decides): O(1) per
+        collection."""
         if not self._gc_hooked:
             gc.callbacks.append(self._gc_callback)
             self._gc_hooked = True
@@ -356,11 +464,19 @@ class LeakDetector:
         while self._gc_callback in gc.callbacks:
             gc.callbacks.remove(self._gc_callback)
         self._gc_hooked = False
+        self._gc_mark = None
 
     def _gc_callback(self, phase: str, info: dict) -> None:
+        # O(1): one read of the traced memory (or RSS, for the older generations only: a young
+        # collection without tracemalloc rarely moves RSS and runs every few hundred objects).
         try:
             if phase == "start":
-                self._gc_mark = _memory_now()
+                if tracemalloc.is_tracing():
+                    self._gc_mark = ("traced", tracemalloc.get_traced_memory()[0])
+                elif info.get("generation", 2) > 0:
+                    self._gc_mark = ("rss", rss() or 0)
+                else:
+                    self._gc_mark = None
             elif self._gc_mark is not None:
                 kind, before = self._gc_mark
                 self._gc_mark = None
@@ -371,6 +487,55 @@ class LeakDetector:
         except Exception:  # never raise from a gc callback
             self._gc_mark = None
 
+    # -- observations: the name index ----------------------------------------------------------
+
+    def _set_obs(self, name: str, obs: _Obs) -> None:
+        old = self._obs.get(name)
+        if old is not None:
+            self._drop_obs(name, old)
+        self._obs[name] = obs
+        self._by_oid.setdefault(obs.oid, []).append(name)
+        if obs.container:
+            self._containers.add(name)
+        if obs.children:
+            self._with_children.add(name)
+
+    def _drop_obs(self, name: str, obs: _Obs) -> None:
+        if self._obs.get(name) is obs:
+            del self._obs[name]
+        names = self._by_oid.get(obs.oid)
+        if names is not None:
+            with contextlib.suppress(ValueError):
+                names.remove(name)
+            if not names:
+                del self._by_oid[obs.oid]
+        self._containers.discard(name)
+        self._with_children.discard(name)
+        self._growing.pop(name, None)
+
+    def _named(self, ns: dict, oid: int) -> bool:
+        """Whether an observed variable still holds the object ``oid`` (verified)."""
+        for name in self._by_oid.get(oid, ()):
+            value = ns.get(name, _MISSING)
+            hit = value is not _MISSING and id(value) == oid
+            value = None
+            if hit:
+                return True
+        return False
+
+    def _check_config(self) -> None:
+        cfg = self.config
+        key = (cfg.threshold, cfg.growth_runs)
+        if key == self._cfg_key:
+            return
+        self._cfg_key = key
+        self._growing.clear()
+        for name, obs in self._obs.items():
+            s = _growth_suspect(name, obs, cfg)
+            if s is not None:
+                self._growing[name] = s
+        self._out_big = {k for k, e in self._out.items() if (e[2] or 0) >= cfg.threshold}
+
     # -- after a tracked cell ------------------------------------------------------------------
 
     def after_cell(
@@ -380,151 +545,272 @@ class LeakDetector:
         deep: bool = False,
         error: str | None = None,
         budget_s: float | None = None,
+        changed: Iterable[str] | None = None,
+        deadline: float | None = None,
     ) -> list[dict[str, Any]]:
-        """The current suspects after a cell (updates the per-name history)."""
-        if budget_s is None:
-            budget_s = self.config.budget_deep_s if deep else self.config.budget_light_s
-        deadline = time.perf_counter() + budget_s
-        users = user_values(roots)
+        """The current suspects after a cell (updates the per-name history).
+
+        ``changed``: the names the cell bound, deleted or referenced (the tracker's ledger
+        knows them): only those, a few other names in turn and the current suspects are looked
+        at. None: every variable (bounded by the budget). ``deadline`` (a
+        ``time.perf_counter()`` value, the tracker's shared analysis deadline in deep mode)
+        replaces ``budget_s``."""
+        t0 = time.perf_counter()
+        if deadline is None:
+            if budget_s is None:
+                budget_s = self.config.budget_deep_s if deep else self.config.budget_light_s
+            deadline = t0 + budget_s
         try:
-            suspects, partial = self._analyze(roots, users, count, deep, error, deadline)
+            suspects, partial = self._after(roots, count, deep, error, deadline, changed)
         finally:
-            users = []
+            self.last_s = time.perf_counter() - t0
         self.last, self.last_partial = suspects, partial
         return suspects
 
     def current(self, roots: Roots, budget_s: float = BUDGET_REQUEST_S) -> list[dict[str, Any]]:
-        """The suspects now (``%memtrack leaks``): the history is not extended."""
+        """The suspects now (``%memtrack leaks``, :func:`memtrack.suspects`): a full look at the
+        output history, the last traceback and the variables; the history is not extended."""
         deadline = time.perf_counter() + budget_s
         users = user_values(roots)
-        try:
-            suspects, partial = self._analyze(roots, users, None, True, None, deadline, False)
-        finally:
-            users = []
+        named_ids = {id(v) for _, v in users}
+        names = [n for n, _ in users]
+        users = []
+        self._check_config()
+        ns = roots.ns
+        suspects = [dict(s) for n, s in self._growing.items() if n in ns]
+        suspects.extend(self._sticky_suspects(ns))
+        partial = self._update_out(roots, deadline, False, True)
+        out, more = self._output_suspects(roots, named_ids, names)
+        suspects.extend(out)
+        partial |= more
+        partial |= self._update_traceback(roots, named_ids, None, None, deadline, False, True)
+        tb = self._traceback_suspect()
+        if tb is not None:
+            suspects.append(tb)
+        suspects.extend(self._garbage_suspects(deadline, True))
         self.last_partial = partial
-        return suspects
+        return self._finish(suspects)
 
-    def _analyze(
+    def _finish(self, suspects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        cfg = self.config
+        suspects = [s for s in suspects if (s.get("size") or 0) >= cfg.threshold]
+        suspects.sort(key=lambda s: s.get("size") or 0, reverse=True)
+        return fit_leaks(suspects[: cfg.max_suspects])
+
+    def _after(
         self,
         roots: Roots,
-        users: list[tuple[str, Any]],
         count: int | None,
         deep: bool,
         error: str | None,
         deadline: float,
-        observe: bool = True,
+        changed: Iterable[str] | None,
     ) -> tuple[list[dict[str, Any]], bool]:
         cfg = self.config
-        by_name = dict(users)
-        named_ids = {id(v) for _, v in users}
-        suspects: list[dict[str, Any]] = []
+        ns = roots.ns
+        hidden = roots.hidden or {}
+        quick = not deep
+        full = changed is None
         partial = False
+        self._check_config()
+        named_ids: set[int] | None = None
+        all_names: list[str] | None = None
+        if full:
+            users = user_values(roots)
+            named_ids = {id(v) for _, v in users}
+            all_names = [n for n, _ in users]
+            users = []
+            touched = set(all_names)
+            visit = [*all_names, *(n for n in self._obs if n not in touched)]
+        else:
+            touched = {n for n in changed if type(n) is str}
+            extra = [*self._pending, *self._growing]
+            extra += self._next_recheck(RECHECK_DEEP if deep else RECHECK_LIGHT, touched)
+            visit = [*touched, *extra]
+        self._pending.difference_update(visit)
 
-        # 1. names unbound since the last observation (deleted or rebound)
-        unbound: list[tuple[str, _Obs]] = []
-        if observe:
-            for name, obs in list(self._obs.items()):
-                value = by_name.get(name, _MISSING)
-                if value is _MISSING or not _same(value, obs):
-                    if obs.size is not None and obs.size >= cfg.threshold:
-                        unbound.append((name, obs))
-                    if value is _MISSING:
-                        del self._obs[name]
-                value = None
-            partial |= self._observe(users, count, deep, deadline)
-
-        # 2. growing variables
-        for name, obs in self._obs.items():
-            s = _growth_suspect(name, obs, cfg, by_name)
-            if s is not None:
-                suspects.append(s)
-
-        # 3. what a deletion or rebind left alive
-        tb_locals = _traceback_locals(roots.traceback_heads(), named_ids, deadline)
-        for name, obs in unbound:
+        # 1. the names: measure what changed, note what was deleted or rebound
+        unbound: list[tuple[str, _Obs, str]] = []
+        seen: set[str] = set()
+        for i, name in enumerate(visit):
+            if name in seen:
+                continue
+            seen.add(name)
             if time.perf_counter() > deadline:
+                self._pending.update(n for n in visit[i:] if n in touched)
                 partial = True
                 break
-            self._explain_unbound(name, obs, count, roots, users, tb_locals, deadline)
-        suspects.extend(self._sticky_suspects(by_name))
+            if self._visit(
+                name, ns, hidden, count, quick, name in touched or deep, deadline, unbound
+            ):
+                self._pending.add(name)
+                partial = True
+        if not full:
+            k = DISCOVER_DEEP if deep else DISCOVER_LIGHT
+            self._discover_step(ns, hidden, count, quick, deadline, k, unbound)
 
-        # 4. output history and the last traceback
-        out, more = self._output_suspects(roots, named_ids, deadline)
+        # 2. new Out entries and a changed traceback (by identity)
+        partial |= self._update_out(roots, deadline, quick, full)
+        partial |= self._update_traceback(roots, named_ids, count, error, deadline, quick, full)
+
+        # 3. what a deletion or rebind left alive (the cheap checks even past the deadline;
+        # the scans inside stop at it)
+        for name, obs, what in unbound[: EXPLAIN_DEEP if deep else EXPLAIN_LIGHT]:
+            self._explain_unbound(
+                name, obs, what, count, ns, roots.out, touched, deadline, quick, full
+            )
+
+        # 4. the suspects: carried forward, re-validated cheaply
+        suspects = [dict(s) for s in self._growing.values()]
+        suspects.extend(self._sticky_suspects(ns))
+        out, more = self._output_suspects(roots, named_ids, all_names)
         suspects.extend(out)
         partial |= more
-        tb = self._traceback_suspect(roots, tb_locals, count, error)
+        tb = self._traceback_suspect()
         if tb is not None:
             suspects.append(tb)
 
         # 5. garbage only the collector frees
-        if observe:
-            freed, self._gc_freed = self._gc_freed, 0
-            if freed >= cfg.threshold and count is not None:
-                suspects.append(
-                    _suspect(
-                        "gc",
-                        "cycle",
-                        freed,
-                        f"the garbage collector freed {format_bytes(freed)} of reference cycles "
-                        f"during cell [{count}]: that memory stayed in use until a collection; "
-                        "break the cycles (weakref) or call gc.collect()",
-                        cells=[count],
-                    )
+        freed, self._gc_freed = self._gc_freed, 0
+        if freed >= cfg.threshold and count is not None:
+            suspects.append(
+                _suspect(
+                    "gc",
+                    "cycle",
+                    freed,
+                    f"the garbage collector freed {format_bytes(freed)} of reference cycles "
+                    f"during cell [{count}]: that memory stayed in use until a collection; "
+                    "break the cycles (weakref) or call gc.collect()",
+                    cells=[count],
                 )
+            )
+        suspects.extend(self._garbage_suspects(deadline, full))
+        return self._finish(suspects), partial
+
+    def _garbage_suspects(self, deadline: float, full: bool) -> list[dict[str, Any]]:
         n_garbage = len(gc.garbage)
-        if n_garbage:
+        if n_garbage != self._garbage[0] or (full and n_garbage):
             size = 0
             for o in list(islice(gc.garbage, 64)):
                 s, _ = estimate_size(o, deadline, 0.001)
                 size += s or 0
+            o = None
             if n_garbage > 64:
                 size = size * n_garbage // 64
-            if size >= cfg.threshold:
-                suspects.append(
-                    _suspect(
-                        "gc.garbage",
-                        "cycle",
-                        size,
-                        f"gc.garbage holds {n_garbage} uncollectable objects "
-                        f"({format_bytes(size)}); break their cycles, then gc.garbage.clear()",
-                        partial=True,
-                    )
-                )
+            self._garbage = (n_garbage, size)
         self._gc_garbage = n_garbage
+        size = self._garbage[1]
+        if not n_garbage or size < self.config.threshold:
+            return []
+        return [
+            _suspect(
+                "gc.garbage",
+                "cycle",
+                size,
+                f"gc.garbage holds {n_garbage} uncollectable objects "
+                f"({format_bytes(size)}); break their cycles, then gc.garbage.clear()",
+                partial=True,
+            )
+        ]
 
-        suspects = [s for s in suspects if (s.get("size") or 0) >= cfg.threshold]
-        suspects.sort(key=lambda s: s.get("size") or 0, reverse=True)
-        return fit_leaks(suspects[: cfg.max_suspects]), partial
+    def _next_recheck(self, k: int, skip: set[str]) -> list[str]:
+        out: list[str] = []
+        refilled = False
+        while len(out) < k:
+            if not self._recheck:
+                if refilled or not self._obs:
+                    break
+                self._recheck = list(self._obs)
+                refilled = True
+            name = self._recheck.pop()
+            if name in self._obs and name not in skip:
+                out.append(name)
+        return out
 
-    def _observe(
-        self, users: list[tuple[str, Any]], count: int | None, deep: bool, deadline: float
-    ) -> bool:
-        """Update the per-name observations; True when the deadline cut the pass."""
-        cfg = self.config
-        per_value = 0.005 if deep else 0.002
-        obs_map = self._obs
-        stale: list[tuple[str, Any]] = []  # large, unchanged at a glance: re-measured if time
-        cut = False
-        for name, value in users:
-            if time.perf_counter() > deadline:
-                cut = True
-                break
-            t = type(value)
-            sig = _signature(value, t)
-            obs = obs_map.get(name)
-            if _same(value, obs) and obs.sig == sig:
-                if obs.size is not None and obs.size >= cfg.threshold and t not in ATOMIC:
-                    stale.append((name, value))
+    def _discover_step(
+        self,
+        ns: dict,
+        hidden: dict,
+        count: int | None,
+        quick: bool,
+        deadline: float,
+        k: int,
+        unbound: list[tuple[str, _Obs, str]],
+    ) -> None:
+        """Look at up to ``k`` namespace keys in turn for variables never observed (bound
+        before tracking started, or by a function through ``global``)."""
+        if self._discover_ns != id(ns):
+            self._discover_ns = id(ns)
+            self._discover = []
+        refilled = False
+        obs = self._obs
+        while k > 0 and len(obs) < MAX_NAMES:
+            if not self._discover:
+                if refilled:
+                    break
+                self._discover = list(islice(ns, 4 * MAX_NAMES))
+                self._discover.reverse()
+                refilled = True
+                if not self._discover:
+                    break
+            name = self._discover.pop()
+            k -= 1  # every key counts (IPython's _iN names are most of a long session's)
+            if name in obs or type(name) is not str or not user_name(name):
                 continue
-            self._measure(name, value, t, sig, obs, count, deadline, per_value)
-        value = None
-        for name, value in stale:
             if time.perf_counter() > deadline:
                 break
-            obs = obs_map[name]
-            self._measure(name, value, type(value), obs.sig, obs, count, deadline, per_value)
-        stale.clear()
+            if self._visit(name, ns, hidden, count, quick, True, deadline, unbound):
+                self._pending.add(name)
+
+    def _visit(
+        self,
+        name: str,
+        ns: dict,
+        hidden: dict,
+        count: int | None,
+        quick: bool,
+        refresh: bool,
+        deadline: float,
+        unbound: list[tuple[str, _Obs, str]],
+    ) -> bool:
+        """Observe one name; True when its size did not fit in the time left."""
+        thr = self.config.threshold
+        obs = self._obs.get(name)
+        value = ns.get(name, _MISSING)
+        if value is not _MISSING and not _watchable(name, value, hidden):
+            value = _MISSING
+        if value is _MISSING:
+            if obs is not None:
+                self._drop_obs(name, obs)
+                if obs.big(thr):
+                    unbound.append((name, obs, f"`del {name}`"))
+            return False
+        if obs is None and len(self._obs) >= MAX_NAMES:
+            return False  # watched names are bounded
+        t = type(value)
+        if obs is not None and id(value) == obs.oid and id(t) == obs.tid:
+            sig = _signature(value, t)
+            if sig == obs.sig and not (refresh and obs.big(thr) and t not in ATOMIC):
+                value = None
+                if refresh:
+                    obs.sole = sys.getrefcount(ns[name]) <= 2  # the namespace and the argument
+                return False
+            cut = self._measure(name, value, t, sig, obs, count, deadline, quick)
+        else:
+            if obs is not None:
+                self._drop_obs(name, obs)
+                if obs.big(thr):
+                    unbound.append((name, obs, f"rebinding `{name}`"))
+            cut = self._measure(name, value, t, _signature(value, t), obs, count, deadline, quick)
         value = None
+        new = self._obs.get(name)
+        if new is not None:
+            new.sole = sys.getrefcount(ns[name]) <= 2
+            s = _growth_suspect(name, new, self.config)
+            if s is None:
+                self._growing.pop(name, None)
+            else:
+                self._growing[name] = s
         return cut
 
     def _measure(
@@ -533,33 +819,52 @@ class LeakDetector:
         value: Any,
         t: type,
         sig: tuple[int | None, int],
-        obs: _Obs | None,
+        prev: _Obs | None,
         count: int | None,
         deadline: float,
-        per_value: float,
-    ) -> None:
+        quick: bool,
+    ) -> bool:
+        """Size ``value`` and record it under ``name``; True when cut by the deadline (an
+        observation of the same object is then kept as it was, to be measured again)."""
         cfg = self.config
-        size, approx = estimate_size(value, deadline, per_value)
-        if size is None:
-            return  # unknown or out of time: keep the last observation
-        tname = type_name(t)
-        history = obs.history if obs is not None and obs.tname == tname else []
-        if not history or history[-1][1] != size:
+        per_value = QUICK_PER_VALUE_S if quick else 0.005
+        size, approx = estimate_size(value, deadline, per_value, quick=quick)
+        same = prev is not None and prev.oid == id(value) and prev.tid == id(t)
+        if size is None and same:
+            return time.perf_counter() > deadline
+        tname = prev.tname if prev is not None and prev.tid == id(t) else type_name(t)
+        history = prev.history if prev is not None and prev.tname == tname else []
+        if size is not None and (not history or history[-1][1] != size):
             history.append((count, size))
             del history[:-HISTORY_MAX]
         ref = None
         children: tuple[int, ...] = ()
-        shallow = sig[0] or 0
-        if size >= cfg.threshold:
-            try:
-                ref = weakref.ref(value)
-            except TypeError:
-                ref = None
-            if t in _CONTAINERS:
+        if size is not None and size >= cfg.threshold:
+            if _weakrefable(t):
+                try:
+                    ref = weakref.ref(value)
+                except TypeError:
+                    ref = None
+            # Only immutable items are shared by a copy (a deep copy of a list of ints shares
+            # the ints): the children of containers of anything else are not worth keeping.
+            if t in _CONTAINERS and all(type(c) in _SHAREABLE for c in _sample(value, t, 2)):
                 children = tuple(id(c) for c in _sample(value, t))
-        self._obs[name] = _Obs(
-            id(value), tname, sig, size, approx, count, ref, shallow, children, history
+        obs = _Obs(
+            id(value),
+            id(t),
+            tname,
+            sig,
+            size,
+            approx,
+            count,
+            ref,
+            sig[0] or 0,
+            children,
+            history,
+            container=t in _CONTAINERS,
         )
+        self._set_obs(name, obs)
+        return size is None and time.perf_counter() > deadline
 
     # -- deleted or rebound values --------------------------------------------------------------
 
@@ -567,15 +872,17 @@ class LeakDetector:
         self,
         name: str,
         obs: _Obs,
+        what: str,
         count: int | None,
-        roots: Roots,
-        users: list[tuple[str, Any]],
-        tb_locals: list[tuple[str, str, Any, int | None]],
+        ns: dict,
+        out: dict | None,
+        touched: set[str],
         deadline: float,
+        quick: bool,
+        full: bool,
     ) -> None:
         """Who still holds the value ``name`` had (found by id and type: none is kept)."""
         cfg = self.config
-        what = f"`del {name}`" if all(n != name for n, _ in users) else f"rebinding `{name}`"
         cells = [count] if count is not None else []
         self._deleted_for[obs.oid] = (what, count, obs.tname)
         self._deleted_names[name] = (obs.oid, obs.tname)
@@ -583,51 +890,62 @@ class LeakDetector:
             del self._deleted_for[next(iter(self._deleted_for))]
         while len(self._deleted_names) > 256:
             del self._deleted_names[next(iter(self._deleted_names))]
-        # another variable, the same object
-        for other, value in users:
-            if _is_obs(value, obs):
-                value = None
+        # another variable, the same object (the name index: O(1))
+        for other in list(self._by_oid.get(obs.oid, ())):
+            if other == name:
+                continue
+            value = ns.get(other, _MISSING)
+            hit = value is not _MISSING and _is_obs(value, obs)
+            value = None
+            if hit:
                 reason = (
                     f"{what} freed nothing: `{other}` holds the same {obs.tname} "
                     f"({format_bytes(obs.size)}); `del {other}` too to free it"
                 )
                 self._stick(other, "shared-after-del", obs, reason, cells, [f"user_ns[{other!r}]"])
                 return
-        value = None
         # Out[N] and the last traceback are reported by their own scans (with this deletion)
-        out = roots.out or {}
-        for value in list(out.values()):
-            if _is_obs(value, obs):
-                return
-        value = None
-        for _desc, _local, value, _size in tb_locals:
-            if _is_obs(value, obs):
-                value = None
-                return
-        value = None
-        # a container in the namespace (one level)
+        if obs.oid in self._tb_oids:
+            return
+        key = self._out_oids.get(obs.oid, _MISSING)
+        if key is not _MISSING and roots_out_holds(out, key, obs):
+            return
         alive = obs.ref() if obs.ref is not None else None
-        for other, value in users:
-            if time.perf_counter() > deadline:
-                break
-            t = type(value)
-            if t not in _CONTAINERS or id(value) == obs.oid:
-                continue
-            key = _find_in(value, t, obs, deadline)
-            if key is not None:
-                step = _step(t, key)
+        if obs.ref is None or alive is not None:
+            # a container in the namespace (one level): every observed one when the value had
+            # other holders, else only those the cell touched (bounded per cell)
+            names = self._containers if full or not obs.sole else self._containers & touched
+            item_cap = None if full else (SCAN_ITEMS_LIGHT if quick else SCAN_ITEMS_DEEP)
+            budget = item_cap * 4 if item_cap is not None else None
+            for other in list(names):
+                if time.perf_counter() > deadline:
+                    break
+                o2 = self._obs.get(other)
+                if o2 is None or o2.oid == obs.oid:
+                    continue
+                if item_cap is not None:
+                    if o2.sig[1] > item_cap or o2.sig[1] > budget:
+                        continue
+                    budget -= o2.sig[1]
+                value = ns.get(other, _MISSING)
+                if value is _MISSING or id(value) != o2.oid:
+                    value = None
+                    continue
+                t = type(value)
+                found = _find_in(value, t, obs, deadline)
                 value = None
-                reason = (
-                    f"{what} freed nothing: {other}{step} still holds the {obs.tname} "
-                    f"({format_bytes(obs.size)}); remove it there to free it"
-                )
-                chain = [f"user_ns[{other!r}]", f"{type_name(t)}{step}"]
-                self._stick(other, "shared-after-del", obs, reason, cells, chain)
-                alive = None
-                return
-        value = None
+                if found is not None:
+                    step = _step(t, found)
+                    reason = (
+                        f"{what} freed nothing: {other}{step} still holds the {obs.tname} "
+                        f"({format_bytes(obs.size)}); remove it there to free it"
+                    )
+                    chain = [f"user_ns[{other!r}]", f"{type_name(t)}{step}"]
+                    self._stick(other, "shared-after-del", obs, reason, cells, chain)
+                    alive = None
+                    return
         if alive is not None:
-            cyclic = _in_cycle(alive, deadline)
+            cyclic = _in_cycle(alive, deadline, 2_000 if quick else 20_000)
             alive = None
             if cyclic:
                 reason = (
@@ -641,8 +959,9 @@ class LeakDetector:
         # freed, but were its items shared with another variable (deepcopy of a list of ints)?
         if obs.children:
             mine = set(obs.children)
-            for other, o2 in self._obs.items():
-                if not o2.children or other == name:
+            for other in list(self._with_children):
+                o2 = self._obs.get(other)
+                if o2 is None or not o2.children or other == name:
                     continue
                 common = len(mine & set(o2.children))
                 if common * 2 < len(mine):
@@ -655,15 +974,16 @@ class LeakDetector:
                     f"{format_bytes(obs.size)}: its items are shared with `{other}` "
                     f"(a copy shares immutable items); `del {other}` too to free them"
                 )
-                holder = by_name_get(users, other)
-                if holder is None:
+                holder = ns.get(other, _MISSING)
+                if holder is _MISSING or id(holder) != o2.oid:
+                    holder = None
                     continue
+                holder = None
                 st = _Sticky(
                     _suspect(other, "shared-after-del", shared, reason, cells=cells),
                     holder=other,
-                    holder_oid=id(holder),
+                    holder_oid=o2.oid,
                 )
-                holder = None
                 st.suspect["chain"] = [f"user_ns[{other!r}]", f"{o2.tname}[…]"]
                 self._sticky[f"shared:{other}:{obs.oid}"] = st
                 return
@@ -687,14 +1007,14 @@ class LeakDetector:
             s, holder=holder, holder_oid=self._obs[holder].oid if holder in self._obs else 0
         )
 
-    def _sticky_suspects(self, by_name: dict[str, Any]) -> list[dict[str, Any]]:
+    def _sticky_suspects(self, ns: dict) -> list[dict[str, Any]]:
         out = []
         for key, st in list(self._sticky.items()):
             keep = True
             if st.ref is not None:
                 keep = st.ref() is not None
             elif st.holder is not None:
-                value = by_name.get(st.holder, _MISSING)
+                value = ns.get(st.holder, _MISSING)
                 keep = value is not _MISSING and (not st.holder_oid or id(value) == st.holder_oid)
                 if keep and not st.holder_oid:
                     st.holder_oid = id(value)
@@ -709,91 +1029,213 @@ class LeakDetector:
 
     # -- output history ------------------------------------------------------------------------
 
-    def _output_suspects(
-        self, roots: Roots, named_ids: set[int], deadline: float
-    ) -> tuple[list[dict[str, Any]], bool]:
+    def _update_out(self, roots: Roots, deadline: float, quick: bool, full: bool) -> bool:
+        """Size the new entries of the output history (all of them when ``full``); True when
+        some did not fit (measured next time)."""
         out = roots.out
-        if not out:
-            self._out.clear()
-            return [], False
-        cfg = self.config
-        ns = roots.ns
-        result = []
-        cut = False
         known = self._out
-        for n in [k for k in known if k not in out]:
-            del known[n]
-        for n, value in list(out.items()):
+        if not out:
+            if known or self._out_len:
+                known.clear()
+                self._out_oids.clear()
+                self._out_big.clear()
+                self._out_unnamed.clear()
+                self._out_retry.clear()
+            self._out_len, self._out_last = 0, _MISSING
+            return False
+        n = len(out)
+        try:
+            last = next(reversed(out))
+        except Exception:
+            last = _MISSING
+        prev = self._out_last
+        same_last = last is prev or (type(last) is int and type(prev) is int and last == prev)
+        if (
+            not full
+            and not self._out_retry
+            and n == self._out_len
+            and same_last
+            and last in known
+            and known[last][0] == id(out[last])
+        ):
+            return False  # nothing new
+        new: list[Any] = []
+        try:
+            if not full:
+                added = 0
+                for k in reversed(out):
+                    e = known.get(k)
+                    if e is not None and e[0] == id(out[k]):
+                        break
+                    new.append(k)
+                    added += e is None
+                if len(known) + added != n:
+                    full = True
+            if full:
+                for k in [k for k in known if k not in out]:
+                    self._forget_out(k)
+                new = [k for k, v in out.items() if k not in known or known[k][0] != id(v)]
+        except RuntimeError:  # changed size while read (another thread): next time
+            return True
+        new.extend(k for k in self._out_retry if k in out and k not in new)
+        self._out_retry.clear()
+        self._out_len, self._out_last = n, last
+        cut = False
+        thr = self.config.threshold
+        for k in new:
+            if k in known:
+                self._forget_out(k)
+            value = out.get(k, _MISSING)
+            if value is _MISSING:
+                continue
+            size, approx = estimate_size(
+                value, deadline, QUICK_PER_VALUE_S if quick else 0.003, quick
+            )
+            if size is None and time.perf_counter() > deadline:
+                self._out_retry.add(k)
+                cut = True
+                value = None
+                continue
             oid = id(value)
-            tname = type_name(type(value))
-            entry = known.get(n)
-            if entry is None or entry[0] != oid or entry[1] != tname:
-                if time.perf_counter() > deadline:
-                    cut = True
-                    continue
-                size, approx = estimate_size(value, deadline)
-                if size is None:
-                    cut = True
-                    continue
-                entry = known[n] = (oid, tname, size, approx)
-            if entry[2] is None or entry[2] < cfg.threshold or oid in named_ids:
+            known[k] = (oid, type_name(type(value)), size, approx)
+            value = None
+            self._out_oids[oid] = k
+            if (size or 0) >= thr:
+                self._out_big.add(k)
+        return cut
+
+    def _forget_out(self, k: Any) -> None:
+        e = self._out.pop(k, None)
+        if e is not None and self._out_oids.get(e[0], _MISSING) == k:
+            del self._out_oids[e[0]]
+        self._out_big.discard(k)
+        self._out_unnamed.discard(k)
+        self._out_retry.discard(k)
+
+    def _output_suspects(
+        self, roots: Roots, named_ids: set[int] | None, names: list[str] | None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The large entries of the output history no variable names (only the entries at
+        least ``threshold``: a handful; naming is checked through the name index)."""
+        out = roots.out
+        if not out or not self._out_big:
+            return [], False
+        ns = roots.ns
+        hidden = roots.hidden or {}
+        result = []
+        for n in list(self._out_big):
+            entry = self._out.get(n)
+            value = out.get(n, _MISSING)
+            if entry is None or value is _MISSING or id(value) != entry[0]:
+                value = None
+                continue  # changed since measured: the next update sees it
+            oid, tname, size = entry[0], entry[1], entry[2]
+            if named_ids is not None:
+                named = oid in named_ids
+            elif self._named(ns, oid):
+                named = True
+            elif n in self._out_unnamed:
+                named = False
+            else:  # once per entry: a namespace scan for a variable memtrack has not observed
+                holder = _holder_name(ns, hidden, value)
+                named = holder is not None
+                if named:  # observe it: the name index knows it from now on
+                    self._visit(
+                        holder, ns, hidden, None, True, False, time.perf_counter() + 0.001, []
+                    )
+                else:
+                    self._out_unnamed.add(n)
+            if named:
+                self._out_unnamed.discard(n)
+                value = None
                 continue
             also = [f"_{n}"] if ns.get(f"_{n}") is value else []
             also += [u for u in ("_", "__", "___") if ns.get(u) is value]
+            value = None
             deleted = self._deleted_for.get(oid)
             if deleted is not None and deleted[2] != tname:
                 deleted = None  # the id of another, freed value
             where = f" (also {', '.join(also)})" if also else ""
             if deleted is not None:
                 reason = (
-                    f"Out[{n}]{where} still holds {format_bytes(entry[2])} after {deleted[0]}; "
+                    f"Out[{n}]{where} still holds {format_bytes(size)} after {deleted[0]}; "
                     f"`%memtrack release out {n}` frees it"
                 )
             else:
                 reason = (
-                    f"Out[{n}]{where} holds {format_bytes(entry[2])} ({tname}) that no variable "
+                    f"Out[{n}]{where} holds {format_bytes(size)} ({tname}) that no variable "
                     f"names: the output history keeps it alive; `%memtrack release out {n}` "
                     "frees it"
                 )
             cells = [n] if type(n) is int else []
             if deleted is not None and deleted[1] is not None and deleted[1] not in cells:
                 cells.append(deleted[1])
-            s = _suspect(f"Out[{n}]", "output-history", entry[2], reason, cells=cells)
+            s = _suspect(f"Out[{n}]", "output-history", size, reason, cells=cells)
             s["type"] = tname
             s["chain"] = ["user_ns['Out']", f"dict[{n!r}]"]
             result.append(s)
-        value = None
-        return result, cut
+        return result, False
 
     # -- the last traceback ---------------------------------------------------------------------
 
-    def _traceback_suspect(
+    @staticmethod
+    def _tb_identity(roots: Roots) -> tuple[int, ...]:
+        d = sys.__dict__
+        itb = getattr(roots.shell, "InteractiveTB", None) if roots.shell is not None else None
+        tb = _instance_attr(itb, "tb") if itb is not None else None
+        return (
+            id(d.get("last_traceback")),
+            id(d.get("last_value")),
+            id(d.get("last_exc")),
+            id(tb),
+        )
+
+    def _update_traceback(
         self,
         roots: Roots,
-        tb_locals: list[tuple[str, str, Any, int | None]],
+        named_ids: set[int] | None,
         count: int | None,
         error: str | None,
-    ) -> dict[str, Any] | None:
+        deadline: float,
+        quick: bool,
+        full: bool,
+    ) -> bool:
+        """Re-read the last traceback's locals when it changed (compared by identity)."""
+        key = self._tb_identity(roots)
+        if not full and key == self._tb_key:
+            return False
         heads = roots.traceback_heads()
         if not heads:
             self._tb_seen = None
-            return None
-        key = id(heads[0])
-        if self._tb_seen is None or self._tb_seen[0] != key:
-            self._tb_seen = (key, count if error else None)
+            self._tb_rows, self._tb_oids, self._tb_key = [], set(), key
+            return False
+        hk = id(heads[0])
+        if self._tb_seen is None or self._tb_seen[0] != hk:
+            self._tb_seen = (hk, count if error else None)
+        named: Any = named_ids if named_ids is not None else self._by_oid
+        rows = _traceback_locals(heads, named, deadline, quick)
         heads = []
+        self._tb_rows = [(desc, local, id(v), size) for desc, local, v, size in rows]
+        rows.clear()
+        self._tb_oids = {r[2] for r in self._tb_rows}
+        cut = any(r[3] is None for r in self._tb_rows)
+        self._tb_key = None if cut else key  # cut: read again next time
+        return cut
+
+    def _traceback_suspect(self) -> dict[str, Any] | None:
         total = 0
         biggest: tuple[int, str, str] | None = None
-        for frame_desc, local, _value, size in tb_locals:
+        for frame_desc, local, _oid, size in self._tb_rows:
             if size is None:
                 continue
             total += size
             if biggest is None or size > biggest[0]:
                 biggest = (size, frame_desc, local)
-        if total < self.config.threshold or biggest is None:
+        if total < self.config.threshold or biggest is None or self._tb_seen is None:
             return None
         exc = sys.__dict__.get("last_exc") or sys.__dict__.get("last_value")
         ename = type_name(type(exc)) if exc is not None else "the last error"
+        exc = None
         cell = self._tb_seen[1]
         where = f" in cell [{cell}]" if cell is not None else ""
         reason = (
@@ -809,10 +1251,24 @@ class LeakDetector:
 _MISSING = object()
 
 
-def by_name_get(users: list[tuple[str, Any]], name: str) -> Any:
-    for n, v in users:
-        if n == name:
-            return v
+def roots_out_holds(out: dict | None, key: Any, obs: _Obs) -> bool:
+    if out is None:
+        return False
+    value = out.get(key, _MISSING)
+    hit = value is not _MISSING and _is_obs(value, obs)
+    value = None
+    return hit
+
+
+def _holder_name(ns: dict, hidden: dict, value: Any) -> str | None:
+    """A variable naming ``value`` (a bounded scan by identity, IPython's names skipped)."""
+    oid = id(value)
+    try:
+        for name, v in islice(ns.items(), 4 * MAX_NAMES):
+            if id(v) == oid and _watchable(name, v, hidden):
+                return name
+    except RuntimeError:
+        pass
     return None
 
 
@@ -846,13 +1302,9 @@ def _suspect(
     return s
 
 
-def _growth_suspect(
-    name: str, obs: _Obs, cfg: LeakConfig, by_name: dict[str, Any]
-) -> dict[str, Any] | None:
+def _growth_suspect(name: str, obs: _Obs, cfg: LeakConfig) -> dict[str, Any] | None:
     hist = obs.history
     if len(hist) <= cfg.growth_runs or obs.size is None or obs.size < cfg.threshold:
-        return None
-    if name not in by_name:
         return None
     i = len(hist) - 1
     while i > 0 and hist[i][1] > hist[i - 1][1]:
@@ -976,7 +1428,7 @@ def iter_frames(heads: list[Any], limit: int = 200) -> list[Any]:
 
 
 def _traceback_locals(
-    heads: list[Any], named_ids: set[int], deadline: float
+    heads: list[Any], named_ids: Any, deadline: float, quick: bool = False
 ) -> list[tuple[str, str, Any, int | None]]:
     """``(frame, local name, value, size)`` of the user functions' locals that the tracebacks
     keep alive and no variable names (values held until the caller drops the list)."""
@@ -996,7 +1448,7 @@ def _traceback_locals(
             if oid in named_ids or oid in seen or t in SKIP:
                 continue
             seen.add(oid)
-            size, _ = estimate_size(value, deadline)
+            size, _ = estimate_size(value, deadline, 0.003, quick)
             rows.append((desc, str(local), value, size))
         local_items = []
     return rows
@@ -1004,6 +1456,8 @@ def _traceback_locals(
 
 def fit_leaks(suspects: list[dict[str, Any]], limit: int = LEAKS_MAX_BYTES) -> list[dict[str, Any]]:
     """Drop the smallest suspects (the list is sorted largest first) until the JSON fits."""
+    if not suspects:
+        return []
     import json
 
     def size(items: list[dict[str, Any]]) -> int:

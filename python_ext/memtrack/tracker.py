@@ -85,6 +85,10 @@ ANALYSIS_BUDGET_S = 0.035
 FREED_BUDGET_S = 0.01  # deep sizes of older values the cell may free
 MIN_AFTER_S = 0.01  # after the cell, even when the freed sizes used their whole budget
 TYPES_SHARE = 0.6
+# Leak suspects (memtrack.leaks) take their time from the same budget in deep mode: engine and
+# leaks together within LEAKS_TOTAL_S (at least LEAKS_MIN_S for the leaks).
+LEAKS_TOTAL_S = 0.045
+LEAKS_MIN_S = 0.002
 _MISSING = object()
 
 
@@ -107,6 +111,7 @@ class _Running:
     opts: dict[str, Any] = field(default_factory=dict)
     ledger: CellLedger | None = None
     counter: TypeCounter | None = None
+    touched: Any = None  # names the cell's statements referenced (for memtrack.leaks)
 
     def abandon(self) -> None:
         self.measurement.abandon()
@@ -120,6 +125,11 @@ def _unfreeze_for_collect(counter: TypeCounter | None, code_obj: Any) -> None:
     # gc.collect() in the cell must free old cycles as it would without memtrack.
     if counter is not None and counter.frozen and "collect" in code_obj.co_names:
         counter.unfreeze("the cell calls gc.collect()")
+
+
+def _touched_names(ledger: CellLedger) -> set[str]:
+    """The names the cell's statements referenced, before the ledger forgets them."""
+    return {*ledger._snaps, *ledger._absent}
 
 
 def _default_opts(deep: bool) -> dict[str, Any]:
@@ -188,8 +198,8 @@ class Tracker:
         shell.register_magics(self._magics)
         self.bridge.register(shell)
         bridge_mod.set_active(self.bridge)
-        self.leaks.install_gc_hook()
         self.installed = True
+        self._sync_gc_hook()
 
     def uninstall(self) -> None:
         if not self.installed:
@@ -230,6 +240,7 @@ class Tracker:
     def start(self, deep: bool = False) -> None:
         """Track every following cell (light; deep keeps tracemalloc on between cells)."""
         self.mode = "deep" if deep else "light"
+        self._sync_gc_hook()
 
     def stop(self) -> None:
         """Stop tracking every cell (``%%memtrack`` keeps working). The cell calling this is not
@@ -245,6 +256,15 @@ class Tracker:
         if not keep:
             self._remove_run_code()
         self._release_tracing()
+        self._sync_gc_hook()
+
+    def _sync_gc_hook(self, busy: bool = False) -> None:
+        """memtrack.leaks' gc callback is registered only while tracking is on or a measured
+        cell runs (``busy``: the fallback cell magic's), never while the extension idles."""
+        if self.installed and (self.mode != "off" or self._running or busy):
+            self.leaks.install_gc_hook()
+        else:
+            self.leaks.uninstall_gc_hook()
 
     def _release_tracing(self) -> None:
         """Stop tracemalloc if continuous deep tracking turned it on (no tax left behind)."""
@@ -341,6 +361,7 @@ class Tracker:
             running.cell_id = getattr(info, "cell_id", None)
             self._start(running, raw, offset)
             self._running.append(running)
+            self._sync_gc_hook()
             if running.ledger is not None:
                 self._install_run_code()
         except Exception as e:
@@ -478,6 +499,7 @@ class Tracker:
         finally:
             if not self._running:
                 self._remove_run_code()
+                self._sync_gc_hook()
 
     def _finish(self, running: _Running, error: str | None) -> dict[str, Any]:
         """Finish the measurement and the analysis (each part failing alone)."""
@@ -518,6 +540,7 @@ class Tracker:
             finally:
                 if ledger is not None:
                     out["analysis_s"] = round(ledger.analysis_s + time.perf_counter() - t0, 6)
+                    running.touched = _touched_names(ledger)
                     ledger.release()
             return out
 
@@ -553,6 +576,7 @@ class Tracker:
         try:
             # The magic's line is line 1 of the notebook cell; the body starts on line 2.
             self._start(running, "\n" + cell, 1)
+            self._sync_gc_hook(busy=True)
         except Exception as e:
             _warn("could not start measuring", e)
             running = None
@@ -570,6 +594,8 @@ class Tracker:
                     _warn("interrupted while analysing")
                 except Exception as e:
                     _warn("could not finish measuring", e)
+                finally:
+                    self._sync_gc_hook()
 
     def _running_counter(self, ledger: CellLedger | None) -> TypeCounter | None:
         from . import objects
@@ -658,13 +684,23 @@ class Tracker:
         return stored
 
     def _leak_suspects(self, numbers: dict[str, Any], running: _Running) -> list[dict[str, Any]]:
-        """The current leak suspects (memtrack.leaks), within the mode's time budget."""
+        """The current leak suspects (memtrack.leaks), incremental: the names the cell touched
+        (none known without a ledger) and what changed since the last cell. Deep mode shares the
+        analysis budget (engine + leaks <= LEAKS_TOTAL_S); light mode has the detector's tiny
+        fixed budget."""
         try:
+            deep = numbers.get("mode") == "deep"
+            deadline = None
+            if deep:
+                spent = numbers.get("analysis_s") or 0.0
+                deadline = time.perf_counter() + max(LEAKS_MIN_S, LEAKS_TOTAL_S - spent)
             return self.leaks.after_cell(
                 roots_from_shell(self.shell),
                 running.execution_count,
-                deep=numbers.get("mode") == "deep",
+                deep=deep,
                 error=numbers.get("error"),
+                changed=running.touched if running.touched is not None else (),
+                deadline=deadline,
             )
         except KeyboardInterrupt:
             _warn("interrupted during leak analysis")

@@ -310,6 +310,111 @@ def test_budget_bounds_a_huge_namespace():
     assert len(det._obs) <= leaks.MAX_NAMES
 
 
+def test_per_cell_analysis_looks_only_at_what_changed():
+    """With the names a cell touched, a huge namespace is not walked: only those names, a few
+    watched ones in turn and a few keys not yet seen."""
+    ns = {f"v{i}": [i] * 10 for i in range(100_000)}
+    det = LeakDetector()
+    roots = Roots(ns=ns, out={})
+    for count in range(1, 21):
+        ns["x"] = bytearray(10)
+        assert det.after_cell(roots, count, changed={"x"}) == []
+    per_cell = 1 + leaks.RECHECK_LIGHT + leaks.DISCOVER_LIGHT
+    assert len(det._obs) <= 20 * per_cell
+    # a growing variable found through the touched names alone
+    ns["cache"] = []
+    det.after_cell(roots, 21, changed={"cache"})
+    for count in range(22, 25):
+        ns["cache"].append(bytearray(MB))
+        got = det.after_cell(roots, count, changed={"cache", "append"})
+    assert kinds(got) == [("cache", "growing-variable")]
+
+
+def test_growth_through_a_function_is_found_by_the_rechecks():
+    """A cell that only calls a function appending to a global does not touch the global's
+    name: the watched names are re-checked in turn."""
+    ns: dict = {"cache": [], "other": 1}
+    det = LeakDetector()
+    roots = Roots(ns=ns)
+    det.after_cell(roots, 1, changed={"cache", "other"})
+    for count in range(2, 6):
+        ns["cache"].append(bytearray(MB))
+        got = det.after_cell(roots, count, changed={"f"})
+    assert kinds(got) == [("cache", "growing-variable")]
+
+
+def test_suspects_carry_forward_and_revalidate_cheaply():
+    ns: dict = {"p": Big()}
+    ns["q"] = ns["p"]
+    det = LeakDetector()
+    roots = Roots(ns=ns)
+    det.after_cell(roots, 1, changed={"p", "q"})
+    del ns["p"]
+    assert kinds(det.after_cell(roots, 2, changed={"p"})) == [("q", "shared-after-del")]
+    # carried forward by cells that touch neither name
+    assert kinds(det.after_cell(roots, 3, changed={"z"})) == [("q", "shared-after-del")]
+    ns["q"] = None  # the holder let go: gone at the next cell without being touched
+    assert det.after_cell(roots, 4, changed=set()) == []
+
+
+def test_traceback_is_read_again_only_when_it_changes(monkeypatch):
+    calls = []
+    inner = leaks._traceback_locals
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(leaks, "_traceback_locals", counting)
+    try:
+        _fail_with_local()
+    except RuntimeError as e:
+        sys.last_type, sys.last_value, sys.last_traceback = type(e), e, e.__traceback__
+    det = LeakDetector()
+    roots = Roots(ns={})
+    for count in range(5, 9):
+        got = det.after_cell(roots, count, error="RuntimeError" if count == 5 else None, changed=())
+        assert kinds(got) == [("sys.last_traceback", "traceback")]
+        assert got[0]["cells"] == [5]
+    assert len(calls) == 1  # same traceback (identity): carried forward
+    leaks.release_traceback(roots)
+    calls.clear()
+    assert det.after_cell(roots, 9, changed=()) == []
+    assert calls == []  # no traceback left: nothing to read
+    assert kinds(det.current(roots)) == []
+
+
+def test_output_history_named_by_a_variable_seen_before_tracking():
+    """A value named before tracking started (never observed) is found by one namespace scan:
+    no false output-history suspect, and a real one once the name goes."""
+    value = Big()
+    ns = {"df": value, "_": value}
+    out = {3: value}
+    del value
+    det = LeakDetector()
+    roots = Roots(ns=ns, out=out)
+    for count in (4, 5):
+        assert det.after_cell(roots, count, changed={"x"}) == []
+    del ns["df"]
+    got = det.after_cell(roots, 6, changed={"df"})
+    assert kinds(got) == [("Out[3]", "output-history")]
+    got = det.after_cell(roots, 7, changed=())  # carried forward
+    assert kinds(got) == [("Out[3]", "output-history")]
+    out.clear()
+    assert det.after_cell(roots, 8, changed=()) == []
+
+
+def test_light_sizes_are_bounded_by_construction():
+    rows = [{"i": i, "s": str(i)} for i in range(200_000)]
+    size, approx = leaks.estimate_size(rows, time.perf_counter() + 1, quick=True)
+    exact, _ = leaks.estimate_size(rows, time.perf_counter() + 5, per_value_s=5)
+    assert approx and 0.5 * exact <= size <= 2 * exact
+    t0 = time.perf_counter()
+    for _ in range(100):
+        leaks.estimate_size(rows, time.perf_counter() + 1, quick=True)
+    assert (time.perf_counter() - t0) / 100 < 0.002  # a few microseconds on a quiet machine
+
+
 def test_fit_leaks_keeps_records_small():
     suspects = [
         leaks._suspect(f"name{i}", "growing-variable", 10 * MB - i, "x" * 500, cells=range(20))
@@ -455,6 +560,52 @@ def test_shell_clean_notebook_has_no_suspects(shell):
     records = memtrack.history()
     assert len(records) >= 10
     assert all(r["leaks"] == [] for r in records), [r["leaks"] for r in records]
+
+
+def test_shell_gc_callback_only_while_tracking(shell):
+    import memtrack as m
+
+    det = m._tracker.leaks
+    assert det._gc_callback not in gc.callbacks  # loaded, tracking off: no per-collection cost
+    assert run(shell, "%memtrack on")
+    assert det._gc_callback in gc.callbacks
+    assert run(shell, "%memtrack off")
+    assert det._gc_callback not in gc.callbacks
+    seen = []
+    shell.user_ns["_probe"] = lambda: seen.append(det._gc_callback in gc.callbacks)
+    assert run(shell, "%%memtrack --quiet\n_probe()")  # a deep cell: hooked while it runs
+    assert run(shell, "get_ipython().run_cell_magic('memtrack', '--quiet', '_probe()')")
+    assert seen == [True, True]
+    assert det._gc_callback not in gc.callbacks
+
+
+def test_shell_deep_leak_analysis_shares_the_analysis_deadline(shell, monkeypatch):
+    from memtrack import tracker as tracker_mod
+
+    det = memtrack._tracker.leaks
+    inner = det.after_cell
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append((time.perf_counter(), kwargs))
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(det, "after_cell", spy)
+    shell.user_ns["old_rows"] = [{"i": i} for i in range(100_000)]
+    assert run(shell, "%%memtrack --quiet\nold_rows = None\nmade = [[i] for i in range(60_000)]")
+    record = memtrack.history()[-1]
+    (t_call, kwargs), *_ = calls
+    assert kwargs["deep"] is True and kwargs["changed"] >= {"old_rows", "made"}
+    allowed = max(tracker_mod.LEAKS_MIN_S, tracker_mod.LEAKS_TOTAL_S - record["analysis_s"])
+    assert kwargs["deadline"] - t_call <= allowed + 1e-3
+    shell.user_ns["made"] = None
+    # light mode: the detector's fixed budget, the touched names only
+    calls.clear()
+    assert run(shell, "%memtrack on")
+    assert run(shell, "y = 2")
+    assert run(shell, "%memtrack off")
+    kw = calls[-1][1]
+    assert kw["deep"] is False and kw["deadline"] is None and "y" in kw["changed"]
 
 
 # --------------------------------------------------------------------------- real kernel
