@@ -95,8 +95,9 @@ test-ui: setup $(STAMPS)/ui-deps chromium
 
 test: lint test-py test-js test-ui
 
-bench: setup
+bench: setup $(STAMPS)/ui-deps chromium
 	$(PY) bench/run.py
+	cd ui-tests && jlpm playwright test -c playwright.bench.config.js
 
 clean:
 	rm -rf $(STAMPS) lib python_ext/memtrack/labextension tsconfig.tsbuildinfo \

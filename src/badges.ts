@@ -52,3 +52,29 @@ export function renderBadges(
     }
   }
 }
+
+/**
+ * Keeps the badges of every open notebook in step with the model, at most
+ * once per frame per notebook: a burst of records costs one pass.
+ */
+export class BadgeUpdater {
+  constructor(
+    private _render: (key: string) => void,
+    private _schedule: (callback: () => void) => void = callback =>
+      void requestAnimationFrame(callback)
+  ) {}
+
+  /** Ask for the badges of this notebook to be brought up to date. */
+  invalidate(key: string): void {
+    if (this._pending.has(key)) {
+      return;
+    }
+    this._pending.add(key);
+    this._schedule(() => {
+      this._pending.delete(key);
+      this._render(key);
+    });
+  }
+
+  private _pending = new Set<string>();
+}

@@ -11,7 +11,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { renderBadges } from './badges';
+import { BadgeUpdater, renderBadges } from './badges';
 import { exportFileName, toCsv, toJsonReport } from './export';
 import { MemtrackModel } from './model';
 import { parseSettings, SettingsState } from './settings';
@@ -105,8 +105,8 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
     restorer?.add(sidebar, 'jp-memtrack-sidebar');
     themeManager?.themeChanged.connect(() => sidebar.refreshTheme());
 
-    // Badges on the cells of every open notebook.
-    const updateBadges = (key: string) => {
+    // Badges on the cells of every open notebook, redrawn at most once a frame.
+    const badges = new BadgeUpdater(key => {
       const panel = follower.panel(key);
       if (panel) {
         renderBadges(panel, model.records(key), {
@@ -115,13 +115,13 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
           trans
         });
       }
-    };
+    });
     model.changed.connect((_, change) => {
       if (change.kind !== 'status' && change.kind !== 'remove') {
-        updateBadges(change.key);
+        badges.invalidate(change.key);
       }
     });
-    settings.changed.connect(() => notebooks.forEach(panel => updateBadges(panel.id)));
+    settings.changed.connect(() => notebooks.forEach(panel => badges.invalidate(panel.id)));
 
     const current = () => model.currentKey;
     const connected = () => model.status(current()).status === 'connected';
@@ -220,11 +220,24 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
         commands.notifyCommandChanged(CommandIDs.toggleBadges);
       }
     });
-    // Labels and enabled states follow the current notebook's state.
+    // Labels and enabled states follow the current notebook's state (once a frame at most).
+    let commandsPending = false;
     model.changed.connect(() => {
-      for (const id of [CommandIDs.toggleTracking, CommandIDs.clear, CommandIDs.exportJson]) {
-        commands.notifyCommandChanged(id);
+      if (commandsPending) {
+        return;
       }
+      commandsPending = true;
+      requestAnimationFrame(() => {
+        commandsPending = false;
+        for (const id of [
+          CommandIDs.toggleTracking,
+          CommandIDs.clear,
+          CommandIDs.exportJson,
+          CommandIDs.exportCsv
+        ]) {
+          commands.notifyCommandChanged(id);
+        }
+      });
     });
     model.currentChanged.connect(() => commands.notifyCommandChanged());
 

@@ -33,7 +33,7 @@ export function byteTicks(
     high = Math.max(high, v);
   }
   const span = high - low || Math.abs(high) || 1;
-  const rough = span / 3;
+  const rough = span / 4;
   const magnitude = Math.pow(10, Math.floor(Math.log10(rough)));
   const step = [1, 2, 2.5, 5, 10].map(m => m * magnitude).find(s => s >= rough) ?? 10 * magnitude;
   const tickvals: number[] = [];
@@ -70,7 +70,8 @@ export async function renderPlot(
   const growColor = themeColor(node, '--jp-error-color2', '#e57373');
   const releaseColor = themeColor(node, '--jp-success-color2', '#81c784');
   const leakColor = themeColor(node, '--jp-error-color0', '#b71c1c');
-  const markers = series.x.length <= 500;
+  // SVG cost grows with the number of marks: markers and peaks only while few.
+  const markers = series.x.length <= 150;
   // Each point carries its index in series.records, whatever trace it is on.
   const indices = series.x.map((_, i) => i);
 
@@ -90,6 +91,7 @@ export async function renderPlot(
     {
       type: 'scatter',
       mode: 'markers',
+      visible: markers ? true : 'legendonly',
       name: options.peakTitle,
       x: series.x,
       y: series.peak,
@@ -129,12 +131,13 @@ export async function renderPlot(
   const labelled = series.x.length <= MAX_LABELLED_TICKS;
   const layout: any = {
     autosize: true,
-    margin: { l: 64, r: 56, t: 8, b: 40 },
+    margin: { l: 64, r: 56, t: 28, b: 40 },
     paper_bgcolor: 'rgba(0,0,0,0)',
     plot_bgcolor: 'rgba(0,0,0,0)',
     font: { color: fg, size: 11 },
     showlegend: true,
-    legend: { orientation: 'h', y: -0.2 },
+    // Above the plot: below it, the legend collides with the cell labels.
+    legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom' },
     hovermode: 'closest',
     dragmode: 'zoom',
     xaxis: {

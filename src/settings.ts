@@ -34,7 +34,7 @@ export const DEFAULT_SETTINGS: Readonly<IMemtrackSettings> = {
   badges: true,
   topN: 5,
   leakThreshold: 1_000_000,
-  maxPoints: 2000,
+  maxPoints: 500,
   byteUnits: 'decimal'
 };
 

@@ -1,4 +1,4 @@
-import { latestByCell } from '../badges';
+import { BadgeUpdater, latestByCell } from '../badges';
 import { DEFAULT_SETTINGS, parseSettings, SettingsState } from '../settings';
 import { sampleRecord } from './fixtures';
 
@@ -40,5 +40,26 @@ describe('badges', () => {
     ]);
     expect([...latest.keys()]).toEqual(['a']);
     expect(latest.get('a')?.label).toBe('second');
+  });
+});
+
+describe('BadgeUpdater', () => {
+  it('renders each notebook once per frame however many changes arrive', () => {
+    const rendered: string[] = [];
+    const queue: (() => void)[] = [];
+    const updater = new BadgeUpdater(
+      key => rendered.push(key),
+      callback => queue.push(callback)
+    );
+    for (let i = 0; i < 100; i++) {
+      updater.invalidate('a');
+    }
+    updater.invalidate('b');
+    expect(rendered).toEqual([]);
+    queue.splice(0).forEach(callback => callback());
+    expect(rendered).toEqual(['a', 'b']);
+    updater.invalidate('a');
+    queue.splice(0).forEach(callback => callback());
+    expect(rendered).toEqual(['a', 'b', 'a']);
   });
 });
