@@ -128,13 +128,7 @@ def _rusage_peak() -> int | None:
 
     On Linux it is VmHWM, or higher: an exited thread may have left a larger value in the
     process's signal struct, which no reset clears. So it is an upper bound of the peak."""
-    if resource is None:
-        return None
-    try:
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    except (OSError, ValueError):
-        return None
-    return int(maxrss) if sys.platform == "darwin" else int(maxrss) * 1024
+    return _maxrss_bytes()
 
 
 def gc_stats() -> list[tuple[int, int, int]]:
