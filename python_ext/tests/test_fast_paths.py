@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import gc
-import sys
 import time
 import tracemalloc
 from datetime import datetime, timezone
 
 import memtrack
-import pytest
 from conftest import record_validator
 from memtrack import measure, objects
 from memtrack.lines import CellLedger
@@ -17,7 +15,6 @@ from memtrack.measure import CellMeasurement
 from memtrack.store import RecordStore
 
 MB = 1_000_000
-LINUX = sys.platform.startswith("linux")
 
 
 def run(ip, code):
@@ -45,7 +42,6 @@ def test_gc_delta_with_and_without_collections():
     assert measure._gc_delta([], gc.get_stats()) is None
 
 
-@pytest.mark.skipif(not LINUX, reason="/proc and clear_refs")
 def test_a_stale_rusage_peak_falls_back_to_vmhwm(monkeypatch):
     # ru_maxrss can stay high after an exited thread: never report it as the cell's peak.
     monkeypatch.setattr(measure, "_rusage_peak", lambda: 1 << 50)
@@ -55,7 +51,6 @@ def test_a_stale_rusage_peak_falls_back_to_vmhwm(monkeypatch):
     assert result["rss_peak"] >= max(result["rss_before"], result["rss_after"])
 
 
-@pytest.mark.skipif(not LINUX, reason="/proc and clear_refs")
 def test_light_peak_sees_a_temporary_buffer():
     m = CellMeasurement().start()
     tmp = b"\x01" * (40 * MB)
