@@ -95,8 +95,19 @@ test-ui: setup $(STAMPS)/ui-deps chromium
 
 test: lint test-py test-js test-ui
 
-bench: setup $(STAMPS)/ui-deps chromium
+# The tools users would pick instead, compared by bench/peers.py. A peer that fails to install
+# is reported as not installed in bench/results.md instead of stopping the benchmarks.
+BENCH_PEERS := ipython_memory_usage memory_profiler memray Pympler objgraph
+
+$(STAMPS)/bench-peers: $(STAMPS)/py-deps Makefile
+	@for p in $(BENCH_PEERS); do \
+		$(PY) -m pip install --quiet $$p || echo "could not install $$p (bench/results.md says so)"; \
+	done
+	touch $@
+
+bench: setup $(STAMPS)/ui-deps $(STAMPS)/bench-peers chromium
 	$(PY) bench/run.py
+	$(PY) bench/peers.py
 	cd ui-tests && jlpm playwright test -c playwright.bench.config.js
 
 clean:

@@ -5,6 +5,7 @@ const esModules = [
   '@jupyter/ydoc',
   '@jupyter/react-components',
   '@jupyter/web-components',
+  '@jupyter-widgets/',
   '@microsoft/fast',
   '@jupyterlab/',
   'exenv-es6',

@@ -5,6 +5,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 import { ICommandPalette, IThemeManager, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
@@ -18,6 +19,7 @@ import { parseSettings, SettingsState } from './settings';
 import { MemtrackSidebar } from './sidebar';
 import { CommandIDs, IMemtrackModel, PLUGIN_ID } from './tokens';
 import { NotebookFollower } from './tracker';
+import { MODULE_NAME, MODULE_VERSION, redrawWidgetPlots, widgetExports } from './widget';
 
 import memoryIconSvg from '../style/icons/memory.svg';
 
@@ -72,14 +74,17 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
       model,
       autoLoad: () => settings.value.autoLoad,
       autoTrack: () => settings.value.autoTrack,
-      version: VERSION
+      version: VERSION,
+      leakThreshold: () => settings.value.leakThreshold
     });
+    settings.changed.connect(() => follower.sendConfiguration());
 
     const sidebar = new MemtrackSidebar({
       model,
       settings,
       commands,
       translator: translator ?? undefined,
+      leakRequests: key => follower.bridge(key),
       setMetric: metric => {
         settings.update({ metric });
         void settingRegistry?.set(PLUGIN_ID, 'metric', metric);
@@ -269,4 +274,21 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
   }
 };
 
-export default plugin;
+/** The view of `memtrack.widget()` in notebook outputs (ipywidgets' widget manager). */
+const widgetPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyterlab-memtrack:widget',
+  description: 'The memtrack.widget() view: memory plot and last cells in a notebook output.',
+  autoStart: true,
+  requires: [IJupyterWidgetRegistry],
+  optional: [IThemeManager],
+  activate: (
+    app: JupyterFrontEnd,
+    registry: IJupyterWidgetRegistry,
+    themeManager: IThemeManager | null
+  ): void => {
+    registry.registerWidget({ name: MODULE_NAME, version: MODULE_VERSION, exports: widgetExports });
+    themeManager?.themeChanged.connect(() => redrawWidgetPlots());
+  }
+};
+
+export default [plugin, widgetPlugin];

@@ -5,10 +5,21 @@
  */
 import { ISessionContext } from '@jupyterlab/apputils';
 import { Kernel, KernelMessage } from '@jupyterlab/services';
+import { UUID } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 
 import { MemtrackModel } from './model';
-import { PROTOCOL_VERSION, ProtocolError, helloMessage, parseKernelMessage } from './protocol';
+import {
+  IReleaseResult,
+  IWhyResult,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  configureMessage,
+  helloMessage,
+  parseKernelMessage,
+  releaseMessage,
+  whyMessage
+} from './protocol';
 import { COMM_TARGET, TrackingMode } from './tokens';
 
 /** Loads the kernel extension; silent, so it leaves no trace in the notebook. */
@@ -37,6 +48,44 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 
 /** Tries to arm before giving up; the kernel may still be settling after a restart. */
 const ARM_ATTEMPTS = 5;
+
+/**
+ * Seconds the kernel may search for a referrer chain: the user clicked and
+ * waits, so more than `%memtrack leaks --why`'s 0.3 s, but the kernel is
+ * blocked meanwhile.
+ */
+export const WHY_BUDGET_S = 1;
+
+/**
+ * How long a request may wait for its answer. The kernel answers comm
+ * messages only between cells, so a long-running cell delays it.
+ */
+export const REQUEST_TIMEOUT_MS = { why: 20_000, release: 30_000 };
+
+/** Rejects a request whose answer did not come in time; the text says why. */
+export class RequestTimeout extends Error {
+  constructor(what: string, ms: number) {
+    super(
+      `the kernel did not answer the ${what} request within ${ms / 1000} s (a running cell delays it)`
+    );
+    this.name = 'RequestTimeout';
+  }
+}
+
+/** What the leak sidebar asks the kernel; KernelBridge implements it. */
+export interface ILeakRequests {
+  /** Why the value `name` names is alive. */
+  whyAlive(name: string): Promise<IWhyResult>;
+  /** `%memtrack release TARGET`; dryRun only reports what it would do. */
+  release(target: string, dryRun: boolean): Promise<IReleaseResult>;
+}
+
+interface IPending {
+  resolve: (value: any) => void;
+  reject: (reason: Error) => void;
+  timer: number;
+  type: 'why_result' | 'release_result';
+}
 
 /** Resolves once the kernel's websocket is connected (or the kernel is gone). */
 function connectedKernel(kernel: Kernel.IKernelConnection): Promise<void> {
@@ -70,9 +119,11 @@ export interface IKernelBridgeOptions {
   autoTrack: () => TrackingMode;
   /** The frontend's version, sent in the hello message. */
   version: string;
+  /** The leakThreshold setting, sent to the kernel when the comm opens and on change. */
+  leakThreshold?: () => number;
 }
 
-export class KernelBridge implements IDisposable {
+export class KernelBridge implements IDisposable, ILeakRequests {
   constructor(options: IKernelBridgeOptions) {
     this._options = options;
     const { sessionContext } = options;
@@ -95,6 +146,7 @@ export class KernelBridge implements IDisposable {
     }
     this._isDisposed = true;
     this._armToken += 1;
+    this._rejectAll('the notebook was closed');
     this._closeComm();
     const { sessionContext } = this._options;
     sessionContext.kernelChanged.disconnect(this._onKernelChanged, this);
@@ -118,6 +170,73 @@ export class KernelBridge implements IDisposable {
   /** Ask the kernel to forget its history; the model follows its reset message. */
   resetKernelHistory(): void {
     this._comm?.send({ v: PROTOCOL_VERSION, type: 'reset' });
+  }
+
+  /**
+   * Send the leak threshold setting to the kernel if it changed since it was
+   * last sent on this comm (the kernel's default is 1 MB).
+   */
+  sendConfiguration(): void {
+    const threshold = this._options.leakThreshold?.();
+    if (!this._comm || threshold === undefined || threshold === this._sentThreshold) {
+      return;
+    }
+    this._comm.send(configureMessage(threshold));
+    this._sentThreshold = threshold;
+  }
+
+  whyAlive(name: string): Promise<IWhyResult> {
+    return this._request('why_result', REQUEST_TIMEOUT_MS.why, id =>
+      whyMessage(id, name, WHY_BUDGET_S)
+    );
+  }
+
+  release(target: string, dryRun: boolean): Promise<IReleaseResult> {
+    return this._request('release_result', REQUEST_TIMEOUT_MS.release, id =>
+      releaseMessage(id, target, dryRun)
+    );
+  }
+
+  /** Send one request; resolves with the answer carrying its request id. */
+  private _request<T>(
+    type: IPending['type'],
+    timeoutMs: number,
+    build: (requestId: string) => ReturnType<typeof whyMessage>
+  ): Promise<T> {
+    const comm = this._comm;
+    if (!comm) {
+      return Promise.reject(new Error('the memtrack kernel extension is not connected'));
+    }
+    const id = UUID.uuid4();
+    return new Promise<T>((resolve, reject) => {
+      const what = type === 'why_result' ? 'why' : 'release';
+      const timer = window.setTimeout(() => {
+        this._pending.delete(id);
+        reject(new RequestTimeout(what, timeoutMs));
+      }, timeoutMs);
+      this._pending.set(id, { resolve, reject, timer, type });
+      try {
+        comm.send(build(id));
+      } catch (reason) {
+        this._settle(id)?.reject(new Error(`could not send the ${what} request: ${reason}`));
+      }
+    });
+  }
+
+  /** Forget a pending request and return it (undefined when unknown or settled). */
+  private _settle(id: string | undefined): IPending | undefined {
+    const pending = id === undefined ? undefined : this._pending.get(id);
+    if (pending) {
+      window.clearTimeout(pending.timer);
+      this._pending.delete(id!);
+    }
+    return pending;
+  }
+
+  private _rejectAll(reason: string): void {
+    for (const id of [...this._pending.keys()]) {
+      this._settle(id)?.reject(new Error(reason));
+    }
   }
 
   private async _runSilently(kernel: Kernel.IKernelConnection, code: string): Promise<void> {
@@ -253,6 +372,7 @@ export class KernelBridge implements IDisposable {
       comm.onClose = () => {
         if (this._comm === comm) {
           this._comm = null;
+          this._rejectAll('the kernel closed the connection');
           // A close right after opening means the kernel has no such target.
           model.setStatus(
             key,
@@ -262,8 +382,10 @@ export class KernelBridge implements IDisposable {
         }
       };
       this._comm = comm;
+      this._sentThreshold = null;
       await withTimeout(comm.open(helloMessage(version)).done, 10_000, 'comm open');
       if (!stale() && this._comm === comm) {
+        this.sendConfiguration();
         model.setStatus(key, 'connected');
         model.setTracking(key, 'off');
         const mode = autoTrack();
@@ -316,15 +438,31 @@ export class KernelBridge implements IDisposable {
       case 'reset':
         model.replaceKernelHistory(key, []);
         break;
-      case 'error':
-        console.warn(`jupyterlab-memtrack: the kernel said: ${message.message}`);
+      case 'error': {
+        const pending = this._settle(message.request_id);
+        if (pending) {
+          pending.reject(new Error(message.message));
+        } else {
+          console.warn(`jupyterlab-memtrack: the kernel said: ${message.message}`);
+        }
         break;
+      }
+      case 'why_result':
+      case 'release_result': {
+        // An answer nobody waits for any more (timed out) is dropped.
+        const pending = this._pending.get(message.request_id);
+        if (pending?.type === message.type) {
+          this._settle(message.request_id)!.resolve(message);
+        }
+        break;
+      }
     }
   }
 
   private _closeComm(): void {
     const comm = this._comm;
     this._comm = null;
+    this._rejectAll('the kernel connection closed');
     if (comm && !comm.isDisposed) {
       try {
         comm.close();
@@ -340,4 +478,6 @@ export class KernelBridge implements IDisposable {
   private _arming = false;
   private _pendingArm = false;
   private _isDisposed = false;
+  private _pending = new Map<string, IPending>();
+  private _sentThreshold: number | null = null;
 }

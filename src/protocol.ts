@@ -9,11 +9,45 @@ import { IKernelInfo, IMemtrackRecord } from './tokens';
 
 export const PROTOCOL_VERSION = 1;
 
+/** How a why request ended (see the schema's why_result.status). */
+export type WhyStatus = 'found' | 'timeout' | 'not-found' | 'gone';
+
+/** The kernel's answer to "why is this value alive?". */
+export interface IWhyResult {
+  request_id: string;
+  name: string;
+  /** Referrer chain from a namespace root to the value; null when none was found. */
+  chain: string[] | null;
+  message: string;
+  status: WhyStatus;
+}
+
+/** The kernel's answer to a release request (dry run or real). */
+export interface IReleaseResult {
+  request_id: string;
+  target: string;
+  dry_run: boolean;
+  /** false: nothing was (or would be) released; message says why. */
+  ok: boolean;
+  expected_bytes: number | null;
+  /** Measured drop of the kernel's memory; null for a dry run. */
+  freed_bytes: number | null;
+  /** What the release does, e.g. "delete Out[12], _12 and _". */
+  action: string;
+  message: string;
+  /** After a real release: the leak suspects now, re-evaluated by the kernel. */
+  suspects?: Record<string, unknown>[];
+}
+
 export type KernelMessage =
   | { v: 1; type: 'history'; records: IMemtrackRecord[]; kernel?: IKernelInfo }
   | { v: 1; type: 'record'; record: IMemtrackRecord }
   | { v: 1; type: 'reset' }
-  | { v: 1; type: 'error'; message: string };
+  | { v: 1; type: 'error'; message: string; request_id?: string }
+  | ({ v: 1; type: 'why_result' } & IWhyResult)
+  | ({ v: 1; type: 'release_result' } & IReleaseResult);
+
+const WHY_STATUSES: readonly WhyStatus[] = ['found', 'timeout', 'not-found', 'gone'];
 
 /** Raised for a message this frontend cannot accept; the text says why. */
 export class ProtocolError extends Error {
@@ -43,6 +77,81 @@ function isNullableInt(value: unknown): boolean {
 
 function isNullableString(value: unknown): boolean {
   return value === null || typeof value === 'string';
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every(item => typeof item === 'string');
+}
+
+function isRequestId(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= 100;
+}
+
+function parseWhyResult(data: Record<string, unknown>): IWhyResult {
+  const fail = (what: string): never => {
+    throw new ProtocolError(`why_result message needs ${what}`);
+  };
+  if (!isRequestId(data.request_id)) {
+    fail("a 'request_id' string");
+  }
+  if (typeof data.name !== 'string' || typeof data.message !== 'string') {
+    fail("'name' and 'message' strings");
+  }
+  if (!(data.chain === null || isStringArray(data.chain))) {
+    fail("a 'chain' array of strings or null");
+  }
+  if (!WHY_STATUSES.includes(data.status as WhyStatus)) {
+    fail(`a 'status' of ${WHY_STATUSES.join(', ')}`);
+  }
+  return {
+    request_id: data.request_id as string,
+    name: data.name as string,
+    chain: data.chain as string[] | null,
+    message: data.message as string,
+    status: data.status as WhyStatus
+  };
+}
+
+function parseReleaseResult(data: Record<string, unknown>): IReleaseResult {
+  const fail = (what: string): never => {
+    throw new ProtocolError(`release_result message needs ${what}`);
+  };
+  if (!isRequestId(data.request_id)) {
+    fail("a 'request_id' string");
+  }
+  for (const key of ['target', 'action', 'message']) {
+    if (typeof data[key] !== 'string') {
+      fail(`a '${key}' string`);
+    }
+  }
+  for (const key of ['dry_run', 'ok']) {
+    if (typeof data[key] !== 'boolean') {
+      fail(`a '${key}' boolean`);
+    }
+  }
+  for (const key of ['expected_bytes', 'freed_bytes']) {
+    if (!(key in data) || !isNullableInt(data[key])) {
+      fail(`'${key}' as an integer or null`);
+    }
+  }
+  let suspects: Record<string, unknown>[] | undefined;
+  if ('suspects' in data) {
+    if (!Array.isArray(data.suspects) || !data.suspects.every(isObject)) {
+      fail("'suspects' as an array of objects");
+    }
+    suspects = data.suspects as Record<string, unknown>[];
+  }
+  return {
+    request_id: data.request_id as string,
+    target: data.target as string,
+    dry_run: data.dry_run as boolean,
+    ok: data.ok as boolean,
+    expected_bytes: data.expected_bytes as number | null,
+    freed_bytes: data.freed_bytes as number | null,
+    action: data.action as string,
+    message: data.message as string,
+    ...(suspects ? { suspects } : {})
+  };
 }
 
 /** Check one record; throws ProtocolError naming the first bad field. */
@@ -122,7 +231,17 @@ export function parseKernelMessage(data: unknown): KernelMessage {
       if (typeof data.message !== 'string') {
         throw new ProtocolError("error message needs a 'message' string");
       }
+      if ('request_id' in data) {
+        if (!isRequestId(data.request_id)) {
+          throw new ProtocolError("error message's 'request_id' must be a string");
+        }
+        return { v: 1, type: 'error', message: data.message, request_id: data.request_id };
+      }
       return { v: 1, type: 'error', message: data.message };
+    case 'why_result':
+      return { v: 1, type: 'why_result', ...parseWhyResult(data) };
+    case 'release_result':
+      return { v: 1, type: 'release_result', ...parseReleaseResult(data) };
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(data.type)}`);
   }
@@ -136,4 +255,29 @@ export function helloMessage(version: string): JSONObject {
 /** Ask the kernel to send its whole history again. */
 export function requestHistoryMessage(): JSONObject {
   return { v: PROTOCOL_VERSION, type: 'request_history' };
+}
+
+/** Ask why the value `name` names is alive (a variable, Out[N], sys.last_traceback...). */
+export function whyMessage(requestId: string, name: string, budgetS?: number): JSONObject {
+  const message: JSONObject = { v: PROTOCOL_VERSION, type: 'why', request_id: requestId, name };
+  if (budgetS !== undefined) {
+    message.budget_s = budgetS;
+  }
+  return message;
+}
+
+/** `%memtrack release TARGET` (dryRun: only what it would do and the bytes expected). */
+export function releaseMessage(requestId: string, target: string, dryRun: boolean): JSONObject {
+  return {
+    v: PROTOCOL_VERSION,
+    type: 'release',
+    request_id: requestId,
+    target,
+    dry_run: dryRun
+  };
+}
+
+/** Leak detection settings for the kernel. */
+export function configureMessage(leakThreshold: number): JSONObject {
+  return { v: PROTOCOL_VERSION, type: 'configure', leak_threshold: leakThreshold };
 }

@@ -9,6 +9,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { CellTable } from './cellTable';
+import type { ILeakRequests } from './kernelBridge';
 import { LeakList } from './leakList';
 import { MemtrackModel } from './model';
 import { buildSeries, IPlotSeries } from './series';
@@ -21,6 +22,9 @@ import {
   IMemtrackRecord
 } from './tokens';
 
+/** Appends redraw the plot at most this often (the table updates at once). */
+const PLOT_INTERVAL_MS = 300;
+
 export interface IMemtrackSidebarOptions {
   model: MemtrackModel;
   settings: SettingsState;
@@ -29,6 +33,8 @@ export interface IMemtrackSidebarOptions {
   revealCell: (key: string, record: IMemtrackRecord) => boolean;
   /** Persist a metric chosen in the panel. */
   setMetric: (metric: PlotMetric) => void;
+  /** The kernel requests of a notebook (why alive, release); undefined when it has none. */
+  leakRequests?: (key: string) => ILeakRequests | undefined;
   translator?: ITranslator;
 }
 
@@ -104,7 +110,14 @@ export class MemtrackSidebar extends Widget {
         }
       }
     });
-    this._leaks = new LeakList(trans);
+    const leakRequests = options.leakRequests;
+    this._leaks = new LeakList({
+      trans,
+      requests: () => {
+        const key = this._model.currentKey;
+        return key === null ? undefined : leakRequests?.(key);
+      }
+    });
     const tableScroller = document.createElement('div');
     tableScroller.className = 'jp-Memtrack-tableScroller';
     tableScroller.append(this._table.node);
@@ -135,6 +148,7 @@ export class MemtrackSidebar extends Widget {
   }
 
   dispose(): void {
+    window.clearTimeout(this._plotTimer);
     if (this.isDisposed) {
       return;
     }
@@ -221,7 +235,8 @@ export class MemtrackSidebar extends Widget {
     this._metricSelect.value = settings.metric;
 
     const tableStarted = performance.now();
-    if (dirty === 'append' && this._shownCount + 1 === records.length) {
+    const append = dirty === 'append' && this._shownCount + 1 === records.length;
+    if (append) {
       this._table.append(records, settings.byteUnits);
     } else {
       this._table.render(records, settings.byteUnits);
@@ -241,6 +256,41 @@ export class MemtrackSidebar extends Widget {
           : this._trans.__(
               'Run a cell with %%memtrack on its first line, or track every cell with the button above.'
             );
+      return;
+    }
+    if (append && this._plotDrawnAt !== 0) {
+      // A plotly redraw takes tens of milliseconds whatever the number of points: appends
+      // update the table within the frame and the plot at most every PLOT_INTERVAL_MS.
+      this._schedulePlot();
+      return;
+    }
+    await this._drawPlot();
+  }
+
+  /** One trailing plot redraw, PLOT_INTERVAL_MS after the last one (appends coalesce). */
+  private _schedulePlot(): void {
+    if (this._plotTimer !== 0) {
+      return;
+    }
+    const wait = Math.max(0, this._plotDrawnAt + PLOT_INTERVAL_MS - performance.now());
+    this._plotTimer = window.setTimeout(() => {
+      this._plotTimer = 0;
+      if (this.isVisible) {
+        void this._drawPlot();
+      } else {
+        this._dirty = 'all'; // drawn on show
+      }
+    }, wait);
+  }
+
+  private async _drawPlot(): Promise<void> {
+    if (this._plotTimer !== 0) {
+      window.clearTimeout(this._plotTimer);
+      this._plotTimer = 0;
+    }
+    const settings = this._settings.value;
+    const key = this._model.currentKey;
+    if (this._model.records(key).length === 0) {
       return;
     }
     this._series = buildSeries(this._model.entries(key), {
@@ -265,7 +315,10 @@ export class MemtrackSidebar extends Widget {
         }
       }
     });
-    this.node.dataset.plotMs = (performance.now() - plotStarted).toFixed(2);
+    this._plotDrawnAt = performance.now();
+    this.node.dataset.plotMs = (this._plotDrawnAt - plotStarted).toFixed(2);
+    // How many records the plot shows (tests and the bench wait on it).
+    this.node.dataset.plotCount = String(this._model.records(key).length);
   }
 
   /** plotly is a large chunk: fetch it once the panel is first shown, while idle. */
@@ -317,6 +370,8 @@ export class MemtrackSidebar extends Widget {
   private _series: IPlotSeries | null = null;
   private _dirty: 'none' | 'append' | 'all' = 'all';
   private _frame = 0;
+  private _plotTimer = 0;
+  private _plotDrawnAt = 0;
   private _shownCount = 0;
   private _table: CellTable;
   private _leaks: LeakList;

@@ -15,6 +15,8 @@ export interface INotebookFollowerOptions {
   autoLoad: () => boolean;
   autoTrack: () => TrackingMode;
   version: string;
+  /** The leakThreshold setting, sent to every kernel. */
+  leakThreshold?: () => number;
 }
 
 export class NotebookFollower implements IDisposable {
@@ -46,6 +48,13 @@ export class NotebookFollower implements IDisposable {
   /** The kernel bridge of a notebook, if it is open. */
   bridge(key: string | null): KernelBridge | undefined {
     return key === null ? undefined : this._bridges.get(key);
+  }
+
+  /** Send changed settings (the leak threshold) to every connected kernel. */
+  sendConfiguration(): void {
+    for (const bridge of this._bridges.values()) {
+      bridge.sendConfiguration();
+    }
   }
 
   /** The notebook panel of a key, if it is open. */
@@ -88,14 +97,15 @@ export class NotebookFollower implements IDisposable {
     if (this._bridges.has(key)) {
       return;
     }
-    const { model, autoLoad, autoTrack, version } = this._options;
+    const { model, autoLoad, autoTrack, version, leakThreshold } = this._options;
     const bridge = new KernelBridge({
       sessionContext: panel.sessionContext,
       key,
       model,
       autoLoad,
       autoTrack,
-      version
+      version,
+      leakThreshold
     });
     this._bridges.set(key, bridge);
     panel.disposed.connect(() => {

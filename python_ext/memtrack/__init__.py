@@ -7,6 +7,7 @@ tracks every cell. The JupyterLab sidebar receives the records over the comm tar
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 try:
@@ -17,6 +18,7 @@ except ImportError:  # not built: running from a source checkout
 __all__ = [
     "__version__",
     "configure",
+    "export",
     "history",
     "load_ipython_extension",
     "reset",
@@ -25,6 +27,7 @@ __all__ = [
     "suspects",
     "unload_ipython_extension",
     "why",
+    "widget",
 ]
 
 _tracker: Any = None  # memtrack.tracker.Tracker of the shell the extension is loaded in
@@ -72,7 +75,36 @@ def _require() -> Any:
 
 def history() -> list[dict[str, Any]]:
     """Copies of every record so far (JSON-safe dicts, oldest first); [] when not loaded."""
-    return _tracker.store.snapshot() if _tracker is not None else []
+    if _tracker is None:
+        return []
+    _tracker.flush()  # light cells whose record waits for the kernel to be idle
+    return _tracker.store.snapshot()
+
+
+def export(path: str | os.PathLike[str], format: str | None = None) -> str:
+    """Write the history to ``path`` like ``%memtrack export``: ``format`` is json, csv or html
+    (default: from the extension). Returns the absolute path written; raises
+    :class:`memtrack.report.ReportError` (a ValueError) naming the problem."""
+    from .report import write_report
+
+    tracker = _require()
+    tracker.flush()  # light cells whose record waits for the kernel to be idle
+    return write_report(path, tracker.store.snapshot(), tracker.bridge.kernel_info(), format)
+
+
+def widget(max_records: int = 500) -> Any:
+    """An ipywidgets widget with the memory plot and a table of the last tracked cells, updated
+    as cells are recorded: for frontends without the sidebar. It holds the last
+    ``max_records`` records. Needs ipywidgets (``pip install ipywidgets``)."""
+    try:
+        import ipywidgets  # noqa: F401  (optional dependency: imported only here)
+    except ImportError as e:
+        raise ImportError("memtrack.widget() needs ipywidgets: pip install ipywidgets") from e
+    from .ipywidget import MemtrackWidget
+
+    tracker = _require()
+    tracker.flush()  # light cells whose record waits for the kernel to be idle
+    return MemtrackWidget(tracker.store, max_records, main_loop=tracker.bridge.main_loop)
 
 
 def start(deep: bool = False) -> None:

@@ -4,10 +4,17 @@ The frontend opens a comm to the target ``jupyterlab-memtrack`` with ``{"v":1,"t
 as open data. The kernel answers at once with the whole history on that comm, and later pushes
 one ``record`` message per tracked cell to every open comm. Nothing a frontend sends can raise
 in the kernel: malformed, unknown or newer-version messages get an ``error`` message back.
+
+The leak sidebar's requests (``why``, ``release``) are answered by one message with the same
+``request_id``; ``configure`` sets the leak threshold. The bridge knows nothing of leaks: the
+tracker hands it callbacks. Comm handlers may run off the main thread (ipykernel subshells), so
+the requests that read or change the user namespace run on the kernel's main event loop, between
+cells, never beside a running cell.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import platform
@@ -32,15 +39,51 @@ def _comm_id(comm: Any) -> str:
     return str(getattr(comm, "comm_id", id(comm)))
 
 
+def _main_loop_of(kernel: Any) -> asyncio.AbstractEventLoop | None:
+    """The asyncio loop of the kernel's main thread (ipykernel's ``io_loop``), if any."""
+    loop = getattr(getattr(kernel, "io_loop", None), "asyncio_loop", None)
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
+
+
+def _request_id_of(data: Any) -> str | None:
+    """The request_id of a (possibly malformed) request, when it is readable."""
+    if isinstance(data, dict) and data.get("type") in protocol.REQUEST_TYPES:
+        rid = data.get("request_id")
+        if isinstance(rid, str) and 1 <= len(rid) <= protocol.REQUEST_ID_MAX:
+            return rid
+    return None
+
+
+WhyHandler = Callable[[str, float | None], Mapping[str, Any]]
+ReleaseHandler = Callable[[str, bool], Mapping[str, Any]]
+
+
 class Bridge:
     """Keeps the open frontend comms and talks to them.
 
-    ``on_reset`` is called when a frontend asks for the history to be cleared (``reset``).
+    Callbacks (from the tracker): ``on_reset()`` when a frontend asks for the history to be
+    cleared; ``on_why(name, budget_s)`` -> ``{chain, message, status}``;
+    ``on_release(target, dry_run)`` -> ``{ok, expected_bytes, freed_bytes, action, message}``
+    (and ``suspects`` after a real release); ``on_configure(leak_threshold)`` (ValueError on a
+    bad value). A request without its callback gets an ``error`` message.
     """
 
-    def __init__(self, store: RecordStore, on_reset: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: RecordStore,
+        on_reset: Callable[[], None] | None = None,
+        on_why: WhyHandler | None = None,
+        on_release: ReleaseHandler | None = None,
+        on_configure: Callable[[int], None] | None = None,
+    ) -> None:
         self.store = store
         self.on_reset = on_reset
+        self.on_why = on_why
+        self.on_release = on_release
+        self.on_configure = on_configure
+        # Where requests touching the user namespace run when a comm handler is called off the
+        # main thread (set by register(); None: run in the caller's thread).
+        self.main_loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._comms: dict[str, Any] = {}
         self._manager: Any = None
@@ -67,6 +110,7 @@ class Bridge:
             _warn(f"cannot register the comm target ({type(e).__name__}: {e}); no sidebar updates")
             return False
         self._manager, self._handler = manager, handler
+        self.main_loop = _main_loop_of(shell.kernel)
         return True
 
     def unregister(self) -> None:
@@ -173,12 +217,13 @@ class Bridge:
 
     def handle_message(self, comm: Any, msg: Any) -> None:
         """Answer one comm message from a frontend. Never raises."""
+        data = None
         try:
             try:
                 data = msg["content"]["data"]
             except (KeyError, TypeError) as e:
                 raise protocol.ProtocolError("comm message without content.data") from e
-            type_, _ = protocol.parse_message(data)
+            type_, payload = protocol.parse_message(data)
             if type_ == "request_history":
                 self.send_history(comm)
             elif type_ == "reset":
@@ -189,13 +234,77 @@ class Bridge:
                 _warn(f"the frontend reported: {data.get('message')}")
             elif type_ == "hello":
                 self.send_history(comm)
+            elif type_ in protocol.REQUEST_TYPES:
+                self._in_main_thread(lambda: self._answer(comm, type_, payload))
+            elif type_ == "configure":
+                self._configure(payload["leak_threshold"])
             else:
                 raise protocol.ProtocolError(f"the kernel does not accept {type_!r} messages")
         except protocol.ProtocolError as e:
-            self._send(comm, protocol.error_message(str(e)))
+            self._send(comm, protocol.error_message(str(e), _request_id_of(data)))
         except Exception as e:
             _warn(f"error handling a frontend message ({type(e).__name__}: {e})")
-            self._send(comm, protocol.error_message(f"internal error: {type(e).__name__}"))
+            self._send(
+                comm,
+                protocol.error_message(f"internal error: {type(e).__name__}", _request_id_of(data)),
+            )
+
+    def _configure(self, leak_threshold: int) -> None:
+        if self.on_configure is None:
+            raise protocol.ProtocolError("this kernel cannot be configured")
+        try:
+            self.on_configure(leak_threshold)
+        except ValueError as e:
+            raise protocol.ProtocolError(f"configure: {e}") from None
+
+    def _in_main_thread(self, job: Callable[[], None]) -> None:
+        """Run ``job`` now on the main thread, else queue it on the kernel's main loop (it then
+        runs between cells, as a cell would)."""
+        loop = self.main_loop
+        if loop is None or threading.current_thread() is threading.main_thread():
+            job()
+            return
+        try:
+            loop.call_soon_threadsafe(job)
+        except RuntimeError:  # the loop is closed: the kernel is shutting down
+            job()
+
+    def _answer(self, comm: Any, type_: str, payload: dict[str, Any]) -> None:
+        """Send the one answer to a ``why`` or ``release`` request. Never raises."""
+        rid = payload["request_id"]
+        try:
+            answer = self._why if type_ == "why" else self._release
+            reply = answer(rid, payload)
+        except KeyboardInterrupt:  # the user interrupted the kernel while we searched
+            reply = protocol.error_message(f"{type_} interrupted", rid)
+        except Exception as e:
+            _warn(f"error answering a {type_!r} request ({type(e).__name__}: {e})")
+            reply = protocol.error_message(f"internal error: {type(e).__name__}", rid)
+        self._send(comm, reply)
+
+    def _why(self, rid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.on_why is None:
+            return protocol.error_message("this kernel cannot answer 'why' requests", rid)
+        name = payload["name"]
+        got = self.on_why(name, payload.get("budget_s"))
+        return protocol.why_result_message(rid, name, got["chain"], got["message"], got["status"])
+
+    def _release(self, rid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.on_release is None:
+            return protocol.error_message("this kernel cannot answer 'release' requests", rid)
+        target, dry_run = payload["target"], payload["dry_run"]
+        got = self.on_release(target, dry_run)
+        return protocol.release_result_message(
+            rid,
+            target,
+            dry_run,
+            ok=got["ok"],
+            expected_bytes=got["expected_bytes"],
+            freed_bytes=got["freed_bytes"],
+            action=got["action"],
+            message=got["message"],
+            suspects=got.get("suspects"),
+        )
 
 
 # Module-level access to the bridge of the loaded extension (set by the tracker).

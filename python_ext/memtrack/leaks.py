@@ -1510,11 +1510,13 @@ def find_chain(
     budget_s: float = BUDGET_REQUEST_S,
     skip_names: Iterable[str] = (),
     max_nodes: int = 500_000,
+    stats: dict[str, Any] | None = None,
 ) -> list[str] | None:
     """Shortest referrer chain from a namespace root to the first object ``match`` accepts:
     breadth first over C-level referents from the user namespace, ``Out``, the last traceback's
     frames and module globals, within ``budget_s``. Items read like ``user_ns['cache']``,
-    ``list[3]``, ``dict['key']``, ``frame f() local 'x'``. None when not found in time."""
+    ``list[3]``, ``dict['key']``, ``frame f() local 'x'``. None when not found in time
+    (``stats["cut"]`` is then True) or not found at all."""
     deadline = time.perf_counter() + budget_s
     skip = set(skip_names)
     parents: dict[int, int | str] = {}  # id -> parent's id, or a root's label
@@ -1583,6 +1585,8 @@ def find_chain(
                 for r in refs:
                     nodes += 1
                     if nodes & 255 == 0 and (time.perf_counter() > deadline or nodes > max_nodes):
+                        if stats is not None:
+                            stats["cut"] = True
                         return None
                     rid = id(r)
                     if rid in parents:
@@ -1613,20 +1617,33 @@ def why(
     """``(chain, text)``: why the value ``target`` names is alive. ``target`` is a variable
     (what else holds its value besides that name), ``Out[N]``/``_N``, ``sys.last_traceback``, or
     a deleted name memtrack still knows as a suspect."""
+    chain, text, _status = why_alive(roots, target, detector, budget_s)
+    return chain, text
+
+
+def why_alive(
+    roots: Roots,
+    target: str,
+    detector: LeakDetector | None = None,
+    budget_s: float = BUDGET_REQUEST_S,
+) -> tuple[list[str] | None, str, str]:
+    """:func:`why` with a status for the sidebar: ``found``, ``timeout`` (the search ran out of
+    its budget), ``not-found`` (searched every root, no holder) or ``gone`` (no such value)."""
     target = target.strip()
     m = re.fullmatch(r"(?:Out\[(\d+)\]|_(\d+))", target)
     if m:
         n = int(m.group(1) or m.group(2))
         if roots.out is None or n not in roots.out:
-            return None, f"Out[{n}] is not in the output history"
+            return None, f"Out[{n}] is not in the output history", "gone"
         chain = ["user_ns['Out']", f"dict[{n}]"]
-        return chain, f"Out[{n}] is held by IPython's output history: " + " -> ".join(chain)
+        text = f"Out[{n}] is held by IPython's output history: " + " -> ".join(chain)
+        return chain, text, "found"
     if target in ("sys.last_traceback", "traceback"):
         frames = [f for f in iter_frames(roots.traceback_heads()) if not _infra_frame(f)]
         if not frames:
-            return None, "no traceback is kept"
+            return None, "no traceback is kept", "gone"
         chain = ["sys.last_traceback", *(f"frame {_frame_name(f)}" for f in frames[:5])]
-        return chain, " -> ".join(chain)
+        return chain, " -> ".join(chain), "found"
     ns = roots.ns
     if target in ns:
         value = ns[target]
@@ -1636,22 +1653,32 @@ def why(
     else:
         obs = detector._deleted_value(target) if detector is not None else None
         if obs is None:
-            return None, f"{target!r} is neither a variable nor a suspect memtrack knows"
+            return None, f"{target!r} is neither a variable nor a suspect memtrack knows", "gone"
         oid, tname = obs
         skip = []
 
     def match(o: Any) -> bool:
         return id(o) == oid and type_name(type(o)) == tname
 
-    chain = find_chain(roots, match, budget_s=budget_s, skip_names=skip)
-    if chain is None:
-        if skip:
-            return [f"user_ns[{target!r}]"], (
+    stats: dict[str, Any] = {}
+    chain = find_chain(roots, match, budget_s=budget_s, skip_names=skip, stats=stats)
+    ms = f"{budget_s * 1000:.0f} ms"
+    if chain is not None:
+        return chain, f"`{target}` is alive through: " + " -> ".join(chain), "found"
+    cut = bool(stats.get("cut"))
+    if skip:
+        name_only = [f"user_ns[{target!r}]"]
+        if cut:
+            text = (
                 f"`{target}` is held only by its name, user_ns[{target!r}] (nothing else found "
-                f"within {budget_s * 1000:.0f} ms)"
+                f"within {ms})"
             )
-        return None, f"no holder found within {budget_s * 1000:.0f} ms"
-    return chain, f"`{target}` is alive through: " + " -> ".join(chain)
+            return name_only, text, "timeout"
+        text = f"`{target}` is held only by its name, user_ns[{target!r}]"
+        return name_only, text, "found"
+    if cut:
+        return None, f"no holder found within {ms}", "timeout"
+    return None, "no holder found from the namespaces memtrack searches", "not-found"
 
 
 # --------------------------------------------------------------------------- release
@@ -1837,12 +1864,12 @@ def command_leaks(detector: LeakDetector, roots: Roots, why_target: str | None =
     return format_suspects(suspects, detector.last_partial)
 
 
-def command_release(roots: Roots, args: list[str], dry_run: bool = False) -> str:
-    """Text of ``%memtrack release out [N] | traceback | NAME``; ValueError on bad usage."""
+def parse_release_args(roots: Roots, args: list[str]) -> tuple[str, Any]:
+    """What ``%memtrack release ARGS`` names: ``("out", N or None)``, ``("traceback", None)`` or
+    ``("name", NAME)``; ValueError (with the usage) on anything else."""
     if not args:
         raise ValueError(RELEASE_USAGE)
     what, rest = args[0], args[1:]
-    verb = "would free" if dry_run else "expects to free"
     if what == "out":
         if len(rest) > 1:
             raise ValueError(RELEASE_USAGE)
@@ -1852,18 +1879,107 @@ def command_release(roots: Roots, args: list[str], dry_run: bool = False) -> str
             if not text.isdigit():
                 raise ValueError(f"release out N: N must be an output number, got {rest[0]!r}")
             n = int(text)
-        try:
-            keys, expected = release_plan_out(roots, n)
-        except KeyError as e:
-            raise ValueError(e.args[0]) from None
-        target = f"Out[{n}]" if n is not None else f"the output history ({len(keys)} entries)"
-        if not dry_run:
-            release_out(roots, n)
-        done = "" if dry_run else "released "
-        return f"memtrack: {done}{target}; {verb} {format_bytes(expected)}"
+        return "out", n
     if rest:
         raise ValueError(RELEASE_USAGE)
     if what in ("traceback", "tb", "sys.last_traceback"):
+        return "traceback", None
+    if what not in roots.ns or not user_name(what):
+        raise ValueError(f"{what!r} is not a variable; {RELEASE_USAGE}")
+    return "name", what
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _out_places(roots: Roots, keys: list[Any]) -> list[str]:
+    """``Out[N]`` and the other names IPython binds to those outputs (``_N``, ``_``...)."""
+    out, ns = roots.out or {}, roots.ns
+    places, ids = [], set()
+    for k in keys:
+        value = out.get(k, _MISSING)
+        places.append(f"Out[{k}]")
+        if value is _MISSING:
+            continue
+        ids.add(id(value))
+        if type(k) is int and ns.get(f"_{k}", _MISSING) is value:
+            places.append(f"_{k}")
+    places += [u for u in ("_", "__", "___") if u in ns and id(ns[u]) in ids]
+    return places
+
+
+def release_request(roots: Roots, args: list[str], dry_run: bool) -> dict[str, Any]:
+    """``%memtrack release ARGS`` for the sidebar: ``ok``, ``action`` (what it does, e.g.
+    "delete Out[12], _12 and _"), ``expected_bytes``, ``freed_bytes`` (the drop of traced memory
+    while tracemalloc traces, else of RSS, measured around the release; None for a dry run) and
+    a ``message``. Refusals (bad target, nothing to release) come back with ``ok`` False."""
+    result: dict[str, Any] = {
+        "ok": False,
+        "action": "",
+        "expected_bytes": None,
+        "freed_bytes": None,
+        "message": "",
+    }
+    try:
+        what, key = parse_release_args(roots, args)
+        if what == "out":
+            keys, expected = release_plan_out(roots, key)
+            if not keys:
+                raise ValueError("the output history is empty")
+            places = _out_places(roots, keys) if len(keys) <= 3 else [f"{len(keys)} outputs"]
+            action = "delete " + _and(places)
+            if key is None:
+                action = f"clear the output history ({_and(places)})"
+        elif what == "traceback":
+            heads, expected = release_plan_traceback(roots)
+            if not heads:
+                raise ValueError("no traceback is kept")
+            n = len([f for f in iter_frames(heads) if f.f_code.co_name != "<module>"])
+            heads = []
+            action = f"forget the last exception and clear the locals of its {n} frame(s)"
+        else:
+            places, expected = release_plan_name(roots, key)
+            named = [p for p in places if not p.startswith("(")]
+            action = "delete " + _and(named) + "".join(f" {p}" for p in places if p.startswith("("))
+    except (ValueError, KeyError) as e:
+        result["message"] = str(e.args[0] if e.args else e)
+        return result
+    result.update(ok=True, action=action, expected_bytes=int(expected))
+    if dry_run:
+        result["message"] = f"would {action}; expected to free {format_bytes(expected)}"
+        return result
+    measure, before = _memory_now()
+    if what == "out":
+        release_out(roots, key)
+    elif what == "traceback":
+        release_traceback(roots)
+    else:
+        release_name(roots, key)
+    measure_after, after = _memory_now()
+    freed = max(0, before - after) if measure_after == measure else None
+    result["freed_bytes"] = freed
+    label = "traced memory" if measure == "traced" else "RSS"
+    dropped = f"{label} dropped by {format_bytes(freed)}" if freed is not None else "not measured"
+    result["message"] = f"released ({action}); expected to free {format_bytes(expected)}, {dropped}"
+    return result
+
+
+def command_release(roots: Roots, args: list[str], dry_run: bool = False) -> str:
+    """Text of ``%memtrack release out [N] | traceback | NAME``; ValueError on bad usage."""
+    what, key = parse_release_args(roots, args)
+    verb = "would free" if dry_run else "expects to free"
+    if what == "out":
+        try:
+            keys, expected = release_plan_out(roots, key)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
+        target = f"Out[{key}]" if key is not None else f"the output history ({len(keys)} entries)"
+        if not dry_run:
+            release_out(roots, key)
+        done = "" if dry_run else "released "
+        return f"memtrack: {done}{target}; {verb} {format_bytes(expected)}"
+    if what == "traceback":
         heads, expected = release_plan_traceback(roots)
         if not heads:
             return "memtrack: no traceback is kept"
@@ -1875,10 +1991,8 @@ def command_release(roots: Roots, args: list[str], dry_run: bool = False) -> str
             f"memtrack: released the last traceback ({cleared} frames cleared); "
             f"{verb} {format_bytes(expected)}"
         )
-    if what not in roots.ns or not user_name(what):
-        raise ValueError(f"{what!r} is not a variable; {RELEASE_USAGE}")
-    places, expected = release_plan_name(roots, what)
+    places, expected = release_plan_name(roots, key)
     if not dry_run:
-        release_name(roots, what)
+        release_name(roots, key)
     done = "would release" if dry_run else "released"
     return f"memtrack: {done} {', '.join(places)}; {verb} {format_bytes(expected)}"

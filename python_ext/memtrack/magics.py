@@ -23,7 +23,7 @@ from IPython.core.magic import (
 )
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-LINE_ACTIONS = ("on", "off", "status", "report", "reset", "leaks", "release")
+LINE_ACTIONS = ("on", "off", "status", "report", "reset", "leaks", "release", "export")
 TOP_MAX = 50
 
 
@@ -144,11 +144,14 @@ class MemtrackMagics(Magics):
         default="status",
         help="on: track every cell (light: time, RSS, peak RSS, changed variables); "
         "off: stop; status: mode, cells recorded, memtrack's own memory; "
-        "report: the cells that grew memory most; reset: clear the history; "
+        "report: a table of the cells and the leak suspects; export PATH: write the history to "
+        "a JSON, CSV or HTML report file; reset: clear the history; "
         "leaks: the leak suspects now; release out [N] | traceback | NAME: free what IPython "
         "keeps alive (output history, the last traceback, a variable and its hidden references).",
     )
-    @argument("args", nargs="*", help="With 'release': out [N] | traceback | NAME.")
+    @argument(
+        "args", nargs="*", help="With 'release': out [N] | traceback | NAME. With 'export': PATH."
+    )
     @argument(
         "--why",
         metavar="NAME",
@@ -178,18 +181,26 @@ class MemtrackMagics(Magics):
         help="With 'on': track every cell in deep mode (tracemalloc stays on between cells: "
         "every free is seen, but allocation-heavy code runs 2-20x slower until 'off').",
     )
+    @argument(
+        "--format",
+        "-f",
+        metavar="FORMAT",
+        help="With 'export': json, csv or html (default: from PATH's extension, "
+        ".json/.csv/.html/.htm).",
+    )
     @line_magic("memtrack")
     def memtrack_line(self, line: str) -> None:
-        """Control memory tracking: ``%memtrack on|off|status|report|reset|leaks|release``.
+        """Control memory tracking: ``%memtrack on|off|status|report|reset|leaks|release|export``.
 
         ``%memtrack on`` records every following cell (light mode: RSS before/after, peak RSS,
         duration, gc activity, variables created/rebound/resized with shallow sizes; no
         tracemalloc). ``%memtrack on --deep`` keeps tracemalloc on and records every cell like
         ``%%memtrack``. ``%memtrack off`` stops, ``%memtrack status`` shows the mode, the cells
-        recorded and memtrack's own memory, ``%memtrack report`` lists the cells that grew memory
-        most, ``%memtrack reset`` clears the history (also in the sidebar). Use ``%%memtrack`` to
-        measure one cell deeply. Python API: ``memtrack.start(deep=False)``, ``memtrack.stop()``,
-        ``memtrack.history()``, ``memtrack.reset()``.
+        recorded and memtrack's own memory, ``%memtrack report`` prints a table of the cells (delta,
+        peak, RSS after, duration) and the leak suspects, ``%memtrack reset`` clears the history
+        (also in the sidebar). Use ``%%memtrack`` to measure one cell deeply. Python API:
+        ``memtrack.start(deep=False)``, ``memtrack.stop()``, ``memtrack.history()``,
+        ``memtrack.reset()``.
 
         ``%memtrack leaks`` lists the leak suspects (growing variables, output history, the last
         traceback, reference cycles, deletions that freed little); ``--why NAME`` shows why a
@@ -198,6 +209,13 @@ class MemtrackMagics(Magics):
         IPython's hidden references to it; each prints the bytes it expects to free first
         (``--dry-run``: only that). Python API: ``memtrack.suspects()``, ``memtrack.why(name)``,
         ``memtrack.configure(leak_threshold=..., leak_runs=...)``.
+
+        ``%memtrack export PATH [--format json|csv|html]`` writes this kernel's history to PATH
+        (the format comes from its extension: .json, .csv, .html/.htm). JSON: the
+        ``memtrack-report`` of ``schema/report/report.schema.json``, read back with
+        ``memtrack.report.load_report``; CSV: one row per cell, bytes as integers; HTML: one
+        offline page with the plot, the cell table and the leak suspects. Quote a PATH with
+        spaces. Python API: ``memtrack.export(path, format=None)``.
         """
         opts = parse_argstring(self.memtrack_line, line)
         action = opts.action
@@ -207,8 +225,13 @@ class MemtrackMagics(Magics):
             )
         if opts.deep and action != "on":
             raise UsageError("--deep only goes with '%memtrack on'")
+        if opts.format is not None and action != "export":
+            raise UsageError("--format only goes with '%memtrack export PATH'")
         if action in ("leaks", "release"):
             self._leak_command(opts)
+            return
+        if action == "export":
+            self._export_command(opts)
             return
         if opts.args or opts.why or opts.threshold or opts.runs or opts.dry_run:
             raise UsageError(f"'%memtrack {action}' takes no more arguments")
@@ -226,6 +249,29 @@ class MemtrackMagics(Magics):
             print(tracker.report_text())
         else:
             print(tracker.status_line())
+
+    def _export_command(self, opts: argparse.Namespace) -> None:
+        """``%memtrack export PATH [--format json|csv|html]`` (the writing is in
+        :mod:`memtrack.report`)."""
+        from . import report
+
+        if opts.why or opts.threshold or opts.runs or opts.dry_run:
+            raise UsageError("use: %memtrack export PATH [--format json|csv|html]")
+        if len(opts.args) != 1:
+            raise UsageError(
+                "use: %memtrack export PATH [--format json|csv|html] (quote a PATH with spaces)"
+            )
+        tracker = self.tracker
+        tracker.flush()  # the light cells whose records wait for an idle kernel
+        records = tracker.store.snapshot()
+        fmt = _unquote(opts.format) if opts.format is not None else None
+        try:
+            path = report.write_report(
+                _unquote(opts.args[0]), records, tracker.bridge.kernel_info(), fmt
+            )
+        except report.ReportError as e:
+            raise UsageError(f"%memtrack export: {e}") from None
+        print(f"memtrack: wrote {len(records)} cell(s) to {path}")
 
     def _leak_command(self, opts: argparse.Namespace) -> None:
         """``%memtrack leaks [--why NAME] [--threshold B] [--runs N]`` and ``%memtrack release``

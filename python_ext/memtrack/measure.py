@@ -240,6 +240,8 @@ class CellMeasurement:
         self._traced_before: int | None = None
         self._traced_peak_seen: int | None = None
         self._gc_before: list[dict] = []
+        self._gc_after: list[dict] = []
+        self._end: tuple | None = None  # what stop() read, for result()
 
     @property
     def started_at(self) -> str | None:
@@ -282,6 +284,12 @@ class CellMeasurement:
         :mod:`memtrack.lines`) plus any extra keys for the result; then tracing stops if this
         measurement started it.
         """
+        self.stop(error)
+        return self.result(analyze)
+
+    def stop(self, error: str | None = None) -> None:
+        """Read the clock, RSS, peaks and gc counters now; :meth:`result` builds the numbers
+        later (a light cell's record waits until the kernel has replied)."""
         if not self.started:
             raise RuntimeError("measurement not started")
         if self.finished:
@@ -310,7 +318,15 @@ class CellMeasurement:
                 hwm = max(self._rss_before, rss_after)
         if hwm is None:
             hwm = peak_rss()
+        self._end = (error, duration, tracing, traced_now, traced_peak, rss_after, hwm)
+        self._gc_after = _raw_gc_stats()
 
+    def result(self, analyze: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The numbers read by :meth:`stop`, with ``analyze``'s extra keys (see :meth:`finish`)."""
+        if self._end is None:
+            raise RuntimeError("measurement not stopped")
+        error, duration, tracing, traced_now, traced_peak, rss_after, hwm = self._end
+        self._end = None
         extra: dict[str, Any] = {}
         try:
             if analyze is not None:
@@ -347,7 +363,7 @@ class CellMeasurement:
         if not self.peak_reset and hwm is not None:
             rss_peak = hwm  # lifetime peak: the only honest number when we could not reset
 
-        gc_delta = _gc_delta(self._gc_before, _raw_gc_stats())
+        gc_delta = _gc_delta(self._gc_before, self._gc_after)
 
         result = {
             "mode": "deep" if self.deep else "light",

@@ -15,7 +15,27 @@ from typing import Any
 PROTOCOL_VERSION = 1
 
 #: Every message type the schema knows, in either direction.
-MESSAGE_TYPES = ("hello", "request_history", "history", "record", "reset", "error")
+MESSAGE_TYPES = (
+    "hello",
+    "request_history",
+    "history",
+    "record",
+    "reset",
+    "error",
+    "why",
+    "why_result",
+    "release",
+    "release_result",
+    "configure",
+)
+
+#: Frontend requests answered by one message carrying the same ``request_id``.
+REQUEST_TYPES = ("why", "release")
+
+WHY_STATUSES = ("found", "timeout", "not-found", "gone")
+WHY_BUDGET_MAX_S = 5.0
+REQUEST_ID_MAX = 100
+TARGET_MAX = 200
 
 #: The keys every record carries (the schema's ``record.required``), in wire order.
 RECORD_KEYS = (
@@ -86,9 +106,72 @@ def reset_message() -> dict:
     return _message("reset")
 
 
-def error_message(message: str) -> dict:
-    """Either direction: the peer's last message was rejected."""
-    return _message("error", message=str(message))
+def error_message(message: str, request_id: str | None = None) -> dict:
+    """Either direction: the peer's last message was rejected (``request_id``: the request's)."""
+    msg = _message("error", message=str(message))
+    if request_id is not None:
+        msg["request_id"] = request_id
+    return msg
+
+
+def why_message(request_id: str, name: str, budget_s: float | None = None) -> dict:
+    """Frontend -> kernel: why is ``name``'s value alive? Built here for tests and tooling."""
+    msg = _message("why", request_id=request_id, name=name)
+    if budget_s is not None:
+        msg["budget_s"] = budget_s
+    return msg
+
+
+def why_result_message(
+    request_id: str, name: str, chain: list[str] | None, message: str, status: str
+) -> dict:
+    """Kernel -> frontend: the answer to a ``why`` request."""
+    return _message(
+        "why_result",
+        request_id=request_id,
+        name=name,
+        chain=None if chain is None else [str(c) for c in chain],
+        message=str(message),
+        status=status,
+    )
+
+
+def release_message(request_id: str, target: str, dry_run: bool) -> dict:
+    """Frontend -> kernel: ``%memtrack release TARGET`` (``dry_run``: only say what it would do)."""
+    return _message("release", request_id=request_id, target=target, dry_run=bool(dry_run))
+
+
+def release_result_message(
+    request_id: str,
+    target: str,
+    dry_run: bool,
+    ok: bool,
+    expected_bytes: int | None,
+    freed_bytes: int | None,
+    action: str,
+    message: str,
+    suspects: list[Mapping] | None = None,
+) -> dict:
+    """Kernel -> frontend: the answer to a ``release`` request."""
+    msg = _message(
+        "release_result",
+        request_id=request_id,
+        target=target,
+        dry_run=bool(dry_run),
+        ok=bool(ok),
+        expected_bytes=expected_bytes,
+        freed_bytes=freed_bytes,
+        action=str(action),
+        message=str(message),
+    )
+    if suspects is not None:
+        msg["suspects"] = [dict(s) for s in suspects]
+    return msg
+
+
+def configure_message(leak_threshold: int) -> dict:
+    """Frontend -> kernel: leak detection settings. Built here for tests and tooling."""
+    return _message("configure", leak_threshold=leak_threshold)
 
 
 # --------------------------------------------------------------------------- validation
@@ -193,6 +276,90 @@ def validate_record(record: Any, where: str = "record") -> None:
     )
 
 
+def _check_request_id(data: Mapping, where: str) -> None:
+    _check("request_id" in data, where, "missing key 'request_id'")
+    rid = data["request_id"]
+    _check(
+        isinstance(rid, str) and 1 <= len(rid) <= REQUEST_ID_MAX,
+        f"{where}.request_id",
+        f"must be a string of 1 to {REQUEST_ID_MAX} characters",
+    )
+
+
+def _check_string(data: Mapping, key: str, where: str, max_len: int | None = None) -> None:
+    _check(key in data, where, f"missing key {key!r}")
+    value = data[key]
+    if max_len is None:
+        _check(isinstance(value, str), f"{where}.{key}", "must be a string")
+    else:
+        _check(
+            isinstance(value, str) and 1 <= len(value) <= max_len,
+            f"{where}.{key}",
+            f"must be a string of 1 to {max_len} characters",
+        )
+
+
+def _check_bool(data: Mapping, key: str, where: str) -> None:
+    _check(key in data, where, f"missing key {key!r}")
+    _check(isinstance(data[key], bool), f"{where}.{key}", "must be true or false")
+
+
+def _check_requests(type_: str, data: Mapping) -> None:
+    """The request/answer messages of the leak sidebar (why, release, configure)."""
+    if type_ == "why":
+        _check_request_id(data, "why")
+        _check_string(data, "name", "why", TARGET_MAX)
+        if "budget_s" in data:
+            b = data["budget_s"]
+            _check(
+                _is_number(b) and 0 < b <= WHY_BUDGET_MAX_S,
+                "why.budget_s",
+                f"must be a number of seconds > 0 and <= {WHY_BUDGET_MAX_S:g}",
+            )
+    elif type_ == "why_result":
+        _check_request_id(data, "why_result")
+        _check_string(data, "name", "why_result")
+        _check("chain" in data, "why_result", "missing key 'chain'")
+        chain = data["chain"]
+        _check(
+            chain is None or (isinstance(chain, list) and all(isinstance(c, str) for c in chain)),
+            "why_result.chain",
+            "must be an array of strings or null",
+        )
+        _check_string(data, "message", "why_result")
+        _check("status" in data, "why_result", "missing key 'status'")
+        _check(
+            data["status"] in WHY_STATUSES,
+            "why_result.status",
+            f"must be one of {', '.join(WHY_STATUSES)}",
+        )
+    elif type_ == "release":
+        _check_request_id(data, "release")
+        _check_string(data, "target", "release", TARGET_MAX)
+        _check_bool(data, "dry_run", "release")
+    elif type_ == "release_result":
+        _check_request_id(data, "release_result")
+        _check_string(data, "target", "release_result")
+        _check_bool(data, "dry_run", "release_result")
+        _check_bool(data, "ok", "release_result")
+        for key in ("expected_bytes", "freed_bytes"):
+            _check(key in data, "release_result", f"missing key {key!r}")
+            _check(_nullable_int(data[key]), f"release_result.{key}", "must be an integer or null")
+        _check_string(data, "action", "release_result")
+        _check_string(data, "message", "release_result")
+        if "suspects" in data:
+            _check(
+                isinstance(data["suspects"], list)
+                and all(isinstance(x, dict) for x in data["suspects"]),
+                "release_result.suspects",
+                "must be an array of objects",
+            )
+    elif type_ == "configure":
+        _check("leak_threshold" in data, "configure", "missing key 'leak_threshold'")
+        t = data["leak_threshold"]
+        _check(_is_int(t) and t >= 0, "configure.leak_threshold", "must be an integer >= 0")
+
+
 def parse_message(data: Any) -> tuple[str, dict[str, Any]]:
     """Check one incoming message and return ``(type, payload)``.
 
@@ -241,6 +408,10 @@ def parse_message(data: Any) -> tuple[str, dict[str, Any]]:
     elif type_ == "error":
         _check("message" in data, "error", "missing key 'message'")
         _check(isinstance(data["message"], str), "error.message", "must be a string")
+        if "request_id" in data:
+            _check_request_id(data, "error")
+    else:
+        _check_requests(type_, data)
 
     payload = {k: val for k, val in data.items() if k not in ("v", "type")}
     return type_, payload

@@ -7,11 +7,16 @@ change the stored history by mutating what they were handed.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
+import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+# Called with ("add", copy of the stored record) or ("clear", None); see RecordStore.add_listener.
+Listener = Callable[[str, "dict[str, Any] | None"], None]
 
 DEFAULT_MAX_RECORDS = 10_000
 
@@ -45,6 +50,7 @@ class RecordStore:
         self._lock = threading.Lock()
         self._records: deque[dict[str, Any]] = deque(maxlen=max_records)
         self._next_seq = 1
+        self._listeners: list[weakref.WeakMethod] = []
 
     @property
     def max_records(self) -> int:
@@ -68,6 +74,8 @@ class RecordStore:
             stored["seq"] = self._next_seq
             self._next_seq += 1
             self._records.append(stored)
+        if self._listeners:
+            self._notify("add", stored)
         return _copy(stored) if copy_back or not owned else stored
 
     def snapshot(self) -> list[dict[str, Any]]:
@@ -75,6 +83,39 @@ class RecordStore:
         with self._lock:
             records = list(self._records)
         return [_copy(r) for r in records]
+
+    def tail(self, count: int) -> list[dict[str, Any]]:
+        """Copies of the last ``count`` records, oldest first."""
+        with self._lock:
+            records = list(self._records)[-count:] if count > 0 else []
+        return [_copy(r) for r in records]
+
+    def add_listener(self, method: Listener) -> None:
+        """Call the bound ``method("add", record)`` after each :meth:`add` (with a copy of the
+        stored record) and ``method("clear", None)`` after :meth:`clear`, in the thread that
+        called them. Only a weak reference is kept, so a listening widget can still be
+        garbage-collected; an exception in it prints one line and never stops the store."""
+        ref = weakref.WeakMethod(method)
+        with self._lock:
+            self._listeners.append(ref)
+
+    def remove_listener(self, method: Listener) -> None:
+        with self._lock:
+            self._listeners = [r for r in self._listeners if r() not in (None, method)]
+
+    def _notify(self, event: str, record: dict[str, Any] | None) -> None:
+        with self._lock:
+            self._listeners = [r for r in self._listeners if r() is not None]
+            methods = [m for m in (r() for r in self._listeners) if m is not None]
+        for method in methods:
+            try:
+                method(event, None if record is None else _copy(record))
+            except Exception as e:
+                with contextlib.suppress(Exception):  # no stderr at all: nothing left to tell
+                    print(
+                        f"memtrack: a history listener failed ({type(e).__name__}: {e})",
+                        file=sys.stderr,
+                    )
 
     def nbytes(self) -> int:
         """Memory the stored records take (Python objects, shared small values counted each
@@ -87,6 +128,8 @@ class RecordStore:
         """Forget every record; ``seq`` keeps counting (it is unique per kernel process)."""
         with self._lock:
             self._records.clear()
+        if self._listeners:
+            self._notify("clear", None)
 
     def __len__(self) -> int:
         with self._lock:

@@ -164,22 +164,3 @@ def format_html(record: Mapping[str, Any]) -> str:
             parts.append(f"<div>{title}:<ul style='margin:0'>{items}</ul></div>")
     parts.append("</div>")
     return "".join(parts)
-
-
-def format_report(records: list[Mapping[str, Any]], top: int = 10) -> str:
-    """The cells that grew memory most (traced delta, else RSS delta), one line each."""
-    if not records:
-        return "memtrack: no cells recorded yet"
-
-    def growth(r: Mapping[str, Any]) -> int:
-        if r.get("traced_delta") is not None:
-            return int(r["traced_delta"])
-        if r.get("rss_before") is not None and r.get("rss_after") is not None:
-            return int(r["rss_after"]) - int(r["rss_before"])
-        return 0
-
-    ranked = sorted(records, key=growth, reverse=True)[:top]
-    lines = [f"memtrack: {len(records)} cell(s) recorded; largest growth first"]
-    for r in ranked:
-        lines.append("  " + format_summary(r, r.get("rss_peak_scope")))
-    return "\n".join(lines)

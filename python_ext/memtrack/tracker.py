@@ -33,6 +33,7 @@ cell's result and never raises into the kernel. The tracker keeps no reference t
 from __future__ import annotations
 
 import ast
+import asyncio
 import contextlib
 import re
 import sys
@@ -43,7 +44,7 @@ from typing import Any
 
 from . import bridge as bridge_mod
 from .bridge import Bridge
-from .leaks import LeakDetector, roots_from_shell
+from .leaks import BUDGET_REQUEST_S, LeakDetector, release_request, roots_from_shell, why_alive
 from .lines import CellLedger
 from .measure import CellMeasurement
 from .objects import TypeCounter
@@ -165,10 +166,19 @@ class Tracker:
     def __init__(self, shell: Any, store: RecordStore | None = None) -> None:
         self.shell = shell
         self.store = store if store is not None else RecordStore()
-        self.bridge = Bridge(self.store, on_reset=self.reset)
+        self.bridge = Bridge(
+            self.store,
+            on_reset=self.reset,
+            on_why=self.why_request,
+            on_release=self.release_request,
+            on_configure=self.configure_leaks,
+        )
         self.mode = "off"  # tracking of every cell: off | light | deep
         self.installed = False
         self._depth = 0  # cells executing now (pre_execute .. post_execute)
+        # Non-silent cells between pre_run_cell and post_run_cell. Unlike _depth, comm message
+        # handlers do not count (comm's handle_msg fires pre_execute/post_execute around them).
+        self._cells_running = 0
         self._pending: _Pending | None = None
         self._running: list[_Running] = []
         self._cells: list[tuple[Any, int | None]] = []  # (info, execution_count) in flight
@@ -179,6 +189,9 @@ class Tracker:
         self._inner_run_code: Any = None
         self._hook = self._run_code_hook  # one bound method: compared by identity
         self.leaks = LeakDetector()  # leak suspects after each tracked cell (memtrack.leaks)
+        # Light cells measured but not yet analysed, stored and sent (see _defer).
+        self._deferred: list[_Running] = []
+        self._flush_handle: asyncio.Handle | None = None
 
     # -- installation -------------------------------------------------------------------------
 
@@ -222,6 +235,7 @@ class Tracker:
                 owner = getattr(magics[kind]["memtrack"], "__self__", None)
                 if owner is self._magics:
                     del magics[kind]["memtrack"]
+        self.flush()
         self.bridge.unregister()
         self.leaks.uninstall_gc_hook()
         if bridge_mod._active is self.bridge:
@@ -259,9 +273,12 @@ class Tracker:
         self._sync_gc_hook()
 
     def _sync_gc_hook(self, busy: bool = False) -> None:
-        """memtrack.leaks' gc callback is registered only while tracking is on or a measured
-        cell runs (``busy``: the fallback cell magic's), never while the extension idles."""
-        if self.installed and (self.mode != "off" or self._running or busy):
+        """memtrack.leaks' gc callback (bytes that collections free, read from tracemalloc) is
+        registered only while deep tracking is on or a deep cell runs (``busy``: the fallback
+        cell magic's). Light mode goes without: the callback would run twice per young
+        collection, ~14 times in a cell that makes 10k objects, for a number it cannot read."""
+        deep = self.mode == "deep" or any(r.measurement.deep for r in self._running)
+        if self.installed and (deep or busy):
             self.leaks.install_gc_hook()
         else:
             self.leaks.uninstall_gc_hook()
@@ -275,9 +292,44 @@ class Tracker:
 
     def reset(self) -> None:
         """Clear the history and tell the frontends."""
+        self._deferred.clear()
         self.store.clear()
         self.leaks.clear()
         self.bridge.publish_reset()
+
+    # -- the leak sidebar's requests (the bridge calls these) ---------------------------------
+
+    def why_request(self, name: str, budget_s: float | None = None) -> dict[str, Any]:
+        """Why the value ``name`` names is alive: ``{chain, message, status}``."""
+        chain, text, status = why_alive(
+            roots_from_shell(self.shell), name, self.leaks, budget_s or BUDGET_REQUEST_S
+        )
+        return {"chain": chain, "message": text, "status": status}
+
+    def release_request(self, target: str, dry_run: bool) -> dict[str, Any]:
+        """``%memtrack release TARGET`` for the sidebar (see memtrack.leaks.release_request);
+        after a real release, ``suspects`` are the leak suspects re-evaluated."""
+        if self._cells_running > 0 and not dry_run:
+            # Only reachable from a comm handler interleaved with a cell (an async cell that
+            # awaits): never pull values from under running code.
+            return {
+                "ok": False,
+                "action": "",
+                "expected_bytes": None,
+                "freed_bytes": None,
+                "message": "a cell is running: release once it has finished",
+            }
+        if not dry_run:
+            self.flush()  # deferred records describe the namespace as it was before
+        roots = roots_from_shell(self.shell)
+        result = release_request(roots, target.split(), dry_run)
+        if result["ok"] and not dry_run:
+            result["suspects"] = self.leaks.current(roots)
+        return result
+
+    def configure_leaks(self, leak_threshold: int) -> None:
+        """The frontend's ``leakThreshold`` (ValueError on a bad value)."""
+        self.leaks.config.update(threshold=leak_threshold)
 
     def status_line(self) -> str:
         from .summary import format_bytes
@@ -290,11 +342,12 @@ class Tracker:
             f"{self.store.max_records} cells), frontend {frontend}, tracemalloc {tracing}"
         )
 
-    def report_text(self, top: int = 10) -> str:
-        """The cells with the largest memory growth so far, one line each."""
-        from .summary import format_report
+    def report_text(self) -> str:
+        """``%memtrack report``: a plain-text table of the cells and the leak suspects."""
+        from .report import format_text
 
-        return format_report(self.store.snapshot(), top)
+        self.flush()
+        return format_text(self.store.snapshot())
 
     # -- transformer --------------------------------------------------------------------------
 
@@ -335,6 +388,9 @@ class Tracker:
             self._pending = None  # a silent run consumed no pending note; drop it
 
     def _pre_run_cell(self, info: Any) -> None:
+        self._cells_running += 1
+        if self._deferred:
+            self.flush()  # the previous cell's record describes the namespace it left
         try:
             pending, self._pending = self._pending, None
             shell = self.shell
@@ -457,6 +513,9 @@ class Tracker:
                 _warn("statement accounting failed", e)
 
     def _post_run_cell(self, result: Any) -> None:
+        # post_run_cell fires even for a failed or cancelled cell; the extension's own
+        # %load_ext cell only fires it (never below zero).
+        self._cells_running = max(0, self._cells_running - 1)
         try:
             info = getattr(result, "info", None)
             for i in range(len(self._cells) - 1, -1, -1):
@@ -489,6 +548,12 @@ class Tracker:
                 count = getattr(result, "execution_count", None)
                 if isinstance(count, int):
                     running.execution_count = count
+            loop = self._idle_loop(running)
+            if loop is not None:
+                # The clock and RSS are read now; the rest waits until the reply is out.
+                running.measurement.stop(error)
+                self._defer(loop, running)
+                return
             numbers = self._finish(running, error)
             self._record(running, numbers)
         except KeyboardInterrupt:
@@ -501,54 +566,96 @@ class Tracker:
                 self._remove_run_code()
                 self._sync_gc_hook()
 
+    # -- deferred light cells -------------------------------------------------------------------
+
+    def _idle_loop(self, running: _Running) -> asyncio.AbstractEventLoop | None:
+        """The kernel's event loop when this cell's analysis, record and message can wait until
+        the cell's reply is sent (a light cell while a frontend listens), else None.
+
+        ipykernel runs cells inside its asyncio loop and sends the execute reply and the idle
+        status before the loop runs the next callback; terminal IPython has no running loop, and
+        its summary must be printed in the cell's own output."""
+        if running.armed or running.measurement.deep or not self.bridge.attached():
+            return None
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+
+    def _defer(self, loop: asyncio.AbstractEventLoop, running: _Running) -> None:
+        self._deferred.append(running)
+        del self._deferred[: -self.store.max_records]  # bounded if the loop never runs it
+        if self._flush_handle is None:
+            self._flush_handle = loop.call_soon(self._flush_from_loop)
+
+    def _flush_from_loop(self) -> None:
+        self._flush_handle = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Analyse, store and send the deferred light cells now (before the next cell runs, so
+        the namespace they describe is the one they left). Never raises."""
+        handle, self._flush_handle = self._flush_handle, None
+        if handle is not None:
+            handle.cancel()
+        while self._deferred:
+            running = self._deferred.pop(0)
+            try:
+                numbers = running.measurement.result(analyze=lambda r=running: self._analyze(r))
+                self._record(running, numbers)
+            except KeyboardInterrupt:
+                _warn("interrupted while analysing")
+            except Exception as e:
+                _warn("could not finish measuring", e)
+
     def _finish(self, running: _Running, error: str | None) -> dict[str, Any]:
         """Finish the measurement and the analysis (each part failing alone)."""
+        try:
+            return running.measurement.finish(error=error, analyze=lambda: self._analyze(running))
+        finally:
+            if running.counter is not None:
+                running.counter.abandon()
+
+    def _analyze(self, running: _Running) -> dict[str, Any]:
+        """Type counts, line table and variables of a finished cell, within one budget."""
         opts = running.opts
         top = int(opts.get("top") or DEFAULT_TOP)
         ledger, counter = running.ledger, running.counter
         m = running.measurement
-
-        def analyze() -> dict[str, Any]:
-            out: dict[str, Any] = {"top_lines": [], "types": [], "variables": []}
-            t0 = time.perf_counter()
-            spent = ledger.analysis_s if ledger is not None else 0.0
-            deadline = t0 + max(MIN_AFTER_S, ANALYSIS_BUDGET_S - spent)
-            try:
-                if counter is not None:
-                    out["types"], out["types_method"] = counter.finish(
-                        top=top,
-                        traced_since_start=m.tracing_started_here,
-                        deadline=t0 + (deadline - t0) * TYPES_SHARE,
-                    )
-            except Exception as e:
-                _warn("type counts skipped", e)
-            try:
-                if ledger is not None:
-                    if m.deep and opts.get("lines"):
-                        out["top_lines"] = ledger.top_lines(top)
-                        out["top_lines_granularity"] = "statement"
-                    if opts.get("vars"):
-                        out["variables"] = ledger.variables(top, deep=m.deep, deadline=deadline)
-                    if m.deep and m.tracing_started_here:
-                        out["freed_estimate"] = ledger.freed
-                        out["resized_estimate"] = ledger.resized
-                        out["estimated"] = True
-                        if ledger.freed_partial:
-                            out["freed_estimate_partial"] = True
-            except Exception as e:
-                _warn("line table or variables skipped", e)
-            finally:
-                if ledger is not None:
-                    out["analysis_s"] = round(ledger.analysis_s + time.perf_counter() - t0, 6)
-                    running.touched = _touched_names(ledger)
-                    ledger.release()
-            return out
-
+        out: dict[str, Any] = {"top_lines": [], "types": [], "variables": []}
+        t0 = time.perf_counter()
+        spent = ledger.analysis_s if ledger is not None else 0.0
+        deadline = t0 + max(MIN_AFTER_S, ANALYSIS_BUDGET_S - spent)
         try:
-            return m.finish(error=error, analyze=analyze)
-        finally:
             if counter is not None:
-                counter.abandon()
+                out["types"], out["types_method"] = counter.finish(
+                    top=top,
+                    traced_since_start=m.tracing_started_here,
+                    deadline=t0 + (deadline - t0) * TYPES_SHARE,
+                )
+        except Exception as e:
+            _warn("type counts skipped", e)
+        try:
+            if ledger is not None:
+                if m.deep and opts.get("lines"):
+                    out["top_lines"] = ledger.top_lines(top)
+                    out["top_lines_granularity"] = "statement"
+                if opts.get("vars"):
+                    out["variables"] = ledger.variables(top, deep=m.deep, deadline=deadline)
+                if m.deep and m.tracing_started_here:
+                    out["freed_estimate"] = ledger.freed
+                    out["resized_estimate"] = ledger.resized
+                    out["estimated"] = True
+                    if ledger.freed_partial:
+                        out["freed_estimate_partial"] = True
+        except Exception as e:
+            _warn("line table or variables skipped", e)
+        finally:
+            if ledger is not None:
+                out["analysis_s"] = round(ledger.analysis_s + time.perf_counter() - t0, 6)
+                running.touched = _touched_names(ledger)
+                ledger.release()
+        return out
 
     # -- the fallback cell magic ----------------------------------------------------------------
 

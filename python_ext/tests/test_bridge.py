@@ -152,3 +152,197 @@ def test_module_level_helpers():
         assert comm.sent[-1]["type"] == "record"
     finally:
         bridge_mod.set_active(None)
+
+
+# --------------------------------------------------------------------------- leak sidebar requests
+
+
+def request(comm, data):
+    """Send one comm message through the bridge; return what it answered (one message or none)."""
+    n = len(comm.sent)
+    comm.msg_handler({"content": {"comm_id": comm.comm_id, "data": data}})
+    answers = comm.sent[n:]
+    for answer in answers:
+        message_validator().validate(answer)
+    assert len(answers) <= 1, answers
+    return answers[0] if answers else None
+
+
+def run(ip, code):
+    assert ip.run_cell(code, store_history=True).success
+
+
+def test_why_and_release_with_a_real_shell(shell):
+    import tracemalloc
+
+    import memtrack
+
+    ip = shell
+    comm = opened(memtrack._tracker.bridge, "leaks")
+    tracemalloc.start()  # the freed bytes are measured exactly (RSS would depend on malloc)
+    run(ip, "big = bytearray(30_000_000)")
+    run(ip, "big")
+    n = ip.execution_count - 1
+    run(ip, "del big")
+    assert n in ip.user_ns["Out"]
+
+    why = request(comm, {"v": 1, "type": "why", "request_id": "w1", "name": f"Out[{n}]"})
+    assert why["type"] == "why_result" and why["request_id"] == "w1"
+    assert why["status"] == "found" and why["chain"] == ["user_ns['Out']", f"dict[{n}]"]
+
+    # A variable held by a container too: the chain names the container.
+    run(ip, "holder = {'k': bytearray(10)}\nalias = holder['k']")
+    why = request(comm, {"v": 1, "type": "why", "request_id": "w2", "name": "alias"})
+    assert why["status"] == "found" and why["chain"] == ["user_ns['holder']", "dict['k']"]
+    gone = request(comm, {"v": 1, "type": "why", "request_id": "w3", "name": "no_such"})
+    assert gone["status"] == "gone" and gone["chain"] is None and "no_such" in gone["message"]
+
+    # Dry run: says what it would do and frees nothing.
+    msg = {"v": 1, "type": "release", "request_id": "r1", "target": f"out {n}", "dry_run": True}
+    dry = request(comm, msg)
+    assert dry["type"] == "release_result" and dry["request_id"] == "r1" and dry["ok"] is True
+    assert dry["action"] == f"delete Out[{n}], _{n} and _"
+    assert 30_000_000 <= dry["expected_bytes"] < 30_001_000
+    assert dry["freed_bytes"] is None and "suspects" not in dry
+    assert n in ip.user_ns["Out"] and f"_{n}" in ip.user_ns
+
+    real = request(comm, dict(msg, request_id="r2", dry_run=False))
+    assert real["ok"] is True and real["dry_run"] is False
+    assert real["freed_bytes"] >= 29_000_000, real
+    assert n not in ip.user_ns["Out"] and f"_{n}" not in ip.user_ns
+    assert all(s["name"] != f"Out[{n}]" for s in real["suspects"])
+
+    # Refusals are answers, not errors.
+    again = request(comm, dict(msg, request_id="r3"))
+    assert again["ok"] is False and again["expected_bytes"] is None
+    assert f"Out[{n}] is not in the output history" in again["message"]
+    tb = request(comm, dict(msg, request_id="r4", target="traceback"))
+    assert tb["ok"] is False and tb["message"] == "no traceback is kept"
+    bad = request(comm, dict(msg, request_id="r5", target="nope"))
+    assert bad["ok"] is False and "'nope' is not a variable" in bad["message"]
+
+
+def test_release_a_variable_and_a_traceback(shell):
+    import memtrack
+
+    ip = shell
+    comm = opened(memtrack._tracker.bridge, "names")
+    run(ip, "import weakref\nclass Box(list): pass\ncache = Box([bytearray(2_000_000)])")
+    run(ip, "cache_ref = weakref.ref(cache)")
+    msg = {"v": 1, "type": "release", "request_id": "a", "target": "cache", "dry_run": True}
+    dry = request(comm, msg)
+    assert dry["ok"] and dry["action"] == "delete `cache`" and dry["expected_bytes"] >= 2_000_000
+    assert ip.user_ns["cache_ref"]() is not None
+    real = request(comm, dict(msg, dry_run=False))
+    assert real["ok"] and isinstance(real["freed_bytes"], int) and real["freed_bytes"] >= 0
+    assert "cache" not in ip.user_ns and ip.user_ns["cache_ref"]() is None
+
+    assert not ip.run_cell(
+        "refs = []\ndef f():\n    t = bytearray(3_000_000)\n    refs.append(t)\n    1 / 0\nf()",
+        store_history=True,
+    ).success
+    run(ip, "refs.clear()")
+    msg = {"v": 1, "type": "release", "request_id": "t", "target": "traceback", "dry_run": True}
+    dry = request(comm, msg)
+    assert dry["ok"] and dry["action"].startswith("forget the last exception")
+    assert dry["expected_bytes"] >= 3_000_000
+    real = request(comm, dict(msg, dry_run=False))
+    assert real["ok"] and "last_traceback" not in __import__("sys").__dict__
+
+
+def test_release_is_refused_while_a_cell_runs(shell):
+    """A comm handler interleaved with a running cell (ipykernel dispatches comm messages while
+    an async cell awaits) must not pull values from under it."""
+    import memtrack
+
+    ip = shell
+    comm = opened(memtrack._tracker.bridge, "busy")
+    msg = {"v": 1, "type": "release", "request_id": "b", "target": "x", "dry_run": False}
+    ip.user_ns["_answer_inside"] = lambda: request(comm, msg)
+    run(ip, "x = bytearray(10)\nanswer = _answer_inside()")
+    answer = ip.user_ns["answer"]
+    assert answer["ok"] is False and "a cell is running" in answer["message"]
+    assert "x" in ip.user_ns
+
+
+def test_configure_sets_the_leak_threshold(shell):
+    import memtrack
+
+    comm = opened(memtrack._tracker.bridge, "cfg")
+    config = memtrack._tracker.leaks.config
+    assert request(comm, {"v": 1, "type": "configure", "leak_threshold": 5_000_000}) is None
+    assert config.threshold == 5_000_000
+    for bad in (-1, 1.5, "1000", None, True):
+        err = request(comm, {"v": 1, "type": "configure", "leak_threshold": bad})
+        assert err["type"] == "error" and "leak_threshold" in err["message"]
+    assert config.threshold == 5_000_000
+
+
+def test_malformed_requests_get_an_error_with_their_request_id():
+    bridge = Bridge(RecordStore(), on_why=lambda *a: {}, on_release=lambda *a: {})
+    comm = opened(bridge, "bad")
+    cases = [
+        ({"v": 1, "type": "why", "name": "x"}, None),
+        ({"v": 1, "type": "why", "request_id": 7, "name": "x"}, None),
+        ({"v": 1, "type": "why", "request_id": "a", "name": ""}, "a"),
+        ({"v": 1, "type": "why", "request_id": "b", "name": "x", "budget_s": 60}, "b"),
+        ({"v": 1, "type": "release", "request_id": "c", "target": "x"}, "c"),
+        ({"v": 1, "type": "release", "request_id": "d", "target": "x", "dry_run": "yes"}, "d"),
+        ({"v": 1, "type": "release", "request_id": "e", "target": 3, "dry_run": True}, "e"),
+        ({"v": 1, "type": "configure"}, None),
+        ({"v": 1, "type": "why_result", "request_id": "f"}, None),
+    ]
+    for data, rid in cases:
+        err = request(comm, data)
+        assert err["type"] == "error", data
+        assert err.get("request_id") == rid, (data, err)
+
+
+def test_request_handlers_that_fail_never_raise(capsys):
+    def boom(*args):
+        raise RuntimeError("kaput")
+
+    comm = opened(Bridge(RecordStore(), on_why=boom, on_release=boom), "boom")
+    err = request(comm, {"v": 1, "type": "why", "request_id": "x", "name": "a"})
+    assert err == {
+        "v": 1,
+        "type": "error",
+        "message": "internal error: RuntimeError",
+        "request_id": "x",
+    }
+    assert "kaput" in capsys.readouterr().err
+    # Without handlers (a bridge that knows no leaks): an error, not silence.
+    comm = opened(Bridge(RecordStore()), "none")
+    for data in (
+        {"v": 1, "type": "why", "request_id": "y", "name": "a"},
+        {"v": 1, "type": "release", "request_id": "z", "target": "a", "dry_run": True},
+        {"v": 1, "type": "configure", "leak_threshold": 1},
+    ):
+        assert request(comm, data)["type"] == "error"
+
+
+def test_requests_from_another_thread_run_on_the_main_loop():
+    import asyncio
+    import threading
+
+    ran_on = []
+
+    def on_release(target, dry_run):
+        ran_on.append(threading.current_thread())
+        return {"ok": True, "action": "a", "expected_bytes": 1, "freed_bytes": None, "message": ""}
+
+    bridge = Bridge(RecordStore(), on_release=on_release)
+    comm = opened(bridge, "threads")
+    loop = asyncio.new_event_loop()
+    bridge.main_loop = loop
+    msg = {"v": 1, "type": "release", "request_id": "t", "target": "x", "dry_run": True}
+    worker = threading.Thread(target=comm.msg_handler, args=({"content": {"data": msg}},))
+    try:
+        worker.start()
+        worker.join()
+        assert ran_on == [] and len(comm.sent) == 1  # queued, not run beside the main thread
+        loop.run_until_complete(asyncio.sleep(0.01))
+    finally:
+        loop.close()
+    assert ran_on == [threading.main_thread()]
+    assert comm.sent[-1]["type"] == "release_result" and comm.sent[-1]["request_id"] == "t"

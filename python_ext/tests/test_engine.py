@@ -294,7 +294,8 @@ def test_status_report_and_own_memory(shell, capsys):
     out = capsys.readouterr().out
     assert "mode off, 1 cell(s) recorded" in out and "history" in out and "kB" in out
     run(shell, "%memtrack report")
-    assert "largest growth first" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("memtrack: 1 cell(s) recorded\n") and "RSS after" in out
 
 
 def test_records_stay_small_and_the_store_bounded():
@@ -345,3 +346,54 @@ def test_someone_elses_freeze_is_left_alone(shell):
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+class _ListeningComm:
+    """Stands for a frontend's comm (the comm target needs a kernel); records what is sent."""
+
+    comm_id = "listening"
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, data):
+        self.sent.append(data)
+
+
+def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell):
+    """Inside ipykernel's asyncio loop a light cell returns before its record is made: the loop
+    makes and sends it after the reply, and the next cell never runs before it."""
+    import asyncio
+
+    tracker = memtrack._tracker
+    comm = _ListeningComm()
+    tracker.bridge._comms[comm.comm_id] = comm
+    seen = {}
+
+    async def cells():
+        memtrack.start()
+        run(shell, "light_a = [0] * 1000")
+        seen["after_cell"] = len(tracker.store)
+        await asyncio.sleep(0)  # ipykernel: reply and idle status sent, then the callbacks
+        seen["after_loop"] = len(tracker.store)
+        run(shell, "light_b = 1")  # no loop turn: flushed by the next cell itself
+        run(shell, "light_c = 2")
+        seen["before_loop"] = [r["record"]["execution_count"] for r in comm.sent]
+        memtrack.stop()
+
+    try:
+        n0 = len(tracker.store)
+        asyncio.run(cells())
+        assert seen["after_cell"] == n0
+        assert seen["after_loop"] == n0 + 1
+        assert len(seen["before_loop"]) == 2  # light_a, light_b; light_c still waits
+        records = memtrack.history()  # flushes what still waits
+        assert [r["variables"][0]["name"] for r in records[-3:]] == [
+            "light_a",
+            "light_b",
+            "light_c",
+        ]
+        assert all(r["mode"] == "light" for r in records[-3:])
+        assert tracker._deferred == []
+    finally:
+        tracker.bridge._comms.pop(comm.comm_id, None)

@@ -62,6 +62,20 @@ def execute(kc, code):
     return reply
 
 
+def later_comm_data(kc, comm_id, n=1):
+    """The next ``n`` messages on the comm that arrive after the request went idle (light cells
+    are analysed and sent once the kernel has replied)."""
+    found = []
+    while len(found) < n:
+        try:
+            msg = kc.get_iopub_msg(timeout=TIMEOUT)
+        except Empty:  # pragma: no cover - only when the record never comes
+            raise AssertionError(f"only {len(found)} of {n} comm messages came") from None
+        if msg["msg_type"] == "comm_msg" and msg["content"]["comm_id"] == comm_id:
+            found.append(msg["content"]["data"])
+    return found
+
+
 def send_shell(kc, msg_type, content):
     msg = kc.session.msg(msg_type, content)
     kc.shell_channel.send(msg)
@@ -293,7 +307,11 @@ def test_engine_in_a_real_kernel(kernel):
     # Light mode, every cell; the value lands in the execute_result as without memtrack.
     execute(kc, "%memtrack on")
     reply = execute(kc, "lst = [0] * 10_000\nlen(lst)")
-    (record,) = records(reply)
+    # The record is not sent before the cell's reply and idle status: it follows them.
+    assert records(reply) == []
+    (message,) = later_comm_data(kc, comm_id)
+    validator.validate(message)
+    record = message["record"]
     assert record["mode"] == "light" and record["traced_delta"] is None
     assert record["variables"][0]["name"] == "lst"
     results = [m for m in reply["iopub"] if m["msg_type"] == "execute_result"]
@@ -328,3 +346,43 @@ def test_keyboard_interrupt_in_a_real_kernel(kernel, tmp_path):
     assert results[0]["content"]["data"]["text/plain"] == "('sleepy', 'KeyboardInterrupt')"
     reply = execute(kc, "%%memtrack\n6 * 7")
     assert reply["content"]["status"] == "ok"
+
+
+def test_leak_requests_over_the_comm(kernel):
+    """The sidebar's configure, why and release (dry run, then real) in a real kernel."""
+    kc = kernel
+    comm_id, _ = open_comm(kc)
+
+    def ask(data):
+        answers = comm_data(send_shell(kc, "comm_msg", {"comm_id": comm_id, "data": data}), comm_id)
+        for answer in answers:
+            message_validator().validate(answer)
+        return answers
+
+    def printed(code):
+        return stdout_text(execute(kc, code)["iopub"]).strip()
+
+    assert ask({"v": 1, "type": "configure", "leak_threshold": 2_000_000}) == []
+    assert printed("import memtrack\nprint(memtrack._tracker.leaks.config.threshold)") == "2000000"
+    execute(kc, "big = bytearray(30_000_000)")
+    n = execute(kc, "big")["content"]["execution_count"]
+    execute(kc, "del big")
+    (why,) = ask({"v": 1, "type": "why", "request_id": "w", "name": f"Out[{n}]"})
+    assert why["status"] == "found" and why["chain"] == ["user_ns['Out']", f"dict[{n}]"]
+
+    release = {"v": 1, "type": "release", "request_id": "d", "target": f"out {n}", "dry_run": True}
+    (dry,) = ask(release)
+    assert dry["ok"] and dry["request_id"] == "d" and dry["freed_bytes"] is None
+    # _ too when IPython binds it (not when builtins has a gettext `_`)
+    assert dry["action"].startswith(f"delete Out[{n}]") and f"_{n}" in dry["action"]
+    assert 30_000_000 <= dry["expected_bytes"] < 30_001_000
+    assert printed(f"print({n} in Out, '_{n}' in globals())") == "True True"
+    (real,) = ask(dict(release, request_id="r", dry_run=False))
+    assert real["ok"] and real["request_id"] == "r", real["message"]
+    assert isinstance(real["freed_bytes"], int) and real["freed_bytes"] >= 0
+    assert all(s["name"] != f"Out[{n}]" for s in real["suspects"])
+    assert printed(f"print({n} in Out, '_{n}' in globals())") == "False False"
+    (err,) = ask({"v": 1, "type": "release", "request_id": "x", "target": "out"})
+    assert err["type"] == "error" and err["request_id"] == "x"
+    ask({"v": 1, "type": "configure", "leak_threshold": 1_000_000})
+    send_shell(kc, "comm_close", {"comm_id": comm_id, "data": {}})

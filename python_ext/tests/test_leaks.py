@@ -560,12 +560,14 @@ def test_shell_clean_notebook_has_no_suspects(shell):
     assert all(r["leaks"] == [] for r in records), [r["leaks"] for r in records]
 
 
-def test_shell_gc_callback_only_while_tracking(shell):
+def test_shell_gc_callback_only_while_tracking_deep(shell):
     import memtrack as m
 
     det = m._tracker.leaks
     assert det._gc_callback not in gc.callbacks  # loaded, tracking off: no per-collection cost
     assert run(shell, "%memtrack on")
+    assert det._gc_callback not in gc.callbacks  # light: no per-collection cost either
+    assert run(shell, "%memtrack on --deep")
     assert det._gc_callback in gc.callbacks
     assert run(shell, "%memtrack off")
     assert det._gc_callback not in gc.callbacks
@@ -666,3 +668,20 @@ def test_kernel_detects_each_kind_and_clean_cells(tmp_path_factory):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_why_alive_says_whether_the_search_finished():
+    value = [0]
+    ns: dict = {"v": value}
+    roots = Roots(ns=ns, out={})
+    chain, text, status = leaks.why_alive(roots, "v", budget_s=5)
+    assert status == "found" and chain == ["user_ns['v']"] and "only by its name" in text
+    ns["rows"] = [[i] for i in range(2_000)]
+    chain, text, status = leaks.why_alive(roots, "v", budget_s=1e-9)
+    assert status == "timeout" and chain == ["user_ns['v']"] and "within 0 ms" in text
+    ns["box"] = {"k": value}
+    chain, _, status = leaks.why_alive(roots, "v", budget_s=5)
+    assert status == "found" and chain == ["user_ns['box']", "dict['k']"]
+    assert leaks.why_alive(roots, "gone_name")[2] == "gone"
+    assert leaks.why_alive(roots, "Out[3]")[2] == "gone"
+    assert leaks.why(roots, "v", budget_s=5)[0] == chain  # why() is why_alive() without status

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import mmap
 import sys
 import tracemalloc
 
@@ -100,10 +101,14 @@ def test_gc_deltas_count_collections():
 
 def test_nested_measurement_keeps_the_outer_peak(no_tracing):
     outer = CellMeasurement(deep=True).start()
-    # Above glibc's largest mmap threshold (32 MiB): fresh pages, so RSS really grows even
-    # when earlier tests left freed heap memory resident.
-    tmp = b"\x01" * (40 * MB)
+    tmp = b"\x01" * (40 * MB)  # traced
     del tmp
+    # RSS: fresh anonymous pages, touched one by one (a freed Python buffer may come back from
+    # heap memory that earlier tests left resident, and then RSS does not grow).
+    pages = mmap.mmap(-1, 40 * MB)
+    for i in range(0, 40 * MB, mmap.PAGESIZE):
+        pages[i] = 1
+    pages.close()
     inner = CellMeasurement(deep=True).start()  # resets the peaks (tracemalloc and VmHWM)
     inner_result = inner.finish()
     outer_result = outer.finish()

@@ -4,13 +4,23 @@ import addFormats from 'ajv-formats';
 import {
   PROTOCOL_VERSION,
   ProtocolError,
+  configureMessage,
   helloMessage,
   parseKernelMessage,
-  requestHistoryMessage
+  releaseMessage,
+  requestHistoryMessage,
+  whyMessage
 } from '../protocol';
 import { SCHEMA_PATH, fixtures, readJson } from './fixtures';
 
-const KERNEL_TYPES = new Set(['history', 'record', 'reset', 'error']);
+const KERNEL_TYPES = new Set([
+  'history',
+  'record',
+  'reset',
+  'error',
+  'why_result',
+  'release_result'
+]);
 
 describe('wire schema and fixtures', () => {
   const ajv = new Ajv({ allErrors: true, strict: false });
@@ -28,12 +38,36 @@ describe('wire schema and fixtures', () => {
   it('accepts the messages this frontend sends', () => {
     expect(validate(helloMessage('0.1.0'))).toBe(true);
     expect(validate(requestHistoryMessage())).toBe(true);
+    expect(validate(whyMessage('id-1', 'Out[3]', 1))).toBe(true);
+    expect(validate(whyMessage('id-2', 'cache'))).toBe(true);
+    expect(validate(releaseMessage('id-3', 'out 3', true))).toBe(true);
+    expect(validate(releaseMessage('id-4', 'traceback', false))).toBe(true);
+    expect(validate(configureMessage(5_000_000))).toBe(true);
+  });
+
+  it('rejects requests the kernel could not answer', () => {
+    expect(validate(whyMessage('', 'x'))).toBe(false);
+    expect(validate(whyMessage('id', 'x', 60))).toBe(false);
+    expect(validate(configureMessage(-1))).toBe(false);
+    expect(validate(configureMessage(1.5))).toBe(false);
   });
 
   it('has fixtures for every message type', () => {
     const types = new Set(fixtures('valid').map(([, message]) => message.type));
     expect([...types].sort()).toEqual(
-      ['error', 'hello', 'history', 'record', 'request_history', 'reset'].sort()
+      [
+        'configure',
+        'error',
+        'hello',
+        'history',
+        'record',
+        'release',
+        'release_result',
+        'request_history',
+        'reset',
+        'why',
+        'why_result'
+      ].sort()
     );
   });
 });
@@ -67,6 +101,48 @@ describe('parseKernelMessage', () => {
   it('rejects non-objects', () => {
     expect(() => parseKernelMessage(null)).toThrow(/not a JSON object/);
     expect(() => parseKernelMessage([1])).toThrow(/not a JSON object/);
+  });
+
+  it('parses a why answer', () => {
+    const message = fixtures('valid').find(([name]) => name === 'why_result.json')![1];
+    const parsed = parseKernelMessage(message);
+    expect(parsed).toEqual({ ...message });
+    const gone = parseKernelMessage(
+      fixtures('valid').find(([name]) => name === 'why_result-gone.json')![1]
+    );
+    expect(gone.type === 'why_result' && gone.chain).toBeNull();
+  });
+
+  it('parses release answers, with the re-evaluated suspects', () => {
+    const message = fixtures('valid').find(([name]) => name === 'release_result.json')![1];
+    const parsed = parseKernelMessage(message);
+    expect(parsed.type).toBe('release_result');
+    if (parsed.type === 'release_result') {
+      expect(parsed.freed_bytes).toBe(30003200);
+      expect(parsed.suspects?.map(s => s.name)).toEqual(['cache']);
+    }
+    const dry = parseKernelMessage(
+      fixtures('valid').find(([name]) => name === 'release_result-dry-run.json')![1]
+    );
+    expect(dry.type === 'release_result' && dry.suspects).toBeUndefined();
+  });
+
+  it('names what is wrong with a request answer', () => {
+    const base = { v: 1, type: 'why_result', request_id: 'a', name: 'x', message: 'm' };
+    expect(() => parseKernelMessage({ ...base, chain: [1], status: 'found' })).toThrow(/chain/);
+    expect(() => parseKernelMessage({ ...base, chain: null, status: 'ok' })).toThrow(/status/);
+    const release = fixtures('valid').find(([name]) => name === 'release_result.json')![1];
+    expect(() => parseKernelMessage({ ...release, ok: 'yes' })).toThrow(/'ok' boolean/);
+    expect(() => parseKernelMessage({ ...release, freed_bytes: '1' })).toThrow(/freed_bytes/);
+    expect(() => parseKernelMessage({ ...release, suspects: [1] })).toThrow(/suspects/);
+    expect(() => parseKernelMessage({ v: 1, type: 'error', message: 'm', request_id: 3 })).toThrow(
+      /request_id/
+    );
+  });
+
+  it('keeps the request id of an error', () => {
+    const parsed = parseKernelMessage({ v: 1, type: 'error', message: 'm', request_id: 'r' });
+    expect(parsed).toEqual({ v: 1, type: 'error', message: 'm', request_id: 'r' });
   });
 
   it('keeps the records of a history message in order', () => {

@@ -91,6 +91,25 @@ describe('MemtrackSidebar', () => {
     expect(rows()).toHaveLength(20);
   });
 
+  it('shows an appended row at once and redraws the plot shortly after', async () => {
+    model.setCurrent('nb');
+    model.appendRecord('nb', sampleRecord({ seq: 1 }));
+    await frame();
+    expect(plot.renderPlot).toHaveBeenCalledTimes(1);
+    (plot.renderPlot as jest.Mock).mockClear();
+    model.appendRecord('nb', sampleRecord({ seq: 2 }));
+    await frame();
+    expect(rows()).toHaveLength(2);
+    expect(sidebar.node.dataset.renderKind).toBe('append');
+    expect(plot.renderPlot).not.toHaveBeenCalled();
+    model.appendRecord('nb', sampleRecord({ seq: 3 }));
+    await frame();
+    await new Promise(resolve => setTimeout(resolve, 400));
+    expect(plot.renderPlot).toHaveBeenCalledTimes(1);
+    expect(lastPlot()[1].records).toHaveLength(3);
+    expect(sidebar.node.dataset.plotCount).toBe('3');
+  });
+
   it('keeps user-controlled text inert', async () => {
     model.setCurrent('nb');
     model.appendRecord(

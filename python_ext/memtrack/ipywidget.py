@@ -1,0 +1,97 @@
+"""The widget behind ``memtrack.widget()``: the memory plot and a table of the last cells in a
+notebook output, for frontends without the sidebar. Its view is in the JupyterLab extension
+(src/widget.ts, registered as the widget module ``jupyterlab-memtrack``).
+
+Imports ipywidgets, an optional dependency: only ``memtrack.widget()`` imports this module. (It
+is not called ``widget.py``: importing that submodule would replace the function
+``memtrack.widget`` by the module.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from typing import Any
+
+from ipywidgets import DOMWidget
+from traitlets import Dict, Int, List, Unicode
+
+from . import __version__
+from .store import RecordStore
+
+MODULE_NAME = "jupyterlab-memtrack"
+# The sidebar's default maxPoints: the plot never draws more.
+DEFAULT_MAX_RECORDS = 500
+
+
+class MemtrackWidget(DOMWidget):
+    """The last ``max_records`` records of a store, kept up to date as cells are recorded.
+
+    The whole list goes to the frontend when the widget opens or the history is cleared; each
+    new record is appended to ``records`` in place and sent alone (a custom message), so a cell
+    costs the same with 5 records as with 500. The store holds the widget by weak reference
+    only; :meth:`close` stops the updates.
+    """
+
+    _model_name = Unicode("MemtrackWidgetModel").tag(sync=True)
+    _model_module = Unicode(MODULE_NAME).tag(sync=True)
+    _model_module_version = Unicode(__version__).tag(sync=True)
+    _view_name = Unicode("MemtrackWidgetView").tag(sync=True)
+    _view_module = Unicode(MODULE_NAME).tag(sync=True)
+    _view_module_version = Unicode(__version__).tag(sync=True)
+
+    # Records as the store keeps them (schema/wire/message.schema.json#/definitions/record),
+    # oldest first, at most max_records of them.
+    records = List(Dict()).tag(sync=True)
+    max_records = Int(DEFAULT_MAX_RECORDS, min=1).tag(sync=True)
+
+    def __init__(
+        self,
+        store: RecordStore,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        main_loop: asyncio.AbstractEventLoop | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 1:
+            raise ValueError(f"max_records must be a positive integer, not {max_records!r}")
+        self._store = store
+        # Where a clear coming from a comm thread is replayed (the kernel's main loop).
+        self._main_loop = main_loop
+        self._stale = False
+        super().__init__(records=store.tail(max_records), max_records=max_records, **kwargs)
+        store.add_listener(self._on_history)
+
+    def __repr__(self) -> str:
+        # Shown as text/plain where widgets are not rendered: no dump of the records.
+        return f"<memtrack widget: {len(self.records)} tracked cell(s)>"
+
+    def close(self) -> None:
+        store = self.__dict__.get("_store")  # absent if __init__ failed early
+        if store is not None:
+            store.remove_listener(self._on_history)
+        super().close()
+
+    def _on_history(self, event: str, record: dict[str, Any] | None) -> None:
+        # Trait changes send comm messages: only from the main thread, where cells are recorded.
+        # A reset from a comm handler on another thread is replayed on the main loop.
+        if threading.current_thread() is not threading.main_thread():
+            self._stale = True
+            if self._main_loop is not None:
+                with contextlib.suppress(RuntimeError):  # loop closed: the kernel is going away
+                    self._main_loop.call_soon_threadsafe(self._resync)
+            return
+        if self._stale:
+            self._resync()
+        elif event == "clear":
+            self.records = []
+        elif record is not None:
+            # In place, so traitlets sends nothing: the frontend gets this one record instead.
+            records = self.records
+            records.append(record)
+            del records[: -self.max_records]
+            self.send({"type": "append", "record": record})
+
+    def _resync(self) -> None:
+        self._stale = False
+        self.records = self._store.tail(self.max_records)

@@ -1,0 +1,779 @@
+"""Reports of a kernel's history: JSON, CSV, a self-contained HTML page, and the text table of
+``%memtrack report``.
+
+Pure: no IPython, no comm. The JSON report is described by ``schema/report/report.schema.json``
+(its cells are the wire schema's records) and has the same keys as the sidebar's export
+(``src/export.ts`` ``toJsonReport``); the CSV has the columns of ``CSV_COLUMNS`` there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import math
+import os
+import platform
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from . import protocol
+from .summary import format_bytes
+
+REPORT_FORMAT = "memtrack-report"
+REPORT_VERSION = 1
+FORMATS = ("json", "csv", "html")
+EXTENSIONS = {".json": "json", ".csv": "csv", ".html": "html", ".htm": "html"}
+REPORT_KEYS = ("format", "version", "created", "python", "platform", "kernel", "cells")
+
+#: The same columns, in the same order, as src/export.ts ``CSV_COLUMNS``.
+CSV_COLUMNS = (
+    "seq",
+    "execution_count",
+    "cell_id",
+    "label",
+    "mode",
+    "started_at",
+    "duration_s",
+    "rss_before",
+    "rss_after",
+    "rss_peak",
+    "traced_delta",
+    "traced_peak",
+    "error",
+    "leaks",
+)
+
+Record = Mapping[str, Any]
+
+
+class ReportError(ValueError):
+    """A report that cannot be written or read; the text says why."""
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _now_iso() -> str:
+    # The sidebar writes Date.toISOString(): milliseconds and "Z".
+    stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def build_report(
+    records: Sequence[Record],
+    kernel_info: Mapping[str, Any] | None,
+    created: str | None = None,
+    platform_name: str | None = None,
+) -> dict[str, Any]:
+    """The JSON report: ``kernel_info`` is the bridge's ``{pid, python, memtrack}``."""
+    kernel = dict(kernel_info or {})
+    return {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "created": created or _now_iso(),
+        "python": kernel.get("python"),
+        "platform": platform_name if platform_name is not None else platform.platform(),
+        "kernel": kernel,
+        "cells": [dict(r) for r in records],
+    }
+
+
+def record_delta(record: Record) -> int | None:
+    """The net change a record stands for: traced when measured, else RSS (as the sidebar)."""
+    if record.get("traced_delta") is not None:
+        return int(record["traced_delta"])
+    before, after = record.get("rss_before"), record.get("rss_after")
+    if before is not None and after is not None:
+        return int(after) - int(before)
+    return None
+
+
+def record_peak(record: Record) -> int | None:
+    """Traced peak above the cell's start when measured, else the RSS peak."""
+    peak = record.get("traced_peak")
+    return peak if peak is not None else record.get("rss_peak")
+
+
+def latest_suspects(records: Sequence[Record]) -> list[dict[str, Any]]:
+    """The leak suspects after the last tracked cell (each record carries the current ones)."""
+    return [dict(s) for s in records[-1].get("leaks") or ()] if records else []
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def to_json(report: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as e:
+        raise ReportError(f"the history is not JSON-safe ({e})") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def load_report(path_or_text: str | bytes | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON report (a path, or the JSON text itself) and check it; raises ReportError."""
+    if isinstance(path_or_text, bytes):
+        text = path_or_text.decode("utf-8", errors="replace")
+    elif isinstance(path_or_text, str) and path_or_text.lstrip().startswith("{"):
+        text = path_or_text
+    else:
+        path = os.fspath(path_or_text)
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ReportError(f"cannot read memtrack report {path}: {e}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ReportError(f"not a memtrack report: invalid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"not a memtrack report: a JSON {type(data).__name__}, not an object")
+    if data.get("format") != REPORT_FORMAT:
+        raise ReportError(
+            f"not a memtrack report: 'format' is {data.get('format')!r}, expected {REPORT_FORMAT!r}"
+        )
+    version = data.get("version")
+    if not _is_int(version) or version < 1:
+        raise ReportError(f"memtrack report has no valid 'version' (got {version!r})")
+    if version > REPORT_VERSION:
+        raise ReportError(
+            f"memtrack report version {version} is newer than this memtrack supports "
+            f"({REPORT_VERSION}); upgrade jupyterlab-memtrack"
+        )
+    missing = [k for k in REPORT_KEYS if k not in data]
+    if missing:
+        raise ReportError(f"memtrack report is missing {', '.join(map(repr, missing))}")
+    if not isinstance(data["created"], str):
+        raise ReportError("memtrack report: 'created' must be a date-time string")
+    for key in ("python", "platform"):
+        if data[key] is not None and not isinstance(data[key], str):
+            raise ReportError(f"memtrack report: {key!r} must be a string or null")
+    kernel = data["kernel"]
+    if not isinstance(kernel, dict):
+        raise ReportError("memtrack report: 'kernel' must be an object")
+    if "pid" in kernel and not _is_int(kernel["pid"]):
+        raise ReportError("memtrack report: 'kernel.pid' must be an integer")
+    for key in ("python", "memtrack"):
+        if key in kernel and not isinstance(kernel[key], str):
+            raise ReportError(f"memtrack report: 'kernel.{key}' must be a string")
+    if not isinstance(data["cells"], list):
+        raise ReportError("memtrack report: 'cells' must be an array of records")
+    for i, cell in enumerate(data["cells"]):
+        try:
+            protocol.validate_record(cell, f"cells[{i}]")
+        except protocol.ProtocolError as e:
+            raise ReportError(f"memtrack report: {e}") from None
+    return data
+
+
+# --------------------------------------------------------------------------- CSV
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_field(value: Any) -> str:
+    """One field as src/export.ts writes it: lists as their length, formulas defused."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        text = str(len(value))
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    # A spreadsheet runs a text cell starting with these as a formula; numbers stay numbers.
+    if isinstance(value, str) and text.startswith(_FORMULA_STARTS):
+        text = "'" + text
+    if any(c in text for c in '",\r\n'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def to_csv(report: Mapping[str, Any]) -> str:
+    """One row per tracked execution after a header row (RFC 4180, CRLF), bytes as integers."""
+    rows = [",".join(CSV_COLUMNS)]
+    for cell in report["cells"]:
+        rows.append(",".join(_csv_field(cell.get(c)) for c in CSV_COLUMNS))
+    return "\r\n".join(rows) + "\r\n"
+
+
+# --------------------------------------------------------------------------- text table
+
+
+def _one_line(text: Any, width: int) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[: width - 1] + "\u2026"
+
+
+def _cell_ref(record: Record) -> str:
+    count = record.get("execution_count")
+    return f"[{count}]" if count is not None else "[ ]"
+
+
+def format_text(records: Sequence[Record], limit: int = 40) -> str:
+    """``%memtrack report``: an aligned plain-text table of the cells, then the leak suspects.
+
+    Beyond ``limit`` cells only those that grew memory most are listed (in execution order).
+    """
+    if not records:
+        return "memtrack: no cells recorded yet"
+    shown = list(records)
+    if len(shown) > limit:
+        largest = sorted(range(len(shown)), key=lambda i: record_delta(shown[i]) or 0)[-limit:]
+        shown = [shown[i] for i in sorted(largest)]
+    header = ("[n]", "label", "mode", "delta", "peak", "RSS after", "duration", "")
+    rows = [header]
+    for r in shown:
+        notes = []
+        if r.get("error"):
+            notes.append(f"raised {r['error']}")
+        if r.get("leaks"):
+            notes.append(f"{len(r['leaks'])} leak suspect(s)")
+        rows.append(
+            (
+                _cell_ref(r),
+                _one_line(r.get("label") or "", 28),
+                str(r.get("mode") or ""),
+                format_bytes(record_delta(r), signed=True) if record_delta(r) is not None else "?",
+                format_bytes(record_peak(r)),
+                format_bytes(r.get("rss_after")),
+                f"{float(r.get('duration_s') or 0.0):.2f} s",
+                _one_line("; ".join(notes), 40),
+            )
+        )
+    right = {0, 3, 4, 5, 6}  # numbers align right
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [f"memtrack: {len(records)} cell(s) recorded"]
+    if len(shown) < len(records):
+        lines[0] += (
+            f"; the {len(shown)} that grew memory most are shown "
+            "(%memtrack export PATH writes them all)"
+        )
+    for row in rows:
+        cols = [
+            v.rjust(w) if i in right else v.ljust(w)
+            for i, (v, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append(("  " + "  ".join(cols)).rstrip())
+    lines.append("  delta, peak: traced (deep cells; peak above the cell's start), else RSS")
+    traced = [r["traced_delta"] for r in records if r.get("traced_delta") is not None]
+    total = []
+    if traced:
+        total.append(f"traced {format_bytes(sum(traced), signed=True)}")
+    first, last = records[0].get("rss_before"), records[-1].get("rss_after")
+    if first is not None or last is not None:
+        total.append(f"RSS {format_bytes(first)} -> {format_bytes(last)}")
+    total.append(f"{sum(float(r.get('duration_s') or 0.0) for r in records):.2f} s")
+    lines.append("total: " + ", ".join(total))
+    suspects = latest_suspects(records)
+    if suspects:
+        lines.append("leak suspects after the last cell (%memtrack leaks --why NAME explains one):")
+        table = [
+            (
+                _one_line(s.get("name", "?"), 24),
+                str(s.get("kind", "")),
+                format_bytes(s.get("size")),
+                _one_line(s.get("reason", ""), 100),
+            )
+            for s in suspects
+        ]
+        widths = [max(len(row[i]) for row in table) for i in range(4)]
+        for row in table:
+            cols = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].rjust(widths[2])]
+            lines.append(("  " + "  ".join([*cols, row[3]])).rstrip())
+    else:
+        lines.append("no leak suspects after the last cell")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _bytes_html(n: int | None, signed: bool = False) -> str:
+    """Human-readable bytes with the exact integer in a tooltip."""
+    if n is None:
+        return '<span class="jp-Memtrack-na">\u2014</span>'
+    return f'<span title="{int(n)}">{_e(format_bytes(n, signed=signed))}</span>'
+
+
+def _title(record: Record) -> str:
+    label = record.get("label")
+    return f"{_cell_ref(record)} {label}" if label else _cell_ref(record)
+
+
+_CSS = """
+:root{color-scheme:light dark;--bg:#fff;--fg:#1f2328;--muted:#656d76;--line:#d0d7de;
+--card:#f6f8fa;--rss:#1f6feb;--traced:#bf3989;--up:#cf222e;--down:#1a7f37;--warn:#9a6700}
+@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#8d96a0;
+--line:#30363d;--card:#161b22;--rss:#58a6ff;--traced:#f778ba;--up:#ff7b72;--down:#3fb950;
+--warn:#d29922}}
+*{box-sizing:border-box}
+body{margin:0 auto;max-width:1200px;padding:24px;background:var(--bg);color:var(--fg);
+font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}
+.jp-Memtrack-meta,.jp-Memtrack-note,figcaption{color:var(--muted);font-size:12px}
+.jp-Memtrack-cards{display:flex;flex-wrap:wrap;gap:8px;margin-top:16px}
+.jp-Memtrack-card{background:var(--card);border:1px solid var(--line);border-radius:6px;
+padding:8px 12px;min-width:130px}
+.jp-Memtrack-card b{display:block;font-size:17px}
+.jp-Memtrack-card small{color:var(--muted)}
+figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:6px;padding:8px}
+svg{display:block;width:100%;height:auto}
+svg text{fill:var(--muted);font-size:11px}
+.jp-Memtrack-grid{stroke:var(--line);stroke-width:1}
+.jp-Memtrack-zero{stroke:var(--muted);stroke-width:1}
+.jp-Memtrack-rss{fill:none;stroke:var(--rss);stroke-width:2}
+.jp-Memtrack-traced{fill:none;stroke:var(--traced);stroke-width:2}
+.jp-Memtrack-up{fill:var(--up)}.jp-Memtrack-down{fill:var(--down)}
+.jp-Memtrack-key{display:inline-block;width:12px;height:3px;vertical-align:middle;
+margin:0 4px 0 12px}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+th{position:sticky;top:0;background:var(--bg);font-weight:600}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.t{white-space:nowrap}
+tbody tr:hover{background:var(--card)}
+.jp-Memtrack-na{color:var(--muted)}
+.jp-Memtrack-badge{display:inline-block;font-size:11px;padding:0 6px;border-radius:8px;
+border:1px solid var(--line);color:var(--warn);margin-left:4px}
+.jp-Memtrack-error{color:var(--up)}
+details summary{cursor:pointer;color:var(--muted)}
+details table{margin:4px 0 8px;font-size:12px}
+details h4{margin:6px 0 2px;font-size:12px}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap;
+word-break:break-all}
+"""
+
+_DOT = " \u00b7 "
+_MAX_POINTS = 600  # plotted points; longer histories keep the largest change of each bucket
+
+
+def _plotted(records: Sequence[Record]) -> list[int]:
+    n = len(records)
+    if n <= _MAX_POINTS:
+        return list(range(n))
+    keep = {n - 1}
+    step = n / _MAX_POINTS
+    for b in range(_MAX_POINTS):
+        bucket = range(int(b * step), min(n, int((b + 1) * step)))
+        if bucket:
+            keep.add(max(bucket, key=lambda i: abs(record_delta(records[i]) or 0)))
+    return sorted(keep)
+
+
+def _nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
+    if hi <= lo:
+        hi = lo + 1
+    raw = (hi - lo) / count
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.floor(lo / step) * step
+    ticks = []
+    value = first
+    while value <= hi + step * 1e-9:
+        ticks.append(value)
+        value += step
+    if ticks[-1] < hi:
+        ticks.append(ticks[-1] + step)
+    return ticks
+
+
+def _svg_plot(records: Sequence[Record]) -> str:
+    """Cumulative lines (RSS after each cell, traced since the first cell) over per-cell deltas."""
+    width, left, right = 900, 70, 12
+    top_h, bar_h, gap, axis_h = 200, 90, 28, 22
+    plot_w = width - left - right
+    height = 8 + top_h + gap + bar_h + axis_h
+    n = len(records)
+    kept = _plotted(records)
+
+    rss: list[int | None] = []
+    traced: list[int | None] = []
+    running: int | None = None
+    for r in records:
+        rss.append(r.get("rss_after"))
+        if r.get("traced_delta") is not None:
+            running = (running or 0) + int(r["traced_delta"])
+        traced.append(running)
+    deltas = [record_delta(r) for r in records]
+
+    def x_of(i: int) -> float:
+        return left + (i + 0.5) * plot_w / n
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        'aria-label="Memory over the executions">'
+    ]
+
+    # Upper panel: the two cumulative lines on one byte axis.
+    values = [v for v in rss + traced if v is not None]
+    y0 = 8
+    if values:
+        ticks = _nice_ticks(min(0, *values), max(0, *values), 5)
+        lo, hi = ticks[0], ticks[-1]
+
+        def y_top(v: float) -> float:
+            return y0 + top_h - (v - lo) / (hi - lo) * top_h
+
+        for t in ticks:
+            y = y_top(t)
+            out.append(
+                f'<line class="jp-Memtrack-grid" x1="{left}" x2="{width - right}" '
+                f'y1="{y:.1f}" y2="{y:.1f}"/><text x="{left - 6}" y="{y + 4:.1f}" '
+                f'text-anchor="end">{_e(format_bytes(int(t)))}</text>'
+            )
+        for series, css in ((rss, "jp-Memtrack-rss"), (traced, "jp-Memtrack-traced")):
+            path, pen_down = [], False
+            for i in kept:
+                v = series[i]
+                if v is None:
+                    pen_down = False
+                    continue
+                path.append(f"{'L' if pen_down else 'M'}{x_of(i):.1f} {y_top(v):.1f}")
+                pen_down = True
+            if path:
+                out.append(f'<path class="{css}" d="{" ".join(path)}"/>')
+
+    # Lower panel: each cell's net change as a bar around zero.
+    by = y0 + top_h + gap
+    known = [d for d in deltas if d is not None]
+    if known:
+        ticks = _nice_ticks(min(0, *known), max(0, *known), 2)
+        lo, hi = ticks[0], ticks[-1]
+
+        def y_bar(v: float) -> float:
+            return by + bar_h - (v - lo) / (hi - lo) * bar_h
+
+        for t in (lo, hi):
+            out.append(
+                f'<text x="{left - 6}" y="{y_bar(t) + 4:.1f}" text-anchor="end">'
+                f"{_e(format_bytes(int(t), signed=t != 0))}</text>"
+            )
+        zero = y_bar(0)
+        bar_w = max(1.0, plot_w / max(len(kept), 1) * 0.7)
+        for i in kept:
+            d = deltas[i]
+            if d is None:
+                continue
+            y = y_bar(d)
+            css = "jp-Memtrack-up" if d > 0 else "jp-Memtrack-down"
+            tip = f"{_title(records[i])}: {format_bytes(d, signed=True)}"
+            out.append(
+                f'<rect class="{css}" x="{x_of(i) - bar_w / 2:.1f}" y="{min(y, zero):.1f}" '
+                f'width="{bar_w:.1f}" height="{max(abs(zero - y), 0.5):.1f}">'
+                f"<title>{_e(tip)}</title></rect>"
+            )
+        out.append(
+            f'<line class="jp-Memtrack-zero" x1="{left}" x2="{width - right}" '
+            f'y1="{zero:.1f}" y2="{zero:.1f}"/>'
+        )
+
+    # x axis: positions in the history.
+    base = by + bar_h + 15
+    marks = sorted({0, n - 1, *(round(k * (n - 1) / 5) for k in range(1, 5))})
+    for i in marks:
+        out.append(f'<text x="{x_of(i):.1f}" y="{base}" text-anchor="middle">{i + 1}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _sub_table(headers: Sequence[str], rows: list[list[str]], numeric: set[int]) -> str:
+    head = "".join(
+        f'<th class="n">{h}</th>' if i in numeric else f"<th>{h}</th>"
+        for i, h in enumerate(headers)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _details(record: Record) -> str:
+    parts = []
+    lines = record.get("top_lines") or []
+    if lines:
+        rows = [
+            [
+                _e(r.get("line")),
+                _bytes_html(r.get("increment"), signed=True),
+                f"<code>{_e(r.get('code', ''))}</code>",
+            ]
+            for r in lines
+        ]
+        parts.append("<h4>Top lines</h4>" + _sub_table(("line", "change", "code"), rows, {0, 1}))
+    types = record.get("types") or []
+    if types:
+        rows = []
+        for t in types:
+            approx = "~" if t.get("sampled") or t.get("size_estimated") else ""
+            count = t.get("count_delta")
+            rows.append(
+                [
+                    _e(t.get("type", "")),
+                    _e(f"{approx}{count:+d}" if _is_int(count) else "?"),
+                    _bytes_html(t.get("size_delta"), signed=True),
+                ]
+            )
+        parts.append("<h4>Types</h4>" + _sub_table(("type", "objects", "size"), rows, {1, 2}))
+    variables = record.get("variables") or []
+    if variables:
+        rows = [
+            [
+                f"<code>{_e(v.get('name', ''))}</code>",
+                _e(v.get("type", "")),
+                _e(v.get("change", "")),
+                ("\u2265" if v.get("partial") else "") + _bytes_html(v.get("size")),
+                _bytes_html(v.get("delta"), signed=True),
+            ]
+            for v in variables
+        ]
+        parts.append(
+            "<h4>Variables</h4>"
+            + _sub_table(("name", "type", "change", "size", "change of size"), rows, {3, 4})
+        )
+    notes = []
+    if record.get("traced_delta_method"):
+        notes.append(f"traced delta: {_e(record['traced_delta_method'])}")
+    if record.get("freed_estimate"):
+        notes.append(f"older memory freed (estimated) {_bytes_html(record['freed_estimate'])}")
+    gc_stats = record.get("gc")
+    if isinstance(gc_stats, dict) and gc_stats.get("collections") is not None:
+        notes.append(
+            f"gc collections {_e(gc_stats.get('collections'))}, "
+            f"collected {_e(gc_stats.get('collected', 0))}"
+        )
+    if record.get("rss_peak_scope") == "process":
+        notes.append("RSS peak is the process's lifetime peak")
+    if notes:
+        parts.append(f'<p class="jp-Memtrack-note">{"; ".join(notes)}</p>')
+    if not parts:
+        return '<span class="jp-Memtrack-na">\u2014</span>'
+    what = ", ".join(
+        f"{len(rows)} {name}{'s' if len(rows) != 1 else ''}"
+        for rows, name in ((lines, "line"), (types, "type"), (variables, "variable"))
+        if rows
+    )
+    return f"<details><summary>{_e(what or 'notes')}</summary>{''.join(parts)}</details>"
+
+
+def _cell_row(record: Record) -> str:
+    label = _e(record.get("label") or "")
+    if record.get("error"):
+        label += f' <span class="jp-Memtrack-error">raised {_e(record["error"])}</span>'
+    if record.get("leaks"):
+        label += f'<span class="jp-Memtrack-badge">{len(record["leaks"])} leak suspect(s)</span>'
+    rss_delta = None
+    if record.get("rss_before") is not None and record.get("rss_after") is not None:
+        rss_delta = int(record["rss_after"]) - int(record["rss_before"])
+    started = str(record.get("started_at") or "").replace("T", " ")[:19]
+    cells = [
+        ("n", _e(record.get("seq", ""))),
+        ("n", _e(_cell_ref(record))),
+        ("", label),
+        ("", _e(record.get("mode", ""))),
+        ("t", f'<span title="{_e(record.get("started_at") or "")}">{_e(started)}</span>'),
+        ("n", _e(f"{float(record.get('duration_s') or 0.0):.3f} s")),
+        ("n", _bytes_html(record.get("traced_delta"), signed=True)),
+        ("n", _bytes_html(record.get("traced_peak"))),
+        ("n", _bytes_html(rss_delta, signed=True)),
+        ("n", _bytes_html(record.get("rss_after"))),
+        ("n", _bytes_html(record.get("rss_peak"))),
+        ("", _details(record)),
+    ]
+    tds = "".join(f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>" for c, v in cells)
+    return f'<tr class="jp-Memtrack-cell" id="cell-{_e(record.get("seq", ""))}">{tds}</tr>'
+
+
+def to_html(report: Mapping[str, Any]) -> str:
+    """One offline page: summary, plot (inline SVG), leak suspects and the cell table. No
+    script, no remote resource; every value from the history is escaped."""
+    records: list[Record] = list(report.get("cells") or [])
+    kernel = report.get("kernel") or {}
+    meta = [f"{len(records)} cell(s)", f"created {report.get('created', '')}"]
+    if report.get("python"):
+        meta.append(f"Python {report['python']}")
+    if report.get("platform"):
+        meta.append(str(report["platform"]))
+    if kernel.get("memtrack"):
+        meta.append(f"memtrack {kernel['memtrack']}")
+    if kernel.get("pid") is not None:
+        meta.append(f"kernel pid {kernel['pid']}")
+
+    traced = [r["traced_delta"] for r in records if r.get("traced_delta") is not None]
+    peaks = [r["rss_peak"] for r in records if r.get("rss_peak") is not None]
+    suspects = latest_suspects(records)
+    cards = [
+        ("cells", _e(len(records))),
+        ("net traced change", _bytes_html(sum(traced), signed=True) if traced else None),
+        (
+            "RSS first \u2192 last",
+            f"{_bytes_html(records[0].get('rss_before'))} \u2192 "
+            f"{_bytes_html(records[-1].get('rss_after'))}"
+            if records
+            else None,
+        ),
+        ("highest RSS peak", _bytes_html(max(peaks)) if peaks else None),
+        ("time in cells", _e(f"{sum(float(r.get('duration_s') or 0) for r in records):.2f} s")),
+        ("leak suspects now", _e(len(suspects))),
+    ]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="color-scheme" content="light dark">',
+        f"<title>memtrack report</title><style>{_CSS}</style></head><body>",
+        "<header><h1>memtrack report</h1>",
+        f'<div class="jp-Memtrack-meta">{_e(_DOT.join(meta))}</div>',
+        '<div class="jp-Memtrack-cards">',
+        *(
+            f'<div class="jp-Memtrack-card"><small>{_e(name)}</small><b>{value}</b></div>'
+            for name, value in cards
+            if value is not None
+        ),
+        "</div></header>",
+    ]
+    if records:
+        legend = []
+        if any(r.get("rss_after") is not None for r in records):
+            legend.append(
+                '<span class="jp-Memtrack-key" style="background:var(--rss)"></span>RSS after'
+            )
+        if traced:
+            legend.append(
+                '<span class="jp-Memtrack-key" style="background:var(--traced)"></span>'
+                "traced memory since the first cell"
+            )
+        legend.append(
+            '<span class="jp-Memtrack-key" style="background:var(--up)"></span>/'
+            '<span class="jp-Memtrack-key" style="background:var(--down);margin-left:0"></span>'
+            "per-cell change (traced, else RSS)"
+        )
+        out += [
+            "<h2>Memory over the executions</h2>",
+            f"<figure>{_svg_plot(records)}<figcaption>{''.join(legend)}; x: executions in "
+            "history order</figcaption></figure>",
+        ]
+    out.append("<h2>Leak suspects after the last cell</h2>")
+    if suspects:
+        rows = [
+            [
+                f"<code>{_e(s.get('name', '?'))}</code>",
+                _e(s.get("kind", "")),
+                ("~" if s.get("partial") else "") + _bytes_html(s.get("size")),
+                _e(s.get("reason", "")),
+                _e(", ".join(f"[{c}]" for c in s.get("cells") or ())),
+            ]
+            for s in suspects
+        ]
+        out.append(_sub_table(("name", "kind", "size", "reason", "cells"), rows, {2}))
+    else:
+        out.append('<p class="jp-Memtrack-note">None.</p>')
+    head = (
+        ("n", "#"), ("n", "[n]"), ("", "label"), ("", "mode"), ("", "started"),
+        ("n", "duration"), ("n", "traced \u0394"), ("n", "traced peak"), ("n", "RSS \u0394"),
+        ("n", "RSS after"), ("n", "RSS peak"), ("", "details"),
+    )  # fmt: skip
+    ths = "".join(f'<th class="{c}">{h}</th>' if c else f"<th>{h}</th>" for c, h in head)
+    out += [
+        "<h2>Cells</h2>",
+        f'<table id="cells"><thead><tr>{ths}</tr></thead><tbody>',
+        *(_cell_row(r) for r in records),
+        "</tbody></table>",
+        '<p class="jp-Memtrack-note">Sizes in decimal units (1 MB = 1,000,000 bytes); hover a '
+        "size for the exact bytes. Traced: memory Python allocated (tracemalloc), peak above "
+        "the cell's start. Written by jupyterlab-memtrack.</p>",
+        "</body></html>",
+    ]
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def resolve_format(path: str, format: str | None = None) -> str:
+    """``format`` when given (json, csv, html), else from the extension of ``path``."""
+    if format is not None:
+        fmt = str(format).strip().lower().lstrip(".")
+        fmt = "html" if fmt == "htm" else fmt
+        if fmt not in FORMATS:
+            raise ReportError(f"unknown report format {format!r}; use json, csv or html")
+        return fmt
+    ext = os.path.splitext(path)[1].lower()
+    if ext in EXTENSIONS:
+        return EXTENSIONS[ext]
+    raise ReportError(
+        f"cannot tell the report format of {os.path.basename(path)!r}: name it .json, .csv, "
+        ".html or .htm, or pass --format json|csv|html"
+    )
+
+
+def render(report: Mapping[str, Any], fmt: str) -> str:
+    return {"json": to_json, "csv": to_csv, "html": to_html}[fmt](report)
+
+
+def _new_file_mode(target: str) -> int:
+    try:
+        return os.stat(target).st_mode & 0o7777  # overwriting: keep its permissions
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _atomic_write(target: str, text: str) -> None:
+    """Write through a temporary file in the same directory: never a half-written report."""
+    directory = os.path.dirname(target)
+    if os.path.isdir(target):
+        raise ReportError(f"cannot write {target}: it is a directory; give a file name")
+    if not os.path.isdir(directory):
+        raise ReportError(f"cannot write {target}: directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory
+        )
+    except OSError as e:
+        raise ReportError(f"cannot write {target}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode(target))
+        os.replace(tmp, target)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise ReportError(f"cannot write {target}: {e.strerror or e}") from None
+        raise
+
+
+def write_report(
+    path: str | os.PathLike[str],
+    records: Sequence[Record],
+    kernel_info: Mapping[str, Any] | None,
+    format: str | None = None,
+) -> str:
+    """Write the history to ``path`` (format from ``format`` or the extension); returns the
+    absolute path written. Raises ReportError naming the problem."""
+    target = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    fmt = resolve_format(target, format)
+    _atomic_write(target, render(build_report(records, kernel_info), fmt))
+    return target

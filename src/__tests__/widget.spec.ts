@@ -1,0 +1,189 @@
+// plotly cannot draw inside jsdom: this is the one seam replaced by a fake.
+jest.mock('../plot', () => ({
+  renderPlot: jest.fn(() => Promise.resolve()),
+  resizePlot: jest.fn(),
+  purgePlot: jest.fn()
+}));
+
+import { Widget } from '@lumino/widgets';
+
+import * as fs from 'fs';
+import * as path from 'path';
+
+import * as plot from '../plot';
+import {
+  MemtrackWidgetModel,
+  MemtrackWidgetView,
+  MODULE_NAME,
+  MODULE_VERSION,
+  redrawWidgetPlots,
+  TABLE_ROWS
+} from '../widget';
+import { sampleRecord } from './fixtures';
+
+const tick = () => new Promise(resolve => setTimeout(resolve, 20));
+
+function record(seq: number, overrides: Record<string, unknown> = {}): any {
+  return sampleRecord({
+    seq,
+    execution_count: seq,
+    label: `cell ${seq}`,
+    traced_delta: seq * 1_000_000,
+    traced_peak: seq * 2_000_000,
+    duration_s: 0.25,
+    ...overrides
+  });
+}
+
+describe('memtrack.widget() view', () => {
+  let model: MemtrackWidgetModel;
+  let view: MemtrackWidgetView;
+
+  const makeView = (records: any[]) => {
+    // The widget manager lives in JupyterLab's ipywidgets extension; the model only keeps a
+    // reference to it (used for child views, which this widget has none of).
+    model = new MemtrackWidgetModel(
+      { records },
+      { model_id: 'memtrack-test', widget_manager: {} as any }
+    );
+    view = new MemtrackWidgetView({ model });
+    view.render();
+  };
+  const rows = () => Array.from(view.el.querySelectorAll('tbody tr')) as HTMLTableRowElement[];
+  const texts = (row: HTMLTableRowElement) =>
+    Array.from(row.querySelectorAll('td')).map(td => td.textContent);
+
+  beforeEach(() => {
+    (plot.renderPlot as jest.Mock).mockClear();
+    (plot.purgePlot as jest.Mock).mockClear();
+  });
+
+  afterEach(() => {
+    view?.remove();
+  });
+
+  it('registers under the package name and version', () => {
+    const pkg = JSON.parse(
+      fs.readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf-8')
+    );
+    expect(MODULE_NAME).toBe(pkg.name);
+    expect(MODULE_VERSION).toBe(pkg.version);
+    const defaults = new MemtrackWidgetModel({}, { model_id: 'm', widget_manager: {} as any })
+      .attributes;
+    expect(defaults._view_name).toBe('MemtrackWidgetView');
+    expect(defaults._model_module_version).toBe(pkg.version);
+  });
+
+  it('renders a table row per record: count, label, delta, peak, duration', () => {
+    makeView([record(1), record(2, { label: null, execution_count: null })]);
+    expect(view.el.classList).toContain('jp-Memtrack-widget');
+    expect(rows()).toHaveLength(2);
+    expect(texts(rows()[0])).toEqual(['1', 'cell 1', '+1.0 MB', '2.0 MB', '250 ms']);
+    expect(texts(rows()[1])).toEqual(['', '', '+2.0 MB', '4.0 MB', '250 ms']);
+    expect(view.el.querySelector('.jp-Memtrack-widgetSummary')!.textContent).toBe(
+      'memtrack: 2 tracked cells'
+    );
+  });
+
+  it('keeps a malicious label as text', () => {
+    const label = '<img src=x onerror=alert(1)>';
+    makeView([record(1, { label, error: '<b>Boom</b>' })]);
+    expect(view.el.querySelector('img')).toBeNull();
+    expect(view.el.querySelector('b')).toBeNull();
+    expect(texts(rows()[0])[1]).toBe(label);
+    expect(rows()[0].title).toBe('The cell raised <b>Boom</b>');
+  });
+
+  it('shows the newest cells only, and adds a row when the kernel sends a record', () => {
+    const many = Array.from({ length: TABLE_ROWS + 2 }, (_, i) => record(i + 1));
+    makeView(many.slice(0, 2));
+    expect(rows()).toHaveLength(2);
+    model.set('records', many.slice(0, 3));
+    expect(rows()).toHaveLength(3);
+    expect(texts(rows()[2])[1]).toBe('cell 3');
+    model.set('records', many);
+    expect(rows()).toHaveLength(TABLE_ROWS);
+    expect(texts(rows()[0])[1]).toBe('cell 3');
+    expect(texts(rows()[TABLE_ROWS - 1])[1]).toBe(`cell ${TABLE_ROWS + 2}`);
+    expect(view.el.querySelector('.jp-Memtrack-widgetSummary')!.textContent).toBe(
+      `memtrack: last ${TABLE_ROWS} of ${TABLE_ROWS + 2} tracked cells`
+    );
+  });
+
+  it('appends each record the kernel sends, in order with state updates', async () => {
+    // Messages as the kernel's comm delivers them (ipywidgets' update and custom methods).
+    const kernelSends = (data: any) =>
+      model._handle_comm_msg({ content: { comm_id: 'memtrack-test', data }, buffers: [] } as any);
+    makeView([record(1), record(2)]);
+    model.set('max_records', 3);
+    void kernelSends({ method: 'custom', content: { type: 'append', record: record(3) } });
+    await model.state_change;
+    expect(rows().map(row => texts(row)[1])).toEqual(['cell 1', 'cell 2', 'cell 3']);
+    // At most max_records are kept.
+    void kernelSends({ method: 'custom', content: { type: 'append', record: record(4) } });
+    await model.state_change;
+    expect(model.history.map(r => r.seq)).toEqual([2, 3, 4]);
+    // A reset (full state) followed at once by an append: the append is not lost.
+    void kernelSends({ method: 'update', state: { records: [] }, buffer_paths: [] });
+    void kernelSends({ method: 'custom', content: { type: 'append', record: record(5) } });
+    await model.state_change;
+    expect(rows().map(row => texts(row)[1])).toEqual(['cell 5']);
+    // Not a record: ignored.
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    void kernelSends({ method: 'custom', content: { type: 'append', record: { seq: 0 } } });
+    void kernelSends({ method: 'custom', content: { type: 'other' } });
+    await model.state_change;
+    expect(model.history.map(r => r.seq)).toEqual([5]);
+    expect(warn).toHaveBeenCalledTimes(1);
+    warn.mockRestore();
+  });
+
+  it('skips malformed records instead of drawing them half', () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    makeView([record(1), { seq: 'two' }, record(3)]);
+    expect(rows().map(row => texts(row)[1])).toEqual(['cell 1', 'cell 3']);
+    expect(warn).toHaveBeenCalledTimes(1);
+    warn.mockRestore();
+  });
+
+  it('says what to do while there is nothing tracked', () => {
+    makeView([]);
+    expect(rows()).toHaveLength(0);
+    expect(view.el.querySelector('.jp-Memtrack-widgetSummary')!.textContent).toContain(
+      '%memtrack on'
+    );
+    expect((view.el.querySelector('.jp-Memtrack-widgetTable') as HTMLElement).hidden).toBe(true);
+  });
+
+  it('plots once shown, again on each change, and frees the plot when removed', async () => {
+    makeView([record(1), record(2)]);
+    await tick();
+    // Not in the page yet: plotly would size the plot from a detached node.
+    expect(plot.renderPlot).not.toHaveBeenCalled();
+    Widget.attach(view.luminoWidget, document.body);
+    await tick();
+    expect(plot.renderPlot).toHaveBeenCalledTimes(1);
+    const [node, series] = (plot.renderPlot as jest.Mock).mock.calls[0];
+    expect(node.classList).toContain('jp-Memtrack-widgetPlot');
+    expect(view.el.contains(node)).toBe(true);
+    expect(series.x).toEqual([1, 2]);
+    expect(series.cumulative).toEqual([record(1).rss_after, record(2).rss_after]);
+
+    model.set('records', [record(1), record(2), record(3)]);
+    await tick();
+    expect(plot.renderPlot).toHaveBeenCalledTimes(2);
+    expect((plot.renderPlot as jest.Mock).mock.calls[1][1].x).toEqual([1, 2, 3]);
+
+    // A theme change draws again, with the new colours.
+    redrawWidgetPlots();
+    await tick();
+    expect(plot.renderPlot).toHaveBeenCalledTimes(3);
+
+    Widget.detach(view.luminoWidget);
+    view.remove();
+    expect(plot.purgePlot).toHaveBeenCalledWith(node);
+    redrawWidgetPlots();
+    await tick();
+    expect(plot.renderPlot).toHaveBeenCalledTimes(3);
+  });
+});

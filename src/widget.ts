@@ -1,0 +1,284 @@
+/**
+ * The notebook-output view of `memtrack.widget()` (python_ext/memtrack/ipywidget.py): the
+ * memory plot and a compact table of the last cells, for frontends without the sidebar. The
+ * kernel sends the last records as the widget's `records` state, then each new record alone in
+ * an `append` message. Text goes into the DOM with textContent only, so user-controlled labels
+ * never become markup.
+ */
+import { DOMWidgetModel, DOMWidgetView, IBackboneModelOptions } from '@jupyter-widgets/base';
+import { Message } from '@lumino/messaging';
+
+import { formatBytes, formatDelta, formatDuration, sizeClass } from './format';
+import { validateRecord } from './protocol';
+import { buildSeries, recordDelta, recordPeak } from './series';
+import { DEFAULT_SETTINGS } from './settings';
+import { IMemtrackRecord } from './tokens';
+
+/** The ipywidgets module name and version the kernel asks for (`_model_module`...). */
+export const MODULE_NAME = 'jupyterlab-memtrack';
+/** Keep in step with package.json: the kernel sends its own version, from the same file. */
+export const MODULE_VERSION = '0.1.0';
+
+/** Rows in the table: the newest tracked cells. */
+export const TABLE_ROWS = 10;
+
+type PlotModule = typeof import('./plot');
+
+let plotModule: Promise<PlotModule> | null = null;
+
+/** plotly is a large chunk of its own: fetched when the first widget has records to draw. */
+function loadPlot(): Promise<PlotModule> {
+  plotModule = plotModule ?? import('./plot');
+  return plotModule;
+}
+
+/** Views on the page, redrawn when the theme changes (the plot reads its colours when drawn). */
+const liveViews = new Set<MemtrackWidgetView>();
+
+/** Draw every widget's plot again, e.g. with the new theme's colours. */
+export function redrawWidgetPlots(): void {
+  for (const view of liveViews) {
+    view.redrawPlot();
+  }
+}
+
+/** The well-formed records of a list from the kernel (a bad one is skipped, not drawn half). */
+export function validRecords(value: unknown): IMemtrackRecord[] {
+  if (!Array.isArray(value)) {
+    return [];
+  }
+  const records: IMemtrackRecord[] = [];
+  for (const item of value) {
+    try {
+      records.push(validateRecord(item));
+    } catch (reason) {
+      console.warn('jupyterlab-memtrack: widget record skipped:', reason);
+    }
+  }
+  return records;
+}
+
+/** Fired on the model when `history` changed. */
+export const HISTORY_CHANGED = 'memtrack:history';
+
+export class MemtrackWidgetModel extends DOMWidgetModel {
+  defaults(): Record<string, unknown> {
+    return {
+      ...super.defaults(),
+      _model_name: 'MemtrackWidgetModel',
+      _model_module: MODULE_NAME,
+      _model_module_version: MODULE_VERSION,
+      _view_name: 'MemtrackWidgetView',
+      _view_module: MODULE_NAME,
+      _view_module_version: MODULE_VERSION,
+      records: [],
+      max_records: 500
+    };
+  }
+
+  initialize(attributes: any, options: IBackboneModelOptions): void {
+    super.initialize(attributes, options);
+    // Backbone calls initialize from its constructor, before class fields are set: no
+    // field initializers here, the state is set up in this method.
+    this._history = validRecords(this.get('records'));
+    this.on('change:records', () => this._setHistory(validRecords(this.get('records'))));
+    this.on('msg:custom', (content: unknown) => this._onMessage(content));
+  }
+
+  /** The records to show: the kernel's `records` state and the records appended since. */
+  get history(): readonly IMemtrackRecord[] {
+    return this._history;
+  }
+
+  private _onMessage(content: unknown): void {
+    const message = content as { type?: unknown; record?: unknown } | null;
+    if (message?.type !== 'append') {
+      return;
+    }
+    const [record] = validRecords([message.record]);
+    if (!record) {
+      return;
+    }
+    // State updates are applied asynchronously, custom messages at once: queue the append
+    // behind any update the kernel sent before it (a reset, the first state).
+    this.state_change = this.state_change.then(() => {
+      const max = Math.max(1, Number(this.get('max_records')) || 1);
+      this._setHistory([...this._history, record].slice(-max));
+    });
+  }
+
+  private _setHistory(records: IMemtrackRecord[]): void {
+    this._history = records;
+    this.trigger(HISTORY_CHANGED);
+  }
+
+  private _history!: IMemtrackRecord[];
+}
+
+const COLUMNS: { title: string; numeric: boolean }[] = [
+  { title: '#', numeric: true },
+  { title: 'Cell', numeric: false },
+  { title: 'Delta', numeric: true },
+  { title: 'Peak', numeric: true },
+  { title: 'Time', numeric: true }
+];
+
+export class MemtrackWidgetView extends DOMWidgetView {
+  render(): void {
+    this.el.classList.add('jp-Memtrack-widget');
+    this._summary.className = 'jp-Memtrack-widgetSummary';
+    this._plotNode.className = 'jp-Memtrack-widgetPlot';
+    // The table carries the same information as text.
+    this._plotNode.setAttribute('aria-hidden', 'true');
+    this._table.className = 'jp-Memtrack-widgetTable';
+    this.el.replaceChildren(this._summary, this._plotNode, this._table);
+    liveViews.add(this);
+    this.listenTo(this.model, HISTORY_CHANGED, () => this._refresh());
+    this._refresh();
+    // plotly sizes the plot from its node: draw once the view is in the page.
+    void this.displayed.then(() => {
+      this._shown = true;
+      this.redrawPlot();
+    });
+  }
+
+  /** New records from the kernel: the table now, the plot when shown. */
+  private _refresh(): void {
+    this._records = (this.model as MemtrackWidgetModel).history;
+    this._renderTable();
+    this.redrawPlot();
+  }
+
+  redrawPlot(): void {
+    this._plotDirty = true;
+    void this._drawPlot();
+  }
+
+  processLuminoMessage(msg: Message): void {
+    super.processLuminoMessage(msg);
+    if ((msg.type === 'resize' || msg.type === 'after-show') && this._plot) {
+      this._plot.resizePlot(this._plotNode);
+    }
+  }
+
+  remove(): any {
+    this._removed = true;
+    liveViews.delete(this);
+    this._plot?.purgePlot(this._plotNode);
+    return super.remove();
+  }
+
+  private _renderTable(): void {
+    const records = this._records;
+    const empty = records.length === 0;
+    const shown = records.slice(-TABLE_ROWS);
+    this._summary.textContent = empty
+      ? 'memtrack: no tracked cells yet. Run a cell with %%memtrack, or %memtrack on.'
+      : shown.length < records.length
+        ? `memtrack: last ${shown.length} of ${records.length} tracked cells`
+        : `memtrack: ${records.length} tracked cell${records.length === 1 ? '' : 's'}`;
+    this._plotNode.hidden = empty;
+    this._table.hidden = empty;
+
+    const head = document.createElement('thead');
+    const headRow = document.createElement('tr');
+    for (const column of COLUMNS) {
+      const th = document.createElement('th');
+      th.scope = 'col';
+      th.textContent = column.title;
+      if (column.numeric) {
+        th.classList.add('jp-Memtrack-widgetNumeric');
+      }
+      headRow.append(th);
+    }
+    head.append(headRow);
+    const body = document.createElement('tbody');
+    for (const record of shown) {
+      body.append(this._row(record));
+    }
+    this._table.replaceChildren(head, body);
+  }
+
+  private _row(record: IMemtrackRecord): HTMLTableRowElement {
+    const units = DEFAULT_SETTINGS.byteUnits;
+    const row = document.createElement('tr');
+    row.className = 'jp-Memtrack-widgetRow';
+    const delta = recordDelta(record);
+    row.dataset.size = sizeClass(delta);
+    row.dataset.seq = String(record.seq);
+    const cells = [
+      record.execution_count === null ? '' : String(record.execution_count),
+      record.label ?? '',
+      formatDelta(delta, units),
+      formatBytes(recordPeak(record), units),
+      formatDuration(record.duration_s)
+    ];
+    cells.forEach((text, i) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (COLUMNS[i].numeric) {
+        td.classList.add('jp-Memtrack-widgetNumeric');
+      }
+      row.append(td);
+    });
+    if (record.error) {
+      row.title = `The cell raised ${record.error}`;
+    }
+    return row;
+  }
+
+  /** One draw at a time; changes meanwhile are drawn once it is done. */
+  private async _drawPlot(): Promise<void> {
+    if (!this._shown || this._drawing) {
+      return;
+    }
+    this._drawing = true;
+    try {
+      while (this._plotDirty && !this._removed) {
+        this._plotDirty = false;
+        if (this._records.length === 0) {
+          continue;
+        }
+        const plot = await loadPlot();
+        if (this._removed) {
+          break;
+        }
+        const settings = DEFAULT_SETTINGS;
+        const entries = this._records.map(record => ({ kind: 'record' as const, record }));
+        await plot.renderPlot(
+          this._plotNode,
+          buildSeries(entries, {
+            metric: settings.metric,
+            maxPoints: settings.maxPoints,
+            units: settings.byteUnits
+          }),
+          {
+            units: settings.byteUnits,
+            metricTitle: settings.metric === 'rss' ? 'RSS' : 'traced (cumulative)',
+            peakTitle: 'peak',
+            deltaTitle: 'delta',
+            leakTitle: 'leak'
+          }
+        );
+        this._plot = plot;
+      }
+    } catch (reason) {
+      console.error('jupyterlab-memtrack: could not draw the widget plot.', reason);
+    } finally {
+      this._drawing = false;
+    }
+  }
+
+  private _records: readonly IMemtrackRecord[] = [];
+  private _summary = document.createElement('div');
+  private _plotNode = document.createElement('div');
+  private _table = document.createElement('table');
+  private _plot: PlotModule | null = null;
+  private _shown = false;
+  private _drawing = false;
+  private _plotDirty = false;
+  private _removed = false;
+}
+
+/** What the widget registry hands out for the module `jupyterlab-memtrack`. */
+export const widgetExports = { MemtrackWidgetModel, MemtrackWidgetView };
