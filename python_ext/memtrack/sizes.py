@@ -15,6 +15,7 @@ import sys
 import time
 import types
 import weakref
+from itertools import chain
 from typing import Any
 
 # Values whose size is their getsizeof and that own no other Python object worth following.
@@ -152,8 +153,12 @@ def shallow_size(o: Any) -> tuple[int | None, bool]:
 
 
 def _children(o: Any, t: type) -> Any:
+    # Exact builtin containers are iterated in place: gc.get_referents (or unpacking) would copy
+    # every reference first, 100 MB for a list of 12.5M items, counted in the cell's peak.
+    if t is list or t is tuple or t is set or t is frozenset:
+        return iter(o)
     if t is dict:
-        return (*o.keys(), *o.values())  # 3.11's dict traverse skips str keys
+        return chain(o.keys(), o.values())  # 3.11's dict traverse skips str keys
     try:
         refs = gc.get_referents(o)
     except Exception:
@@ -199,28 +204,32 @@ def deep_size(root: Any, deadline: float | None = None, max_objects: int = 1_000
         t = type(o)
         if t in ATOMIC:
             continue
-        for c in _children(o, t):
-            tick += 1
-            if tick & 255 == 0 and deadline is not None and clock() > deadline:
-                partial = True
-                stack.clear()
-                break
-            ci = id(c)
-            if ci in seen:
-                continue
-            ct = type(c)
-            if ct in SKIP:
-                continue
-            seen.add(ci)
-            if ct in ATOMIC:  # leaf: size it here, skip the stack round trip
-                count += 1
-                cs = sizeof(c)
-                if cs is None:
-                    unknown += 1
+        try:
+            for c in _children(o, t):
+                tick += 1
+                if tick & 255 == 0 and deadline is not None and clock() > deadline:
+                    partial = True
+                    stack.clear()
+                    break
+                ci = id(c)
+                if ci in seen:
+                    continue
+                ct = type(c)
+                if ct in SKIP:
+                    continue
+                seen.add(ci)
+                if ct in ATOMIC:  # leaf: size it here, skip the stack round trip
+                    count += 1
+                    cs = sizeof(c)
+                    if cs is None:
+                        unknown += 1
+                    else:
+                        total += cs
                 else:
-                    total += cs
-            else:
-                stack.append(c)
+                    stack.append(c)
+        except RuntimeError:  # another thread resized a dict or set being walked
+            partial = True
+        c = None
         if count >= max_objects:
             partial = bool(stack) or partial
             break

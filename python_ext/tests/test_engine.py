@@ -397,3 +397,13 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell):
         assert tracker._deferred == []
     finally:
         tracker.bridge._comms.pop(comm.comm_id, None)
+
+
+def test_sizing_a_deleted_big_list_allocates_no_copy_of_it(shell):
+    """The freed-size estimate walks a 12.5M-item list in place: gc.get_referents would copy its
+    100 MB of references and show up as the cell's own peak."""
+    run(shell, "big_ptrs = [None] * 12_500_000")
+    assert run(shell, "%%memtrack --quiet\ndel big_ptrs").success
+    record = last()
+    assert record["traced_delta"] < -99_000_000  # the frees of the older list are estimated
+    assert record["traced_peak"] < 5_000_000
