@@ -65,7 +65,7 @@ export function toCsv(records: IMemtrackRecord[]): string {
 }
 
 /** A file name for the notebook's export: "analysis.memtrack.json". */
-export function exportFileName(notebookPath: string, extension: 'json' | 'csv'): string {
+export function exportFileName(notebookPath: string, extension: 'json' | 'csv' | 'html'): string {
   const base =
     notebookPath
       .split('/')

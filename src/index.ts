@@ -6,7 +6,12 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
-import { ICommandPalette, IThemeManager, Notification } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  IThemeManager,
+  Notification,
+  showErrorMessage
+} from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
@@ -213,6 +218,40 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
       isEnabled: () => model.records(current()).length > 0,
       execute: () => exportAs('csv')
     });
+    // The HTML report is the kernel's (python_ext/memtrack/report.py): one renderer for the
+    // sidebar and `%memtrack export`, so it covers the current kernel's history only.
+    commands.addCommand(CommandIDs.exportHtml, {
+      label: trans.__('Export HTML report'),
+      caption: trans.__(
+        "Download the active notebook's memory history as an offline HTML report (rendered by the kernel)"
+      ),
+      isEnabled: () => model.records(current()).length > 0,
+      execute: async () => {
+        const key = current();
+        const title = trans.__('memtrack: could not export the HTML report');
+        const bridge = follower.bridge(key);
+        const { status, detail } = model.status(key);
+        if (!bridge || status !== 'connected') {
+          const why = detail ? ` (${detail})` : '';
+          await showErrorMessage(
+            title,
+            trans.__(
+              'The HTML report is rendered by the kernel, and the memtrack kernel extension is not connected: %1%2. Run %load_ext memtrack in the notebook (or enable autoLoad) and try again.',
+              status,
+              why
+            )
+          );
+          return;
+        }
+        const path = follower.panel(key)?.context.path ?? 'notebook.ipynb';
+        try {
+          const result = await bridge.exportReport('html');
+          download(result.content, exportFileName(path, 'html'), 'text/html');
+        } catch (reason) {
+          await showErrorMessage(title, reason instanceof Error ? reason.message : String(reason));
+        }
+      }
+    });
     commands.addCommand(CommandIDs.toggleBadges, {
       label: trans.__('Show Memory Badges on Cells'),
       caption: trans.__("Show each tracked cell's memory change as a badge on the cell"),
@@ -238,7 +277,8 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
           CommandIDs.toggleTracking,
           CommandIDs.clear,
           CommandIDs.exportJson,
-          CommandIDs.exportCsv
+          CommandIDs.exportCsv,
+          CommandIDs.exportHtml
         ]) {
           commands.notifyCommandChanged(id);
         }
@@ -253,6 +293,7 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
       CommandIDs.clear,
       CommandIDs.exportJson,
       CommandIDs.exportCsv,
+      CommandIDs.exportHtml,
       CommandIDs.toggleBadges
     ]) {
       palette?.addItem({ command, category });

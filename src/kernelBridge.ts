@@ -10,11 +10,14 @@ import { IDisposable } from '@lumino/disposable';
 
 import { MemtrackModel } from './model';
 import {
+  IExportResult,
   IReleaseResult,
   IWhyResult,
+  KernelExportFormat,
   PROTOCOL_VERSION,
   ProtocolError,
   configureMessage,
+  exportMessage,
   helloMessage,
   parseKernelMessage,
   releaseMessage,
@@ -60,7 +63,7 @@ export const WHY_BUDGET_S = 1;
  * How long a request may wait for its answer. The kernel answers comm
  * messages only between cells, so a long-running cell delays it.
  */
-export const REQUEST_TIMEOUT_MS = { why: 20_000, release: 30_000 };
+export const REQUEST_TIMEOUT_MS = { why: 20_000, release: 30_000, export: 60_000 };
 
 /** Rejects a request whose answer did not come in time; the text says why. */
 export class RequestTimeout extends Error {
@@ -84,8 +87,15 @@ interface IPending {
   resolve: (value: any) => void;
   reject: (reason: Error) => void;
   timer: number;
-  type: 'why_result' | 'release_result';
+  type: 'why_result' | 'release_result' | 'export_result';
 }
+
+/** What each request is called in messages to the user. */
+const REQUEST_NAMES: Record<IPending['type'], string> = {
+  why_result: 'why',
+  release_result: 'release',
+  export_result: 'export'
+};
 
 /** Resolves once the kernel's websocket is connected (or the kernel is gone). */
 function connectedKernel(kernel: Kernel.IKernelConnection): Promise<void> {
@@ -197,6 +207,13 @@ export class KernelBridge implements IDisposable, ILeakRequests {
     );
   }
 
+  /** The kernel's report of its history (`%memtrack export`), as the file's text. */
+  exportReport(format: KernelExportFormat): Promise<IExportResult> {
+    return this._request('export_result', REQUEST_TIMEOUT_MS.export, id =>
+      exportMessage(id, format)
+    );
+  }
+
   /** Send one request; resolves with the answer carrying its request id. */
   private _request<T>(
     type: IPending['type'],
@@ -209,7 +226,7 @@ export class KernelBridge implements IDisposable, ILeakRequests {
     }
     const id = UUID.uuid4();
     return new Promise<T>((resolve, reject) => {
-      const what = type === 'why_result' ? 'why' : 'release';
+      const what = REQUEST_NAMES[type];
       const timer = window.setTimeout(() => {
         this._pending.delete(id);
         reject(new RequestTimeout(what, timeoutMs));
@@ -448,7 +465,8 @@ export class KernelBridge implements IDisposable, ILeakRequests {
         break;
       }
       case 'why_result':
-      case 'release_result': {
+      case 'release_result':
+      case 'export_result': {
         // An answer nobody waits for any more (timed out) is dropped.
         const pending = this._pending.get(message.request_id);
         if (pending?.type === message.type) {

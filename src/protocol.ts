@@ -39,13 +39,24 @@ export interface IReleaseResult {
   suspects?: Record<string, unknown>[];
 }
 
+/** Report formats the kernel renders on request (JSON and CSV are built here). */
+export type KernelExportFormat = 'html';
+
+/** The kernel's answer to an export request: the whole report file as text. */
+export interface IExportResult {
+  request_id: string;
+  format: KernelExportFormat;
+  content: string;
+}
+
 export type KernelMessage =
   | { v: 1; type: 'history'; records: IMemtrackRecord[]; kernel?: IKernelInfo }
   | { v: 1; type: 'record'; record: IMemtrackRecord }
   | { v: 1; type: 'reset' }
   | { v: 1; type: 'error'; message: string; request_id?: string }
   | ({ v: 1; type: 'why_result' } & IWhyResult)
-  | ({ v: 1; type: 'release_result' } & IReleaseResult);
+  | ({ v: 1; type: 'release_result' } & IReleaseResult)
+  | ({ v: 1; type: 'export_result' } & IExportResult);
 
 const WHY_STATUSES: readonly WhyStatus[] = ['found', 'timeout', 'not-found', 'gone'];
 
@@ -154,6 +165,19 @@ function parseReleaseResult(data: Record<string, unknown>): IReleaseResult {
   };
 }
 
+function parseExportResult(data: Record<string, unknown>): IExportResult {
+  if (!isRequestId(data.request_id)) {
+    throw new ProtocolError("export_result message needs a 'request_id' string");
+  }
+  if (data.format !== 'html') {
+    throw new ProtocolError("export_result message needs a 'format' of html");
+  }
+  if (typeof data.content !== 'string') {
+    throw new ProtocolError("export_result message needs a 'content' string");
+  }
+  return { request_id: data.request_id, format: data.format, content: data.content };
+}
+
 /** Check one record; throws ProtocolError naming the first bad field. */
 export function validateRecord(value: unknown): IMemtrackRecord {
   if (!isObject(value)) {
@@ -242,6 +266,8 @@ export function parseKernelMessage(data: unknown): KernelMessage {
       return { v: 1, type: 'why_result', ...parseWhyResult(data) };
     case 'release_result':
       return { v: 1, type: 'release_result', ...parseReleaseResult(data) };
+    case 'export_result':
+      return { v: 1, type: 'export_result', ...parseExportResult(data) };
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(data.type)}`);
   }
@@ -275,6 +301,11 @@ export function releaseMessage(requestId: string, target: string, dryRun: boolea
     target,
     dry_run: dryRun
   };
+}
+
+/** Ask the kernel to render its history as a report (`%memtrack export`, without a file). */
+export function exportMessage(requestId: string, format: KernelExportFormat): JSONObject {
+  return { v: PROTOCOL_VERSION, type: 'export', request_id: requestId, format };
 }
 
 /** Leak detection settings for the kernel. */

@@ -85,7 +85,8 @@ export class MemtrackSidebar extends Widget {
       [CommandIDs.toggleTracking, trans.__('Track all cells')],
       [CommandIDs.clear, trans.__('Clear')],
       [CommandIDs.exportJson, trans.__('JSON')],
-      [CommandIDs.exportCsv, trans.__('CSV')]
+      [CommandIDs.exportCsv, trans.__('CSV')],
+      [CommandIDs.exportHtml, trans.__('HTML')]
     ];
     for (const [id, label] of shortLabels) {
       const button = document.createElement('button');

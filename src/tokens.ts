@@ -15,6 +15,7 @@ export namespace CommandIDs {
   export const clear = 'memtrack:clear';
   export const exportJson = 'memtrack:export-json';
   export const exportCsv = 'memtrack:export-csv';
+  export const exportHtml = 'memtrack:export-html';
   export const toggleBadges = 'memtrack:toggle-badges';
 }
 

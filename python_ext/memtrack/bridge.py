@@ -5,8 +5,8 @@ as open data. The kernel answers at once with the whole history on that comm, an
 one ``record`` message per tracked cell to every open comm. Nothing a frontend sends can raise
 in the kernel: malformed, unknown or newer-version messages get an ``error`` message back.
 
-The leak sidebar's requests (``why``, ``release``) are answered by one message with the same
-``request_id``; ``configure`` sets the leak threshold. The bridge knows nothing of leaks: the
+The sidebar's requests (``why``, ``release``, ``export``) are answered by one message with the
+same ``request_id``; ``configure`` sets the leak threshold. The bridge knows nothing of leaks: the
 tracker hands it callbacks. Comm handlers may run off the main thread (ipykernel subshells), so
 the requests that read or change the user namespace run on the kernel's main event loop, between
 cells, never beside a running cell.
@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import protocol
+from . import protocol, report
 from .store import RecordStore
 
 TARGET_NAME = "jupyterlab-memtrack"
@@ -65,7 +65,8 @@ class Bridge:
     cleared; ``on_why(name, budget_s)`` -> ``{chain, message, status}``;
     ``on_release(target, dry_run)`` -> ``{ok, expected_bytes, freed_bytes, action, message}``
     (and ``suspects`` after a real release); ``on_configure(leak_threshold)`` (ValueError on a
-    bad value). A request without its callback gets an ``error`` message.
+    bad value). A request without its callback gets an ``error`` message. ``export`` needs no
+    callback: the report is rendered from the store, as ``%memtrack export`` writes it.
     """
 
     def __init__(
@@ -270,10 +271,10 @@ class Bridge:
             job()
 
     def _answer(self, comm: Any, type_: str, payload: dict[str, Any]) -> None:
-        """Send the one answer to a ``why`` or ``release`` request. Never raises."""
+        """Send the one answer to a ``why``, ``release`` or ``export`` request. Never raises."""
         rid = payload["request_id"]
         try:
-            answer = self._why if type_ == "why" else self._release
+            answer = {"why": self._why, "release": self._release, "export": self._export}[type_]
             reply = answer(rid, payload)
         except KeyboardInterrupt:  # the user interrupted the kernel while we searched
             reply = protocol.error_message(f"{type_} interrupted", rid)
@@ -305,6 +306,15 @@ class Bridge:
             message=got["message"],
             suspects=got.get("suspects"),
         )
+
+    def _export(self, rid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        fmt = payload["format"]
+        built = report.build_report(self.store.snapshot(), self.kernel_info())
+        try:
+            content = report.render(built, fmt)
+        except report.ReportError as e:
+            return protocol.error_message(f"export: {e}", rid)
+        return protocol.export_result_message(rid, fmt, content)
 
 
 # Module-level access to the bridge of the loaded extension (set by the tracker).

@@ -27,10 +27,15 @@ MESSAGE_TYPES = (
     "release",
     "release_result",
     "configure",
+    "export",
+    "export_result",
 )
 
 #: Frontend requests answered by one message carrying the same ``request_id``.
-REQUEST_TYPES = ("why", "release")
+REQUEST_TYPES = ("why", "release", "export")
+
+#: Report formats the kernel renders on an ``export`` request (JSON and CSV: the frontend's own).
+EXPORT_FORMATS = ("html",)
 
 WHY_STATUSES = ("found", "timeout", "not-found", "gone")
 WHY_BUDGET_MAX_S = 5.0
@@ -174,6 +179,16 @@ def configure_message(leak_threshold: int) -> dict:
     return _message("configure", leak_threshold=leak_threshold)
 
 
+def export_message(request_id: str, format: str = "html") -> dict:
+    """Frontend -> kernel: render the history as a report. Built here for tests and tooling."""
+    return _message("export", request_id=request_id, format=format)
+
+
+def export_result_message(request_id: str, format: str, content: str) -> dict:
+    """Kernel -> frontend: the answer to an ``export`` request, the whole file as text."""
+    return _message("export_result", request_id=request_id, format=format, content=str(content))
+
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -305,7 +320,7 @@ def _check_bool(data: Mapping, key: str, where: str) -> None:
 
 
 def _check_requests(type_: str, data: Mapping) -> None:
-    """The request/answer messages of the leak sidebar (why, release, configure)."""
+    """The request/answer messages of the sidebar (why, release, export, configure)."""
     if type_ == "why":
         _check_request_id(data, "why")
         _check_string(data, "name", "why", TARGET_MAX)
@@ -354,6 +369,16 @@ def _check_requests(type_: str, data: Mapping) -> None:
                 "release_result.suspects",
                 "must be an array of objects",
             )
+    elif type_ in ("export", "export_result"):
+        _check_request_id(data, type_)
+        _check("format" in data, type_, "missing key 'format'")
+        _check(
+            data["format"] in EXPORT_FORMATS,
+            f"{type_}.format",
+            f"must be one of {', '.join(EXPORT_FORMATS)}",
+        )
+        if type_ == "export_result":
+            _check_string(data, "content", "export_result")
     elif type_ == "configure":
         _check("leak_threshold" in data, "configure", "missing key 'leak_threshold'")
         t = data["leak_threshold"]

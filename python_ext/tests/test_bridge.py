@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import memtrack
 from conftest import message_validator
 from memtrack import bridge as bridge_mod
 from memtrack.bridge import TARGET_NAME, Bridge
@@ -291,6 +292,9 @@ def test_malformed_requests_get_an_error_with_their_request_id():
         ({"v": 1, "type": "release", "request_id": "e", "target": 3, "dry_run": True}, "e"),
         ({"v": 1, "type": "configure"}, None),
         ({"v": 1, "type": "why_result", "request_id": "f"}, None),
+        ({"v": 1, "type": "export", "request_id": "g"}, "g"),
+        ({"v": 1, "type": "export", "request_id": "h", "format": "pdf"}, "h"),
+        ({"v": 1, "type": "export_result", "request_id": "i", "format": "html"}, None),
     ]
     for data, rid in cases:
         err = request(comm, data)
@@ -346,3 +350,25 @@ def test_requests_from_another_thread_run_on_the_main_loop():
         loop.close()
     assert ran_on == [threading.main_thread()]
     assert comm.sent[-1]["type"] == "release_result" and comm.sent[-1]["request_id"] == "t"
+
+
+def test_export_renders_the_html_report_of_the_store():
+    store = RecordStore()
+    store.add(dict(_measured_record(), label="<script>alert(1)</script>"))
+    store.add(_measured_record(2))
+    comm = opened(Bridge(store), "export")
+    answer = request(comm, {"v": 1, "type": "export", "request_id": "x1", "format": "html"})
+    assert answer["type"] == "export_result"
+    assert answer["request_id"] == "x1" and answer["format"] == "html"
+    page = answer["content"]
+    assert page.startswith("<!DOCTYPE html>") and "<title>memtrack report</title>" in page
+    assert "2 cell(s)" in page and f"memtrack {memtrack.__version__}" in page
+    # The label is the user's: escaped, and the page runs no script at all.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script" not in page.lower()
+
+
+def test_export_of_an_empty_history_is_still_a_page():
+    comm = opened(Bridge(RecordStore()), "empty")
+    answer = request(comm, {"v": 1, "type": "export", "request_id": "x2", "format": "html"})
+    assert answer["type"] == "export_result" and "0 cell(s)" in answer["content"]

@@ -98,6 +98,8 @@ def test_builders_produce_valid_messages():
         protocol.record_message(rec),
         protocol.reset_message(),
         protocol.error_message("nope"),
+        protocol.export_message("e-1"),
+        protocol.export_result_message("e-1", "html", "<!DOCTYPE html>"),
     ]
     for msg in built:
         validator.validate(msg)

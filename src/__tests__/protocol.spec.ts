@@ -5,6 +5,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   configureMessage,
+  exportMessage,
   helloMessage,
   parseKernelMessage,
   releaseMessage,
@@ -19,7 +20,8 @@ const KERNEL_TYPES = new Set([
   'reset',
   'error',
   'why_result',
-  'release_result'
+  'release_result',
+  'export_result'
 ]);
 
 describe('wire schema and fixtures', () => {
@@ -43,6 +45,7 @@ describe('wire schema and fixtures', () => {
     expect(validate(releaseMessage('id-3', 'out 3', true))).toBe(true);
     expect(validate(releaseMessage('id-4', 'traceback', false))).toBe(true);
     expect(validate(configureMessage(5_000_000))).toBe(true);
+    expect(validate(exportMessage('id-5', 'html'))).toBe(true);
   });
 
   it('rejects requests the kernel could not answer', () => {
@@ -58,6 +61,8 @@ describe('wire schema and fixtures', () => {
       [
         'configure',
         'error',
+        'export',
+        'export_result',
         'hello',
         'history',
         'record',
@@ -138,6 +143,16 @@ describe('parseKernelMessage', () => {
     expect(() => parseKernelMessage({ v: 1, type: 'error', message: 'm', request_id: 3 })).toThrow(
       /request_id/
     );
+  });
+
+  it('parses export answers and names what is wrong with one', () => {
+    const message = fixtures('valid').find(([name]) => name === 'export_result.json')![1];
+    const parsed = parseKernelMessage(message);
+    expect(parsed).toEqual({ ...message, v: PROTOCOL_VERSION });
+    expect(parsed.type === 'export_result' && parsed.content).toContain('memtrack report');
+    expect(() => parseKernelMessage({ ...message, content: null })).toThrow(/'content' string/);
+    expect(() => parseKernelMessage({ ...message, format: 'pdf' })).toThrow(/format/);
+    expect(() => parseKernelMessage({ ...message, request_id: '' })).toThrow(/request_id/);
   });
 
   it('keeps the request id of an error', () => {

@@ -89,7 +89,7 @@ test.describe('sidebar interactions', () => {
     await expect(sidebar).toBeHidden();
   });
 
-  test('exports the history as JSON and CSV downloads', async ({ page }) => {
+  test('exports the history as JSON, CSV and HTML downloads', async ({ page }) => {
     const sidebar = await notebookWithSidebar(page, 'export.ipynb', [
       '%%memtrack --label "<img src=x onerror=alert(1)>"\nx = bytearray(3_000_000)'
     ]);
@@ -118,6 +118,18 @@ test.describe('sidebar interactions', () => {
       .split('\r\n');
     expect(lines).toHaveLength(2);
     expect(lines[0].startsWith('seq,execution_count,cell_id,label')).toBe(true);
+
+    // The HTML report is the kernel's: offline, no script, the label escaped.
+    const [htmlReport] = await Promise.all([
+      page.waitForEvent('download'),
+      sidebar.locator('button[data-command="memtrack:export-html"]').click()
+    ]);
+    expect(htmlReport.suggestedFilename()).toBe('export.memtrack.html');
+    const html = fs.readFileSync(await htmlReport.path(), 'utf-8');
+    expect(html).toContain('<title>memtrack report</title>');
+    expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(html.toLowerCase()).not.toContain('<script');
+    expect(html).not.toContain('<img');
   });
 
   test('switches the plotted metric', async ({ page }) => {
