@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -63,3 +65,23 @@ def shell(tmp_path_factory, no_tracing):
     ip.run_cell("%unload_ext memtrack", store_history=True)
     assert memtrack._tracker is None
     ip.reset(new_session=False)
+
+
+KERNEL_TIMEOUT = 60
+PYTHON_EXT = str(Path(__file__).resolve().parents[1])
+
+
+@contextlib.contextmanager
+def real_kernel(tmp_path_factory):
+    """A real ipykernel (jupyter_client) that imports this checkout's memtrack; its client."""
+    from jupyter_client.manager import start_new_kernel
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PYTHON_EXT, env.get("PYTHONPATH")) if p)
+    env["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
+    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=KERNEL_TIMEOUT, env=env)
+    try:
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

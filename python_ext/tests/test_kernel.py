@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from queue import Empty
 
 import pytest
-from conftest import message_validator
-from jupyter_client.manager import start_new_kernel
+from conftest import message_validator, real_kernel
 
 TIMEOUT = 60
 PYTHON_EXT = str(Path(__file__).resolve().parents[1])
@@ -24,18 +22,11 @@ def km_interrupt(kc):
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (PYTHON_EXT, env.get("PYTHONPATH")) if p)
-    env["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
-    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=TIMEOUT, env=env)
-    _MANAGER["km"] = km
-    try:
+    with real_kernel(tmp_path_factory) as (km, kc):
+        _MANAGER["km"] = km
         reply = execute(kc, "%load_ext memtrack")
         assert reply["content"]["status"] == "ok", reply["content"]
         yield kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def collect(kc, msg_id):

@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 import memtrack
 import pytest
-from conftest import MESSAGE_SCHEMA, REPO, SCHEMA_DIR
+from conftest import MESSAGE_SCHEMA, REPO, SCHEMA_DIR, real_kernel
 from IPython.core.error import UsageError
 from memtrack import report
 from memtrack.report import CSV_COLUMNS, ReportError, load_report
@@ -373,18 +373,8 @@ def test_report_table_limits_rows_and_lists_suspects():
 
 @pytest.fixture(scope="module")
 def kernel_client(tmp_path_factory):
-    from jupyter_client.manager import start_new_kernel
-    from test_kernel import PYTHON_EXT, TIMEOUT
-
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (PYTHON_EXT, env.get("PYTHONPATH")) if p)
-    env["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
-    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=TIMEOUT, env=env)
-    try:
+    with real_kernel(tmp_path_factory) as (_, kc):
         yield kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def test_export_and_report_in_a_real_kernel(kernel_client, tmp_path):

@@ -15,7 +15,7 @@ from queue import Empty
 
 import memtrack
 import pytest
-from conftest import REPO, record_validator
+from conftest import REPO, real_kernel, record_validator
 from memtrack.ipywidget import MemtrackWidget
 from memtrack.store import RecordStore
 
@@ -215,17 +215,8 @@ def test_memtrack_never_imports_ipywidgets_by_itself():
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
-    from jupyter_client.manager import start_new_kernel
-
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (PYTHON_EXT, env.get("PYTHONPATH")) if p)
-    env["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
-    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=TIMEOUT, env=env)
-    try:
+    with real_kernel(tmp_path_factory) as (_, kc):
         yield kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def execute(kc, code):
