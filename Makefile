@@ -13,7 +13,7 @@ CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM_PATH := $(CHROMIUM)
 LAB_PORT ?= 8888
 
-PY_DEV_DEPS := "jupyterlab>=4.6,<5" "ipykernel>=7" "ipywidgets>=8" "jupyter_client>=8" \
+PY_DEV_DEPS := "jupyterlab>=4.6,<5" "notebook>=7.6,<8" "ipykernel>=7" "ipywidgets>=8" "jupyter_client>=8" \
 	"comm>=0.2" "hatchling>=1.5" "hatch-jupyter-builder>=0.9" "hatch-nodejs-version>=0.3.2" editables \
 	"pytest>=7" "jsonschema>=4" "ruff>=0.5"
 TS_SOURCES := $(wildcard src/*.ts) $(wildcard style/*) $(wildcard style/icons/*) \

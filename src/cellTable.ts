@@ -79,6 +79,16 @@ export function runNumbers(records: IMemtrackRecord[]): Map<IMemtrackRecord, num
   return runs;
 }
 
+/**
+ * Above this many rows only the rows in view (plus a margin) are in the DOM:
+ * laying out 10,000 table rows takes the browser seconds.
+ */
+export const WINDOW_THRESHOLD = 200;
+/** Rows rendered beyond each edge of the view, so that scrolling shows no gap. */
+const OVERSCAN = 30;
+/** Rows rendered when the view's size is unknown (hidden, or no layout). */
+const UNMEASURED_WINDOW = 80;
+
 export class CellTable {
   readonly node = document.createElement('table');
 
@@ -104,6 +114,33 @@ export class CellTable {
     return this._descending;
   }
 
+  /** How many record rows are in the DOM (all of them up to WINDOW_THRESHOLD). */
+  get renderedCount(): number {
+    return this._end - this._start;
+  }
+
+  /**
+   * The element that scrolls the table: long tables render only the rows it
+   * shows, and follow its scrolling.
+   */
+  setScrollContainer(container: HTMLElement | null): void {
+    this._container?.removeEventListener('scroll', this._onScroll);
+    this._container = container;
+    container?.addEventListener('scroll', this._onScroll, { passive: true });
+  }
+
+  /** Render the rows now in view (after a resize, or when the panel is shown). */
+  refreshWindow(): void {
+    if (this._windowed) {
+      this._renderWindow(this._visibleRange());
+    }
+  }
+
+  dispose(): void {
+    this.setScrollContainer(null);
+    cancelAnimationFrame(this._scrollFrame);
+  }
+
   /** Sort by a column; the same column again flips the direction. */
   sortBy(key: SortKey): void {
     if (key === this._sortKey) {
@@ -121,12 +158,22 @@ export class CellTable {
     this._records = records;
     this._units = units;
     this._runs = runNumbers(records);
+    this._sorted = sortRecords(records, this._sortKey, this._descending);
+    this._indexOf = new Map(this._sorted.map((record, index) => [record, index]));
+    this._rows.clear();
+    this._start = this._end = 0;
+    this.node.setAttribute('aria-rowcount', String(this._sorted.length + 1));
     this.node.replaceChildren(this._caption(records.length), this._head());
     this._body = document.createElement('tbody');
-    for (const record of sortRecords(records, this._sortKey, this._descending)) {
-      this._body.append(this._row(record));
+    this._windowed = this._sorted.length > WINDOW_THRESHOLD;
+    this._remeasure = true;
+    if (this._windowed) {
+      this._topSpacer = this._spacer();
+      this._bottomSpacer = this._spacer();
+      this._body.append(this._topSpacer, this._bottomSpacer);
     }
     this.node.append(this._body);
+    this._renderWindow(this._windowed ? this._visibleRange() : [0, this._sorted.length]);
   }
 
   /**
@@ -144,15 +191,41 @@ export class CellTable {
       rerun ||
       units !== this._units ||
       !this._body ||
-      records.length !== this._records.length + 1
+      records.length !== this._records.length + 1 ||
+      this._windowed !== records.length > WINDOW_THRESHOLD
     ) {
       this.render(records, units);
       return;
     }
     this._records = records;
     this._runs.set(record, null);
-    this._body.append(this._row(record));
+    this._indexOf.set(record, this._sorted.length);
+    this._sorted.push(record);
+    this.node.setAttribute('aria-rowcount', String(this._sorted.length + 1));
     this.node.querySelector('caption')!.textContent = this._captionText(records.length);
+    if (this._windowed) {
+      // Rows below the view are only spacer height; a view at the end grows by one row.
+      const following = this._end === this._sorted.length - 1 && this._inView(this._end);
+      this._renderWindow(following ? [this._start, this._end + 1] : [this._start, this._end]);
+    } else {
+      this._renderWindow([0, this._sorted.length]);
+    }
+  }
+
+  /** Focus the row of the record at this table position, bringing it into view. */
+  focusIndex(index: number): void {
+    const target = Math.max(0, Math.min(index, this._sorted.length - 1));
+    if (this._sorted.length === 0) {
+      return;
+    }
+    if (target < this._start || target >= this._end) {
+      const half = Math.floor(this._windowSize() / 2);
+      const start = Math.max(0, Math.min(target - half, this._sorted.length - this._windowSize()));
+      this._renderWindow([start, Math.min(this._sorted.length, start + this._windowSize())]);
+    }
+    const row = this._rows.get(this._sorted[target]);
+    row?.scrollIntoView?.({ block: 'nearest' });
+    row?.focus();
   }
 
   private _captionText(count: number): string {
@@ -168,6 +241,7 @@ export class CellTable {
   private _head(): HTMLElement {
     const head = document.createElement('thead');
     const row = document.createElement('tr');
+    row.setAttribute('aria-rowindex', '1');
     for (const column of this._columns) {
       const th = document.createElement('th');
       th.scope = 'col';
@@ -194,6 +268,146 @@ export class CellTable {
     head.append(row);
     return head;
   }
+
+  /** An empty row standing for the rows above or below the rendered window. */
+  private _spacer(): HTMLTableRowElement {
+    const row = document.createElement('tr');
+    row.className = 'jp-Memtrack-spacer';
+    row.setAttribute('aria-hidden', 'true');
+    const cell = document.createElement('td');
+    cell.colSpan = this._columns.length;
+    row.append(cell);
+    return row;
+  }
+
+  private _windowSize(): number {
+    const container = this._container;
+    if (!container || this._rowHeight === 0 || container.clientHeight === 0) {
+      return UNMEASURED_WINDOW;
+    }
+    return Math.ceil(container.clientHeight / this._rowHeight) + 2 * OVERSCAN;
+  }
+
+  /** The rows the scroll container shows, plus OVERSCAN rows each side. */
+  private _visibleRange(): [number, number] {
+    const count = this._sorted.length;
+    const container = this._container;
+    if (!container || !this._body || this._rowHeight === 0 || container.clientHeight === 0) {
+      const start = Math.min(this._start, Math.max(0, count - UNMEASURED_WINDOW));
+      return [start, Math.min(count, start + UNMEASURED_WINDOW)];
+    }
+    // Row i sits i row heights below the top of the body (the spacer stands for rows above).
+    const bodyTop = this._body.getBoundingClientRect().top - container.getBoundingClientRect().top;
+    const first = Math.floor(-bodyTop / this._rowHeight);
+    const shown = Math.ceil(container.clientHeight / this._rowHeight);
+    const start = Math.max(0, Math.min(first - OVERSCAN, count - 1));
+    return [start, Math.max(start, Math.min(count, first + shown + OVERSCAN))];
+  }
+
+  private _inView(index: number): boolean {
+    const [start, end] = this._visibleRange();
+    return index >= start && index < end;
+  }
+
+  /**
+   * Show the rows [start, end): rows still inside the range stay in place (a
+   * focused row keeps its focus); the spacers stand for the rest.
+   */
+  private _renderWindow([start, end]: [number, number]): void {
+    const body = this._body;
+    if (!body) {
+      return;
+    }
+    const sorted = this._sorted;
+    const overlap = start < this._end && end > this._start;
+    if (!overlap) {
+      for (const row of this._rows.values()) {
+        row.remove();
+      }
+      this._rows.clear();
+      this._start = this._end = start;
+    }
+    // Drop rows that left the range.
+    for (let i = this._start; i < Math.min(start, this._end); i++) {
+      this._dropRow(sorted[i]);
+    }
+    for (let i = Math.max(end, this._start); i < this._end; i++) {
+      this._dropRow(sorted[i]);
+    }
+    // Add rows above and below what is already rendered.
+    const above = document.createDocumentFragment();
+    for (let i = start; i < Math.min(this._start, end); i++) {
+      above.append(this._rowFor(sorted[i], i));
+    }
+    const below = document.createDocumentFragment();
+    for (let i = Math.max(this._end, start); i < end; i++) {
+      below.append(this._rowFor(sorted[i], i));
+    }
+    if (this._windowed) {
+      this._topSpacer!.after(above);
+      this._bottomSpacer!.before(below);
+    } else {
+      body.prepend(above);
+      body.append(below);
+    }
+    this._start = start;
+    this._end = end;
+    if (this._windowed) {
+      this._measureRowHeight();
+      this._setSpacer(this._topSpacer!, start);
+      this._setSpacer(this._bottomSpacer!, sorted.length - end);
+    }
+  }
+
+  private _rowFor(record: IMemtrackRecord, index: number): HTMLTableRowElement {
+    let row = this._rows.get(record);
+    if (!row) {
+      row = this._row(record);
+      this._rows.set(record, row);
+    }
+    row.setAttribute('aria-rowindex', String(index + 2));
+    return row;
+  }
+
+  private _dropRow(record: IMemtrackRecord): void {
+    this._rows.get(record)?.remove();
+    this._rows.delete(record);
+  }
+
+  private _setSpacer(spacer: HTMLTableRowElement, rows: number): void {
+    spacer.hidden = rows === 0;
+    spacer.style.height = `${rows * (this._rowHeight || 0)}px`;
+  }
+
+  /**
+   * Rows are one line each (no wrapping), so one row gives every row's height;
+   * measured again after each full render (the font size may have changed).
+   */
+  private _measureRowHeight(): void {
+    if (!this._remeasure) {
+      return;
+    }
+    const row = this._rows.values().next().value as HTMLTableRowElement | undefined;
+    const height = row?.getBoundingClientRect().height ?? 0;
+    if (height > 0) {
+      this._remeasure = false;
+      if (height !== this._rowHeight) {
+        this._rowHeight = height;
+        // The window was a guess: render the rows really in view.
+        requestAnimationFrame(() => this.refreshWindow());
+      }
+    }
+  }
+
+  private _onScroll = (): void => {
+    if (!this._windowed || this._scrollFrame !== 0) {
+      return;
+    }
+    this._scrollFrame = requestAnimationFrame(() => {
+      this._scrollFrame = 0;
+      this.refreshWindow();
+    });
+  };
 
   private _row(record: IMemtrackRecord): HTMLTableRowElement {
     const units = this._units;
@@ -227,6 +441,15 @@ export class CellTable {
       row.append(td);
     });
     const notes: string[] = [];
+    if (record.saved) {
+      // A run read back from the notebook's cell metadata, not from the kernel.
+      row.classList.add('jp-Memtrack-saved');
+      const tag = document.createElement('span');
+      tag.className = 'jp-Memtrack-savedTag';
+      tag.textContent = this._trans.__('saved');
+      row.firstElementChild!.append(' ', tag);
+      notes.push(this._trans.__('Saved in the notebook by an earlier session'));
+    }
     if (record.error) {
       notes.push(this._trans.__('The cell raised %1', record.error));
     }
@@ -238,12 +461,17 @@ export class CellTable {
     }
     row.title = notes.join('\n');
     row.addEventListener('click', () => this._onActivate(record));
-    row.addEventListener('keydown', event => this._onKey(event, row, record));
+    row.addEventListener('keydown', event => this._onKey(event, record));
     return row;
   }
 
-  private _onKey(event: KeyboardEvent, row: HTMLTableRowElement, record: IMemtrackRecord): void {
-    let target: Element | null = null;
+  private _onKey(event: KeyboardEvent, record: IMemtrackRecord): void {
+    const index = this._indexOf.get(record);
+    if (index === undefined) {
+      return;
+    }
+    const page = Math.max(1, this._windowSize() - 2 * OVERSCAN - 1);
+    let target: number;
     switch (event.key) {
       case 'Enter':
       case ' ':
@@ -251,31 +479,51 @@ export class CellTable {
         this._onActivate(record);
         return;
       case 'ArrowDown':
-        target = row.nextElementSibling;
+        target = index + 1;
         break;
       case 'ArrowUp':
-        target = row.previousElementSibling;
+        target = index - 1;
+        break;
+      case 'PageDown':
+        target = index + page;
+        break;
+      case 'PageUp':
+        target = index - page;
         break;
       case 'Home':
-        target = row.parentElement?.firstElementChild ?? null;
+        target = 0;
         break;
       case 'End':
-        target = row.parentElement?.lastElementChild ?? null;
+        target = this._sorted.length - 1;
         break;
       default:
         return;
     }
     event.preventDefault();
-    (target as HTMLElement | null)?.focus();
+    this.focusIndex(target);
   }
 
   private _trans: TranslationBundle;
   private _onActivate: (record: IMemtrackRecord) => void;
   private _columns: IColumn[];
   private _records: IMemtrackRecord[] = [];
+  /** The records in table order, and each one's position in it. */
+  private _sorted: IMemtrackRecord[] = [];
+  private _indexOf = new Map<IMemtrackRecord, number>();
   private _runs = new Map<IMemtrackRecord, number | null>();
   private _units: Units = 'decimal';
   private _sortKey: SortKey = 'order';
   private _descending = false;
   private _body: HTMLTableSectionElement | null = null;
+  /** The rendered rows, [_start, _end) of _sorted. */
+  private _rows = new Map<IMemtrackRecord, HTMLTableRowElement>();
+  private _start = 0;
+  private _end = 0;
+  private _windowed = false;
+  private _topSpacer: HTMLTableRowElement | null = null;
+  private _bottomSpacer: HTMLTableRowElement | null = null;
+  private _rowHeight = 0;
+  private _remeasure = true;
+  private _container: HTMLElement | null = null;
+  private _scrollFrame = 0;
 }

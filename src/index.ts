@@ -80,7 +80,8 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
       autoLoad: () => settings.value.autoLoad,
       autoTrack: () => settings.value.autoTrack,
       version: VERSION,
-      leakThreshold: () => settings.value.leakThreshold
+      leakThreshold: () => settings.value.leakThreshold,
+      cellMetadata: () => settings.value.cellMetadata
     });
     settings.changed.connect(() => follower.sendConfiguration());
 
@@ -196,7 +197,8 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
     });
     const exportAs = (format: 'json' | 'csv') => {
       const key = current();
-      const records = model.records(key);
+      // Runs read back from cell metadata are summaries without a kernel seq: not exported.
+      const records = model.records(key).filter(record => !record.saved);
       const path = follower.panel(key)?.context.path ?? 'notebook.ipynb';
       const text =
         format === 'json' ? toJsonReport(records, model.kernelInfo(key)) : toCsv(records);

@@ -14,11 +14,24 @@ import {
   TrackingMode
 } from './tokens';
 
+/** A record's start time in ms; unparsable times sort first. */
+function startedAtMs(record: IMemtrackRecord): number {
+  const ms = Date.parse(record.started_at);
+  return Number.isNaN(ms) ? 0 : ms;
+}
+
+/** What identifies one run of a cell across the kernel's history and the saved metadata. */
+export function runKey(record: IMemtrackRecord): string {
+  return `${record.cell_id}|${record.started_at}|${record.execution_count}`;
+}
+
 /** One notebook's history: records of successive kernels, split by restarts. */
 class NotebookHistory {
   readonly entries: HistoryEntry[] = [];
   /** Index where the current kernel's records begin. */
   segmentStart = 0;
+  /** Entries at the start read back from the notebook's cell metadata (runs and separator). */
+  savedCount = 0;
   /** Highest seq seen from the current kernel, to drop replayed duplicates. */
   lastSeq = 0;
   status: BridgeStatus = 'no-kernel';
@@ -122,6 +135,41 @@ export class MemtrackModel implements IMemtrackModel {
       history.entries.push({ kind: 'record', record });
     }
     history.lastSeq = ordered.length ? ordered[ordered.length - 1].seq : 0;
+    this._dropSavedDuplicates(history, ordered);
+    this._changed.emit({ key, kind: 'replace' });
+  }
+
+  /**
+   * Put runs read back from the notebook's cell metadata before everything
+   * else, closed by a restart-style separator, so that the kernel's records
+   * (and its replayed history) come after them. Seeding again replaces the
+   * saved segment; runs the kernel still has are shown once, as its own.
+   * Saved records get negative seqs in started_at order: never a live seq.
+   */
+  seedSaved(key: string, records: IMemtrackRecord[]): void {
+    const history = this._history(key);
+    const live = new Set<string>();
+    for (const entry of history.entries.slice(history.savedCount)) {
+      if (entry.kind === 'record') {
+        live.add(runKey(entry.record));
+      }
+    }
+    const kept = records
+      .filter(record => !live.has(runKey(record)))
+      .sort((a, b) => startedAtMs(a) - startedAtMs(b));
+    const segment: HistoryEntry[] = kept.map((record, index) => ({
+      kind: 'record',
+      record: { ...record, seq: index - kept.length, saved: true }
+    }));
+    if (kept.length) {
+      segment.push({ kind: 'restart', at: kept[kept.length - 1].started_at, saved: true });
+    }
+    if (segment.length === 0 && history.savedCount === 0) {
+      return;
+    }
+    history.entries.splice(0, history.savedCount, ...segment);
+    history.segmentStart += segment.length - history.savedCount;
+    history.savedCount = segment.length;
     this._changed.emit({ key, kind: 'replace' });
   }
 
@@ -146,6 +194,7 @@ export class MemtrackModel implements IMemtrackModel {
     const history = this._history(key);
     history.entries.length = 0;
     history.segmentStart = 0;
+    history.savedCount = 0;
     history.lastSeq = 0;
     this._changed.emit({ key, kind: 'clear' });
   }
@@ -158,6 +207,24 @@ export class MemtrackModel implements IMemtrackModel {
     if (this._currentKey === key) {
       this.setCurrent(null);
     }
+  }
+
+  /** Saved runs that the kernel reports too (the notebook was reopened, the kernel kept). */
+  private _dropSavedDuplicates(history: NotebookHistory, records: IMemtrackRecord[]): void {
+    if (history.savedCount === 0) {
+      return;
+    }
+    const live = new Set(records.map(runKey));
+    const saved = history.entries.slice(0, history.savedCount - 1);
+    const kept = saved.filter(entry => entry.kind !== 'record' || !live.has(runKey(entry.record)));
+    if (kept.length === saved.length) {
+      return;
+    }
+    // Without saved runs left, the separator has nothing to separate.
+    const segment = kept.length ? [...kept, history.entries[history.savedCount - 1]] : [];
+    history.entries.splice(0, history.savedCount, ...segment);
+    history.segmentStart -= history.savedCount - segment.length;
+    history.savedCount = segment.length;
   }
 
   private _history(key: string): NotebookHistory {

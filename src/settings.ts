@@ -25,6 +25,8 @@ export interface IMemtrackSettings {
   maxPoints: number;
   /** kB/MB/GB (base 10) or KiB/MiB/GiB (base 2). */
   byteUnits: ByteUnits;
+  /** Save a summary of each cell's last runs in its metadata. */
+  cellMetadata: boolean;
 }
 
 export const DEFAULT_SETTINGS: Readonly<IMemtrackSettings> = {
@@ -35,7 +37,8 @@ export const DEFAULT_SETTINGS: Readonly<IMemtrackSettings> = {
   topN: 5,
   leakThreshold: 1_000_000,
   maxPoints: 500,
-  byteUnits: 'decimal'
+  byteUnits: 'decimal',
+  cellMetadata: false
 };
 
 function oneOf<T extends string>(value: unknown, options: readonly T[], fallback: T): T {
@@ -57,7 +60,9 @@ export function parseSettings(composite: Record<string, unknown>): IMemtrackSett
     topN: intAtLeast(composite.topN, 1, d.topN),
     leakThreshold: intAtLeast(composite.leakThreshold, 0, d.leakThreshold),
     maxPoints: intAtLeast(composite.maxPoints, 10, d.maxPoints),
-    byteUnits: oneOf(composite.byteUnits, ['decimal', 'binary'] as const, d.byteUnits)
+    byteUnits: oneOf(composite.byteUnits, ['decimal', 'binary'] as const, d.byteUnits),
+    cellMetadata:
+      typeof composite.cellMetadata === 'boolean' ? composite.cellMetadata : d.cellMetadata
   };
 }
 

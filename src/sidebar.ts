@@ -122,6 +122,8 @@ export class MemtrackSidebar extends Widget {
     const tableScroller = document.createElement('div');
     tableScroller.className = 'jp-Memtrack-tableScroller';
     tableScroller.append(this._table.node);
+    // The panel scrolls as a whole: long tables render the rows it shows.
+    this._table.setScrollContainer(this.node);
     this.node.append(
       header,
       this._toolbar,
@@ -158,6 +160,7 @@ export class MemtrackSidebar extends Widget {
     this._settings.changed.disconnect(this._invalidateAll, this);
     this._commands.commandChanged.disconnect(this._renderButtons, this);
     this._plot?.purgePlot(this._plotNode);
+    this._table.dispose();
     super.dispose();
   }
 
@@ -168,6 +171,7 @@ export class MemtrackSidebar extends Widget {
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
+    this._table.refreshWindow();
     this._catchUp();
   }
 
@@ -175,6 +179,9 @@ export class MemtrackSidebar extends Widget {
     super.onResize(msg);
     if (this.isVisible && this._plot) {
       this._plot.resizePlot(this._plotNode);
+    }
+    if (this.isVisible) {
+      this._table.refreshWindow();
     }
   }
 
@@ -235,6 +242,12 @@ export class MemtrackSidebar extends Widget {
     this._renderButtons();
     this._metricSelect.value = settings.metric;
 
+    // Shown before the table renders: a long table measures its rows to window them.
+    const empty = records.length === 0;
+    this._emptyNode.hidden = !empty;
+    this._plotNode.hidden = empty;
+    this._table.node.hidden = empty;
+
     const tableStarted = performance.now();
     const append = dirty === 'append' && this._shownCount + 1 === records.length;
     if (append) {
@@ -246,10 +259,6 @@ export class MemtrackSidebar extends Widget {
     this._leaks.render(records, settings.byteUnits);
     this.node.dataset.tableMs = (performance.now() - tableStarted).toFixed(2);
 
-    const empty = records.length === 0;
-    this._emptyNode.hidden = !empty;
-    this._plotNode.hidden = empty;
-    this._table.node.hidden = empty;
     if (empty) {
       this._emptyNode.textContent =
         key === null

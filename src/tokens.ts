@@ -76,6 +76,8 @@ export interface IMemtrackRecord {
   gc: IGcStats | null;
   error: string | null;
   leaks: Record<string, unknown>[];
+  /** Read back from the notebook's cell metadata (src/cellMetadata.ts), not from a kernel. */
+  saved?: boolean;
 }
 
 /** What the kernel says about itself in a history message. */
@@ -85,9 +87,12 @@ export interface IKernelInfo {
   memtrack?: string;
 }
 
-/** An entry of a notebook's history: a record, or a kernel restart marker. */
+/**
+ * An entry of a notebook's history: a record, or a kernel restart marker
+ * (saved: the one closing the runs read back from the notebook's cell metadata).
+ */
 export type HistoryEntry =
-  { kind: 'record'; record: IMemtrackRecord } | { kind: 'restart'; at: string };
+  { kind: 'record'; record: IMemtrackRecord } | { kind: 'restart'; at: string; saved?: boolean };
 
 /** How a notebook's history changed. */
 export interface IHistoryChange {

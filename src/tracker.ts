@@ -1,10 +1,12 @@
 /**
  * Follows every open notebook: one kernel bridge each, the active one made
- * current in the model, and cell lookup for click-to-cell.
+ * current in the model, cell lookup for click-to-cell, and the runs saved in
+ * cell metadata (read on open, written while the cellMetadata setting is on).
  */
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IDisposable } from '@lumino/disposable';
 
+import { CellMetadataSync, IMetadataCell, seedFromCells } from './cellMetadata';
 import { KernelBridge } from './kernelBridge';
 import { MemtrackModel } from './model';
 import { TrackingMode } from './tokens';
@@ -17,12 +19,19 @@ export interface INotebookFollowerOptions {
   version: string;
   /** The leakThreshold setting, sent to every kernel. */
   leakThreshold?: () => number;
+  /** The cellMetadata setting: save each cell's runs in its metadata (off when absent). */
+  cellMetadata?: () => boolean;
 }
 
 export class NotebookFollower implements IDisposable {
   constructor(options: INotebookFollowerOptions) {
     this._options = options;
     const { notebooks } = options;
+    this._metadata = new CellMetadataSync({
+      model: options.model,
+      cells: key => this._cells(key),
+      enabled: options.cellMetadata ?? (() => false)
+    });
     notebooks.forEach(panel => this._follow(panel));
     notebooks.widgetAdded.connect((_, panel) => this._follow(panel), this);
     notebooks.currentChanged.connect(this._onCurrentChanged, this);
@@ -39,6 +48,7 @@ export class NotebookFollower implements IDisposable {
     }
     this._isDisposed = true;
     this._options.notebooks.currentChanged.disconnect(this._onCurrentChanged, this);
+    this._metadata.dispose();
     for (const bridge of this._bridges.values()) {
       bridge.dispose();
     }
@@ -108,11 +118,25 @@ export class NotebookFollower implements IDisposable {
       leakThreshold
     });
     this._bridges.set(key, bridge);
+    // Saved runs are shown whatever the setting: reading them costs nothing.
+    panel.context.ready
+      .then(() => {
+        if (!panel.isDisposed) {
+          seedFromCells(model, key, panel.context.model.cells);
+        }
+      })
+      .catch(() => undefined); // a notebook that fails to load says so itself
     panel.disposed.connect(() => {
       bridge.dispose();
       this._bridges.delete(key);
       model.remove(key);
     });
+  }
+
+  /** The cells of an open notebook whose content is loaded. */
+  private _cells(key: string): Iterable<IMetadataCell> | null {
+    const panel = this.panel(key);
+    return panel && panel.context.isReady ? panel.context.model.cells : null;
   }
 
   private _onCurrentChanged(): void {
@@ -122,5 +146,6 @@ export class NotebookFollower implements IDisposable {
 
   private _options: INotebookFollowerOptions;
   private _bridges = new Map<string, KernelBridge>();
+  private _metadata: CellMetadataSync;
   private _isDisposed = false;
 }

@@ -1,6 +1,6 @@
 import { TranslationBundle, nullTranslator } from '@jupyterlab/translation';
 
-import { CellTable, runNumbers, sortRecords } from '../cellTable';
+import { CellTable, runNumbers, sortRecords, WINDOW_THRESHOLD } from '../cellTable';
 import { IMemtrackRecord } from '../tokens';
 import { sampleRecord } from './fixtures';
 
@@ -107,5 +107,79 @@ describe('CellTable', () => {
     table.append(list, 'decimal');
     const last = table.node.querySelector('tbody tr:last-child td') as HTMLElement;
     expect(last.textContent).toBe('[5] load data (run 2)');
+  });
+});
+
+describe('CellTable with a long history', () => {
+  const many = (count: number) =>
+    Array.from({ length: count }, (_, i) =>
+      sampleRecord({ seq: i + 1, execution_count: i + 1, cell_id: `c${i}`, traced_delta: i })
+    );
+  let activated: number[];
+  let table: CellTable;
+
+  beforeEach(() => {
+    activated = [];
+    table = new CellTable({ trans, onActivate: record => activated.push(record.seq) });
+    document.body.append(table.node);
+    table.render(many(1000), 'decimal');
+  });
+
+  afterEach(() => {
+    table.dispose();
+    table.node.remove();
+  });
+
+  const rows = () => Array.from(table.node.querySelectorAll<HTMLElement>('tr.jp-Memtrack-row'));
+
+  it('keeps only a window of rows in the DOM, and says how many there are', () => {
+    expect(WINDOW_THRESHOLD).toBeLessThan(1000);
+    expect(rows().length).toBe(table.renderedCount);
+    expect(rows().length).toBeLessThan(200);
+    expect(rows()[0].dataset.seq).toBe('1');
+    expect(table.node.getAttribute('aria-rowcount')).toBe('1001');
+    expect(rows()[0].getAttribute('aria-rowindex')).toBe('2');
+    expect(table.node.querySelector('caption')?.textContent).toBe('1000 tracked executions');
+    const spacers = table.node.querySelectorAll<HTMLElement>('tr.jp-Memtrack-spacer');
+    expect(spacers.length).toBe(2);
+    expect(spacers[0].getAttribute('aria-hidden')).toBe('true');
+  });
+
+  it('reaches rows outside the window from the keyboard', () => {
+    rows()[0].focus();
+    rows()[0].dispatchEvent(new KeyboardEvent('keydown', { key: 'End', bubbles: true }));
+    const last = document.activeElement as HTMLElement;
+    expect(last.dataset.seq).toBe('1000');
+    expect(last.getAttribute('aria-rowindex')).toBe('1001');
+    expect(rows().length).toBeLessThan(200);
+    last.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowUp', bubbles: true }));
+    expect((document.activeElement as HTMLElement).dataset.seq).toBe('999');
+    document.activeElement!.dispatchEvent(
+      new KeyboardEvent('keydown', { key: 'Enter', bubbles: true })
+    );
+    expect(activated).toEqual([999]);
+    document.activeElement!.dispatchEvent(
+      new KeyboardEvent('keydown', { key: 'Home', bubbles: true })
+    );
+    expect((document.activeElement as HTMLElement).dataset.seq).toBe('1');
+  });
+
+  it('sorts the whole history, not only the rendered rows', () => {
+    const deltaButton = Array.from(table.node.querySelectorAll('th button')).find(
+      b => b.textContent === 'Delta'
+    ) as HTMLButtonElement;
+    deltaButton.click();
+    expect(rows()[0].dataset.seq).toBe('1000');
+    expect(rows().length).toBeLessThan(200);
+  });
+
+  it('appends without rendering rows out of view', () => {
+    const before = rows().length;
+    table.append(many(1001), 'decimal');
+    expect(table.node.getAttribute('aria-rowcount')).toBe('1002');
+    expect(table.node.querySelector('caption')?.textContent).toBe('1001 tracked executions');
+    expect(rows().length).toBe(before);
+    rows()[0].dispatchEvent(new KeyboardEvent('keydown', { key: 'End', bubbles: true }));
+    expect((document.activeElement as HTMLElement).dataset.seq).toBe('1001');
   });
 });

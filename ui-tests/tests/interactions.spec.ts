@@ -64,8 +64,6 @@ test.describe('sidebar interactions', () => {
     await page.notebook.run();
     await expect(sidebar.locator('tbody tr')).toHaveCount(1);
     // A new kernel for the notebook: the bridge re-arms on the new connection.
-    // (In-place restart is not exercised here: on this stack a restarted kernel
-    // stops answering the page even with memtrack disabled.)
     await page.evaluate(async () => {
       const panel: any = window.jupyterapp.shell.currentWidget;
       await panel.sessionContext.changeKernel({ name: 'python3' });
@@ -170,5 +168,39 @@ test.describe('page reload', () => {
     await waitConnected(sidebar);
     await expect(sidebar.locator('tbody tr')).toHaveCount(2);
     await expect(sidebar.locator('tbody tr').nth(1)).toContainText('two');
+  });
+});
+
+test.describe('kernel restart', () => {
+  // Galata's kernel mock answers a restart's 200 with 201, which the page
+  // rejects: in-place restarts need the real kernels API.
+  test.use({ kernels: null });
+
+  test('keeps the history across an in-place restart, with a marker', async ({ page }) => {
+    const sidebar = await notebookWithSidebar(page, 'restart-in-place.ipynb', [
+      '%%memtrack --label before\nx = bytearray(5_000_000)'
+    ]);
+    await page.notebook.run();
+    await expect(sidebar.locator('tbody tr')).toHaveCount(1);
+
+    // The user's path: Kernel menu, Restart Kernel…, confirm.
+    await page.menu.clickMenuItem('Kernel>Restart Kernel…');
+    await page.locator('.jp-Dialog .jp-mod-accept').click();
+    await expect(page.locator('.jp-Dialog')).toHaveCount(0);
+    await waitConnected(sidebar);
+
+    await page.notebook.setCell(0, 'code', '%%memtrack --label after\nx = bytearray(5_000_000)');
+    await page.notebook.runCell(0);
+    await expect(sidebar.locator('tbody tr')).toHaveCount(2);
+    await expect(sidebar.locator('tbody tr').nth(1)).toContainText('after');
+    await expect(linePoints(sidebar)).toHaveCount(2);
+    // The restart is a vertical line between the two points.
+    await expect(sidebar.locator('.jp-Memtrack-plot .shapelayer path')).toHaveCount(1);
+
+    // Not mocked, so not cleaned up by Galata: shut the kernel down here.
+    await page.evaluate(async () => {
+      const panel: any = window.jupyterapp.shell.currentWidget;
+      await panel.sessionContext.shutdown();
+    });
   });
 });

@@ -84,7 +84,7 @@ test('the leak threshold setting reaches the kernel, and a new kernel too', asyn
   await page.notebook.runCell(0);
   await expect(output).toHaveText('(50000000, True)');
   // A fresh kernel starts at 1 MB; the setting is sent again when the comm opens.
-  // (A new kernel rather than an in-place restart: see interactions.spec.ts.)
+  // (A kernel change; in-place restarts are covered in interactions.spec.ts.)
   await page.evaluate(async () => {
     const panel: any = window.jupyterapp.shell.currentWidget;
     await panel.sessionContext.changeKernel({ name: 'python3' });

@@ -40,3 +40,40 @@ test.describe('memory sidebar', () => {
     await expect(page.locator('.jp-Notebook .jp-Cell').nth(2)).toHaveClass(/jp-mod-active/);
   });
 });
+
+test.describe('a long history', () => {
+  // 1,000 synthetic records through the real path (kernel store -> comm -> model),
+  // as a page reload receives a long history.
+  const PUSH = [
+    'import memtrack',
+    '_t = memtrack._require()',
+    "_base = dict(seq=0, execution_count=1, cell_id=None, label='long', mode='light', started_at='2026-11-23T00:00:00+00:00', duration_s=0.001, rss_before=100_000_000, rss_after=100_000_000, rss_peak=100_000_000, traced_delta=None, traced_peak=None, top_lines=[], types=[], variables=[], gc=None, error=None, leaks=[])",
+    '_ = [_t.store.add(dict(_base, execution_count=i + 1, rss_after=100_000_000 + i * 1000)) for i in range(1000)]',
+    '_ = [_t.bridge.send_history(comm) for comm in list(_t.bridge._comms.values())]'
+  ].join('\n');
+
+  test('renders the rows in view and follows scrolling and the keyboard', async ({ page }) => {
+    const sidebar = await notebookWithSidebar(page, 'long.ipynb', [PUSH]);
+    await page.notebook.run();
+    await expect(sidebar.locator('caption')).toHaveText('1000 tracked executions');
+    const rows = sidebar.locator('tr.jp-Memtrack-row');
+    // Only a window of rows is in the DOM; the table still describes them all.
+    expect(await rows.count()).toBeLessThan(200);
+    await expect(sidebar.locator('table')).toHaveAttribute('aria-rowcount', '1001');
+    await expect(rows.first()).toContainText('[1] long');
+
+    // Scrolling to the end renders the last rows, in view.
+    await sidebar.evaluate(node => (node.scrollTop = node.scrollHeight));
+    const last = sidebar.locator('tr.jp-Memtrack-row[data-seq="1000"]');
+    await expect(last).toBeInViewport();
+    await expect(last).toContainText('[1000] long');
+    expect(await rows.count()).toBeLessThan(200);
+
+    // Home from the last row goes back to the first, rendered and focused.
+    await last.focus();
+    await page.keyboard.press('Home');
+    const first = sidebar.locator('tr.jp-Memtrack-row[data-seq="1"]');
+    await expect(first).toBeFocused();
+    await expect(first).toBeInViewport();
+  });
+});
