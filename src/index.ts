@@ -20,11 +20,17 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { BadgeUpdater, renderBadges } from './badges';
 import { exportFileName, toCsv, toJsonReport } from './export';
 import { MemtrackModel } from './model';
-import { parseSettings, SettingsState } from './settings';
+import { followSettingRegistry, SettingsState } from './settings';
 import { MemtrackSidebar } from './sidebar';
 import { CommandIDs, IMemtrackModel, PLUGIN_ID } from './tokens';
 import { NotebookFollower } from './tracker';
-import { MODULE_NAME, MODULE_VERSION, redrawWidgetPlots, widgetExports } from './widget';
+import {
+  MODULE_NAME,
+  MODULE_VERSION,
+  redrawWidgetPlots,
+  setWidgetSettings,
+  widgetExports
+} from './widget';
 
 import memoryIconSvg from '../style/icons/memory.svg';
 
@@ -302,16 +308,9 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
     }
 
     if (settingRegistry) {
-      settingRegistry
-        .load(PLUGIN_ID)
-        .then(loaded => {
-          const update = () => settings.update(parseSettings(loaded.composite as any));
-          update();
-          loaded.changed.connect(update);
-        })
-        .catch(reason => {
-          console.error('jupyterlab-memtrack: failed to load settings.', reason);
-        });
+      followSettingRegistry(settingRegistry, settings).catch(reason => {
+        console.error('jupyterlab-memtrack: failed to load settings.', reason);
+      });
     }
     return model;
   }
@@ -323,14 +322,23 @@ const widgetPlugin: JupyterFrontEndPlugin<void> = {
   description: 'The memtrack.widget() view: memory plot and last cells in a notebook output.',
   autoStart: true,
   requires: [IJupyterWidgetRegistry],
-  optional: [IThemeManager],
+  optional: [IThemeManager, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     registry: IJupyterWidgetRegistry,
-    themeManager: IThemeManager | null
+    themeManager: IThemeManager | null,
+    settingRegistry: ISettingRegistry | null
   ): void => {
     registry.registerWidget({ name: MODULE_NAME, version: MODULE_VERSION, exports: widgetExports });
     themeManager?.themeChanged.connect(() => redrawWidgetPlots());
+    // The sidebar's settings (byteUnits, metric, maxPoints), followed live by every view.
+    if (settingRegistry) {
+      const settings = new SettingsState();
+      settings.changed.connect((_, value) => setWidgetSettings(value));
+      followSettingRegistry(settingRegistry, settings).catch(reason => {
+        console.error('jupyterlab-memtrack: failed to load the widget settings.', reason);
+      });
+    }
   }
 };
 

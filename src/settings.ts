@@ -2,7 +2,10 @@
  * The user's settings (schema/settings/plugin.json) as typed values with a
  * changed signal; parsing is pure so that bad values fall back to defaults.
  */
+import type { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ISignal, Signal } from '@lumino/signaling';
+
+import { PLUGIN_ID } from './tokens';
 
 export type AutoTrack = 'off' | 'light' | 'deep';
 export type PlotMetric = 'rss' | 'traced';
@@ -87,4 +90,18 @@ export class SettingsState {
 
   private _value: IMemtrackSettings = { ...DEFAULT_SETTINGS };
   private _changed = new Signal<SettingsState, Readonly<IMemtrackSettings>>(this);
+}
+
+/**
+ * Keep `state` in step with the user's settings (the main plugin's, schema/settings/plugin.json):
+ * set once loaded, then on every change, whichever plugin or editor made it.
+ */
+export async function followSettingRegistry(
+  registry: ISettingRegistry,
+  state: SettingsState
+): Promise<void> {
+  const loaded = await registry.load(PLUGIN_ID);
+  const update = () => state.update(parseSettings(loaded.composite as Record<string, unknown>));
+  update();
+  loaded.changed.connect(update);
 }

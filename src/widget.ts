@@ -2,8 +2,9 @@
  * The notebook-output view of `memtrack.widget()` (python_ext/memtrack/ipywidget.py): the
  * memory plot and a compact table of the last cells, for frontends without the sidebar. The
  * kernel sends the last records as the widget's `records` state, then each new record alone in
- * an `append` message. Text goes into the DOM with textContent only, so user-controlled labels
- * never become markup.
+ * an `append` message. Byte units and the plotted metric follow the user's settings (the
+ * sidebar's), set by the widget plugin with setWidgetSettings. Text goes into the DOM with
+ * textContent only, so user-controlled labels never become markup.
  */
 import { DOMWidgetModel, DOMWidgetView, IBackboneModelOptions } from '@jupyter-widgets/base';
 import { Message } from '@lumino/messaging';
@@ -11,7 +12,7 @@ import { Message } from '@lumino/messaging';
 import { formatBytes, formatDelta, formatDuration, sizeClass } from './format';
 import { validateRecord } from './protocol';
 import { buildSeries, recordDelta, recordPeak } from './series';
-import { DEFAULT_SETTINGS } from './settings';
+import { DEFAULT_SETTINGS, IMemtrackSettings } from './settings';
 import { IMemtrackRecord } from './tokens';
 
 /** The ipywidgets module name and version the kernel asks for (`_model_module`...). */
@@ -32,8 +33,31 @@ function loadPlot(): Promise<PlotModule> {
   return plotModule;
 }
 
-/** Views on the page, redrawn when the theme changes (the plot reads its colours when drawn). */
+/** Views on the page, redrawn when the theme or the settings change (the plot reads its
+ * colours when drawn). */
 const liveViews = new Set<MemtrackWidgetView>();
+
+/** The settings every view draws with: the plugin's, once loaded. */
+let widgetSettings: Readonly<IMemtrackSettings> = DEFAULT_SETTINGS;
+
+/**
+ * Draw every widget view with these settings (byteUnits, metric, maxPoints), now and from now
+ * on. A change of any other setting redraws nothing.
+ */
+export function setWidgetSettings(settings: Readonly<IMemtrackSettings>): void {
+  const before = widgetSettings;
+  widgetSettings = { ...settings };
+  if (
+    before.byteUnits === settings.byteUnits &&
+    before.metric === settings.metric &&
+    before.maxPoints === settings.maxPoints
+  ) {
+    return;
+  }
+  for (const view of liveViews) {
+    view.redrawAll();
+  }
+}
 
 /** Draw every widget's plot again, e.g. with the new theme's colours. */
 export function redrawWidgetPlots(): void {
@@ -154,6 +178,12 @@ export class MemtrackWidgetView extends DOMWidgetView {
     void this._drawPlot();
   }
 
+  /** The table and the plot again, e.g. in other byte units. */
+  redrawAll(): void {
+    this._renderTable();
+    this.redrawPlot();
+  }
+
   processLuminoMessage(msg: Message): void {
     super.processLuminoMessage(msg);
     if ((msg.type === 'resize' || msg.type === 'after-show') && this._plot) {
@@ -200,7 +230,7 @@ export class MemtrackWidgetView extends DOMWidgetView {
   }
 
   private _row(record: IMemtrackRecord): HTMLTableRowElement {
-    const units = DEFAULT_SETTINGS.byteUnits;
+    const units = widgetSettings.byteUnits;
     const row = document.createElement('tr');
     row.className = 'jp-Memtrack-widgetRow';
     const delta = recordDelta(record);
@@ -243,7 +273,7 @@ export class MemtrackWidgetView extends DOMWidgetView {
         if (this._removed) {
           break;
         }
-        const settings = DEFAULT_SETTINGS;
+        const settings = widgetSettings;
         const entries = this._records.map(record => ({ kind: 'record' as const, record }));
         await plot.renderPlot(
           this._plotNode,

@@ -8,6 +8,7 @@ tracks every cell. The JupyterLab sidebar receives the records over the comm tar
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 try:
@@ -50,6 +51,11 @@ def load_ipython_extension(ip: Any) -> None:
     tracker = Tracker(ip)
     tracker.install()
     _tracker = tracker
+    # Widgets made before an %unload_ext/%load_ext follow the new history. Only if some were
+    # made: importing ipywidgets here would tax every kernel that never shows one.
+    widgets = sys.modules.get(f"{__name__}.ipywidget")
+    if widgets is not None:
+        widgets.follow_tracker(tracker.store, tracker.bridge.main_loop)
 
 
 def unload_ipython_extension(ip: Any) -> None:
@@ -104,7 +110,9 @@ def widget(max_records: int = 500) -> Any:
 
     tracker = _require()
     tracker.flush()  # light cells whose record waits for the kernel to be idle
-    return MemtrackWidget(tracker.store, max_records, main_loop=tracker.bridge.main_loop)
+    return MemtrackWidget(
+        tracker.store, max_records, main_loop=tracker.bridge.main_loop, follow_reloads=True
+    )
 
 
 def start(deep: bool = False) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import weakref
 from typing import Any
 
 from ipywidgets import DOMWidget
@@ -24,6 +25,10 @@ MODULE_NAME = "jupyterlab-memtrack"
 # The sidebar's default maxPoints: the plot never draws more.
 DEFAULT_MAX_RECORDS = 500
 
+# Open widgets made by memtrack.widget(): moved to the new tracker's store when the extension is
+# loaded again (follow_tracker). Weak: a closed widget is garbage-collected all the same.
+_following: weakref.WeakSet[MemtrackWidget] = weakref.WeakSet()
+
 
 class MemtrackWidget(DOMWidget):
     """The last ``max_records`` records of a store, kept up to date as cells are recorded.
@@ -31,7 +36,8 @@ class MemtrackWidget(DOMWidget):
     The whole list goes to the frontend when the widget opens or the history is cleared; each
     new record is appended to ``records`` in place and sent alone (a custom message), so a cell
     costs the same with 5 records as with 500. The store holds the widget by weak reference
-    only; :meth:`close` stops the updates.
+    only; :meth:`close` stops the updates. ``follow_reloads`` (set by ``memtrack.widget()``):
+    when the extension is loaded again, the widget moves to the new tracker's store.
     """
 
     _model_name = Unicode("MemtrackWidgetModel").tag(sync=True)
@@ -51,6 +57,8 @@ class MemtrackWidget(DOMWidget):
         store: RecordStore,
         max_records: int = DEFAULT_MAX_RECORDS,
         main_loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        follow_reloads: bool = False,
         **kwargs: Any,
     ) -> None:
         if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 1:
@@ -61,6 +69,8 @@ class MemtrackWidget(DOMWidget):
         self._stale = False
         super().__init__(records=store.tail(max_records), max_records=max_records, **kwargs)
         store.add_listener(self._on_history)
+        if follow_reloads:
+            _following.add(self)
 
     def __repr__(self) -> str:
         # Shown as text/plain where widgets are not rendered: no dump of the records.
@@ -70,16 +80,14 @@ class MemtrackWidget(DOMWidget):
         store = self.__dict__.get("_store")  # absent if __init__ failed early
         if store is not None:
             store.remove_listener(self._on_history)
+        _following.discard(self)
         super().close()
 
     def _on_history(self, event: str, record: dict[str, Any] | None) -> None:
         # Trait changes send comm messages: only from the main thread, where cells are recorded.
         # A reset from a comm handler on another thread is replayed on the main loop.
         if threading.current_thread() is not threading.main_thread():
-            self._stale = True
-            if self._main_loop is not None:
-                with contextlib.suppress(RuntimeError):  # loop closed: the kernel is going away
-                    self._main_loop.call_soon_threadsafe(self._resync)
+            self._resync_later()
             return
         if self._stale:
             self._resync()
@@ -92,6 +100,34 @@ class MemtrackWidget(DOMWidget):
             del records[: -self.max_records]
             self.send({"type": "append", "record": record})
 
+    def _follow(self, store: RecordStore, main_loop: asyncio.AbstractEventLoop | None) -> None:
+        """Listen to ``store`` instead of the current one and show its records."""
+        if store is self._store:
+            return
+        self._store.remove_listener(self._on_history)
+        self._store, self._main_loop = store, main_loop
+        store.add_listener(self._on_history)
+        if threading.current_thread() is threading.main_thread():
+            self._resync()
+        else:
+            self._resync_later()
+
+    def _resync_later(self) -> None:
+        """Off the main thread: resync on the kernel's main loop, or at the next main-thread
+        event if there is no loop."""
+        self._stale = True
+        if self._main_loop is not None:
+            with contextlib.suppress(RuntimeError):  # loop closed: the kernel is going away
+                self._main_loop.call_soon_threadsafe(self._resync)
+
     def _resync(self) -> None:
         self._stale = False
         self.records = self._store.tail(self.max_records)
+
+
+def follow_tracker(store: RecordStore, main_loop: asyncio.AbstractEventLoop | None) -> None:
+    """Point every widget made by ``memtrack.widget()`` at ``store``, the history of the tracker
+    just loaded: after ``%unload_ext memtrack`` + ``%load_ext memtrack`` they show the new
+    history instead of the old tracker's, which nothing records into any more."""
+    for widget in list(_following):
+        widget._follow(store, main_loop)

@@ -185,6 +185,66 @@ def test_changes_from_another_thread_are_applied_on_the_main_loop():
         loop.close()
 
 
+def test_widget_follows_the_new_history_after_unload_and_load(shell):
+    run(shell, "%%memtrack --label before\nbefore = 1")
+    w = memtrack.widget()
+    closed = memtrack.widget()
+    # Not made by memtrack.widget(): listens to its own store whatever the extension does.
+    own_store = RecordStore()
+    own = MemtrackWidget(own_store)
+    try:
+        old_store = memtrack._tracker.store
+        assert [r["label"] for r in w.records] == ["before"]
+        closed.close()
+        run(shell, "%unload_ext memtrack")
+        run(shell, "%load_ext memtrack")
+        new_store = memtrack._tracker.store
+        assert new_store is not old_store
+        # The new tracker starts with an empty history: so does the widget.
+        assert w.records == memtrack.history() == []
+        run(shell, "%%memtrack --label after\nafter = [0] * 10_000")
+        assert [r["label"] for r in w.records] == ["after"]
+        assert w.records == memtrack.history()
+        run(shell, "%memtrack on")
+        run(shell, "tracked = 2")
+        assert w.records == memtrack.history()
+        assert len(w.records) == 2
+        # The old store no longer feeds it; the closed and the standalone widgets stayed put.
+        old_store.add(sample("into the old store"))
+        assert len(w.records) == 2
+        assert [r["label"] for r in closed.records] == ["before"]
+        assert own.records == []
+        own_store.add(sample("own"))
+        assert [r["label"] for r in own.records] == ["own"]
+    finally:
+        w.close()
+        own.close()
+
+
+def test_reload_from_another_thread_resyncs_on_the_main_loop():
+    from memtrack.ipywidget import follow_tracker
+
+    old, new = RecordStore(), RecordStore()
+    old.add(sample("old"))
+    new.add(sample("new"))
+    loop = asyncio.new_event_loop()
+    w = MemtrackWidget(old, main_loop=loop, follow_reloads=True)
+    try:
+        worker = threading.Thread(target=follow_tracker, args=(new, loop))
+        worker.start()
+        worker.join()
+        # No trait change off the main thread...
+        assert [r["label"] for r in w.records] == ["old"]
+        # ...the kernel's loop applies it.
+        loop.run_until_complete(asyncio.sleep(0))
+        assert [r["label"] for r in w.records] == ["new"]
+        new.add(sample("newer"))
+        assert [r["label"] for r in w.records] == ["new", "newer"]
+    finally:
+        w.close()
+        loop.close()
+
+
 def test_missing_ipywidgets_gives_a_clear_message(shell, monkeypatch):
     monkeypatch.setitem(sys.modules, "ipywidgets", None)
     with pytest.raises(ImportError, match=r"memtrack\.widget\(\) needs ipywidgets: pip install"):
@@ -284,3 +344,35 @@ def test_kernel_sends_the_records_and_each_new_one(kernel):
 
     execute(kernel, "w.close()")
     assert widget_messages(execute(kernel, "after_close = 1")) == []
+
+
+def test_kernel_widget_keeps_updating_after_unload_and_load(kernel):
+    execute(kernel, "%load_ext memtrack\nimport memtrack\n%memtrack off")
+    execute(kernel, "memtrack.reset()")
+    execute(kernel, "%%memtrack --label before\nbefore = 1")
+    msgs = execute(kernel, "w2 = memtrack.widget()\nw2")
+    (opened,) = [
+        m["content"]
+        for m in msgs
+        if m["msg_type"] == "comm_open"
+        and m["content"]["data"]["state"].get("_model_name") == "MemtrackWidgetModel"
+    ]
+    assert [r["label"] for r in opened["data"]["state"]["records"]] == ["before"]
+
+    def widget_messages(msgs):
+        return [
+            m["content"]["data"]
+            for m in msgs
+            if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == opened["comm_id"]
+        ]
+
+    execute(kernel, "%unload_ext memtrack")
+    # The new tracker's (empty) history replaces the old one in the frontend.
+    msgs = execute(kernel, "%load_ext memtrack")
+    updates = [d for d in widget_messages(msgs) if d["method"] == "update"]
+    assert updates and updates[-1]["state"]["records"] == []
+    msgs = execute(kernel, "%%memtrack --label after\nafter = 1")
+    (sent,) = widget_messages(msgs)
+    assert sent["content"]["type"] == "append"
+    assert sent["content"]["record"]["label"] == "after"
+    execute(kernel, "assert w2.records == memtrack.history()\nw2.close()")

@@ -5,21 +5,56 @@ jest.mock('../plot', () => ({
   purgePlot: jest.fn()
 }));
 
+import { SettingRegistry } from '@jupyterlab/settingregistry';
 import { Widget } from '@lumino/widgets';
 
 import * as fs from 'fs';
 import * as path from 'path';
 
 import * as plot from '../plot';
+import { buildSeries } from '../series';
+import { DEFAULT_SETTINGS, followSettingRegistry, SettingsState } from '../settings';
+import { PLUGIN_ID } from '../tokens';
 import {
   MemtrackWidgetModel,
   MemtrackWidgetView,
   MODULE_NAME,
   MODULE_VERSION,
   redrawWidgetPlots,
+  setWidgetSettings,
   TABLE_ROWS
 } from '../widget';
 import { sampleRecord } from './fixtures';
+
+const MiB = 1024 * 1024;
+
+type Connector = ConstructorParameters<typeof SettingRegistry>[0]['connector'];
+
+/**
+ * A real setting registry with the extension's schema; the server's settings API, which it
+ * would reach through its connector, is replaced by one in-memory user settings file.
+ */
+function settingRegistry(): SettingRegistry {
+  const schema = JSON.parse(
+    fs.readFileSync(
+      path.resolve(__dirname, '..', '..', 'schema', 'settings', 'plugin.json'),
+      'utf-8'
+    )
+  );
+  let raw = '{}';
+  const connector: Connector = {
+    fetch: async (id: string) =>
+      id === PLUGIN_ID
+        ? { id, schema, raw, data: { composite: {}, user: {} }, version: MODULE_VERSION }
+        : undefined,
+    list: async () => ({ ids: [], values: [] }),
+    save: async (_: string, value: string) => {
+      raw = value;
+    },
+    remove: async () => undefined
+  };
+  return new SettingRegistry({ connector });
+}
 
 const tick = () => new Promise(resolve => setTimeout(resolve, 20));
 
@@ -60,6 +95,7 @@ describe('memtrack.widget() view', () => {
 
   afterEach(() => {
     view?.remove();
+    setWidgetSettings(DEFAULT_SETTINGS);
   });
 
   it('registers under the package name and version', () => {
@@ -185,5 +221,71 @@ describe('memtrack.widget() view', () => {
     redrawWidgetPlots();
     await tick();
     expect(plot.renderPlot).toHaveBeenCalledTimes(3);
+  });
+
+  it('shows bytes in the units of the settings: binary gives MiB', async () => {
+    setWidgetSettings({ ...DEFAULT_SETTINGS, byteUnits: 'binary', metric: 'traced' });
+    makeView([record(1, { traced_delta: 3 * MiB, traced_peak: 5 * MiB })]);
+    expect(texts(rows()[0]).slice(2, 4)).toEqual(['+3.0 MiB', '5.0 MiB']);
+    Widget.attach(view.luminoWidget, document.body);
+    await tick();
+    const [, series, options] = (plot.renderPlot as jest.Mock).mock.calls[0];
+    expect(options.units).toBe('binary');
+    expect(options.metricTitle).toBe('traced (cumulative)');
+    expect(series.cumulative).toEqual([3 * MiB]);
+    Widget.detach(view.luminoWidget);
+  });
+
+  it("redraws every view when the user's settings change", async () => {
+    const registry = settingRegistry();
+    const settings = new SettingsState();
+    // As the widget plugin wires it (src/index.ts).
+    settings.changed.connect((_, value) => setWidgetSettings(value));
+    await followSettingRegistry(registry, settings);
+    const many = Array.from({ length: 30 }, (_, i) =>
+      record(i + 1, { traced_delta: MiB, traced_peak: 2 * MiB })
+    );
+    makeView(many);
+    // A second output showing the same widget.
+    const other = new MemtrackWidgetView({ model });
+    other.render();
+    const otherDelta = () => other.el.querySelector('tbody td:nth-child(3)')!.textContent;
+    Widget.attach(view.luminoWidget, document.body);
+    await tick();
+    expect(texts(rows()[0]).slice(2, 4)).toEqual(['+1.0 MB', '2.1 MB']);
+    expect(otherDelta()).toBe('+1.0 MB');
+    expect(plot.renderPlot).toHaveBeenCalledTimes(1);
+    expect((plot.renderPlot as jest.Mock).mock.calls[0][1].x).toHaveLength(30);
+
+    await registry.set(PLUGIN_ID, 'byteUnits', 'binary');
+    await tick();
+    expect(texts(rows()[0]).slice(2, 4)).toEqual(['+1.0 MiB', '2.0 MiB']);
+    expect(otherDelta()).toBe('+1.0 MiB');
+    expect(plot.renderPlot).toHaveBeenCalledTimes(2);
+    expect((plot.renderPlot as jest.Mock).mock.calls[1][2].units).toBe('binary');
+
+    await registry.set(PLUGIN_ID, 'metric', 'traced');
+    await tick();
+    expect(plot.renderPlot).toHaveBeenCalledTimes(3);
+    const [, traced, options] = (plot.renderPlot as jest.Mock).mock.calls[2];
+    expect(options.metricTitle).toBe('traced (cumulative)');
+    expect(traced.cumulative.slice(0, 3)).toEqual([MiB, 2 * MiB, 3 * MiB]);
+
+    await registry.set(PLUGIN_ID, 'maxPoints', 10);
+    await tick();
+    expect(plot.renderPlot).toHaveBeenCalledTimes(4);
+    const decimated = (plot.renderPlot as jest.Mock).mock.calls[3][1].x;
+    expect(decimated.length).toBeLessThan(30);
+    const entries = many.map(r => ({ kind: 'record' as const, record: r }));
+    expect(decimated).toEqual(
+      buildSeries(entries, { metric: 'traced', maxPoints: 10, units: 'binary' }).x
+    );
+
+    // A setting the widget does not show draws nothing again.
+    await registry.set(PLUGIN_ID, 'badges', false);
+    await tick();
+    expect(plot.renderPlot).toHaveBeenCalledTimes(4);
+    Widget.detach(view.luminoWidget);
+    other.remove();
   });
 });

@@ -78,19 +78,27 @@ test.describe('plot', () => {
   test('follows the theme live and the panel width', async ({ page }) => {
     const sidebar = await plotted(page);
     const tickColour = () =>
-      sidebar.locator('.xtick text').first().evaluate(node => getComputedStyle(node).fill);
+      sidebar
+        .locator('.xtick text')
+        .first()
+        .evaluate(node => getComputedStyle(node).fill);
     const light = await tickColour();
     await page.theme.setDarkTheme();
     await expect.poll(tickColour).not.toBe(light);
 
     const width = () =>
-      sidebar.locator('.main-svg').first().evaluate(node => Number(node.getAttribute('width')));
+      sidebar
+        .locator('.main-svg')
+        .first()
+        .evaluate(node => Number(node.getAttribute('width')));
     const before = await width();
     // Drag the handle between the main area and the right panel 150 px to the left.
     const grip = await sidebar.evaluate(node => {
       const area = node.closest('.jp-SideArea')!;
       const left = area.getBoundingClientRect().left;
-      const handles = Array.from(area.parentElement!.querySelectorAll(':scope > .lm-SplitPanel-handle'));
+      const handles = Array.from(
+        area.parentElement!.querySelectorAll(':scope > .lm-SplitPanel-handle')
+      );
       const nearest = handles
         .map(h => h.getBoundingClientRect())
         .filter(r => r.width > 0)
