@@ -452,6 +452,11 @@ export class KernelBridge implements IDisposable, ILeakRequests {
       case 'record':
         model.appendRecord(key, message.record);
         break;
+      case 'records':
+        for (const record of message.records) {
+          model.appendRecord(key, record);
+        }
+        break;
       case 'reset':
         model.replaceKernelHistory(key, []);
         break;

@@ -52,6 +52,7 @@ export interface IExportResult {
 export type KernelMessage =
   | { v: 1; type: 'history'; records: IMemtrackRecord[]; kernel?: IKernelInfo }
   | { v: 1; type: 'record'; record: IMemtrackRecord }
+  | { v: 1; type: 'records'; records: IMemtrackRecord[] }
   | { v: 1; type: 'reset' }
   | { v: 1; type: 'error'; message: string; request_id?: string }
   | ({ v: 1; type: 'why_result' } & IWhyResult)
@@ -249,6 +250,11 @@ export function parseKernelMessage(data: unknown): KernelMessage {
     }
     case 'record':
       return { v: 1, type: 'record', record: validateRecord(data.record) };
+    case 'records':
+      if (!Array.isArray(data.records) || data.records.length === 0) {
+        throw new ProtocolError("records message needs a non-empty 'records' array");
+      }
+      return { v: 1, type: 'records', records: data.records.map(validateRecord) };
     case 'reset':
       return { v: 1, type: 'reset' };
     case 'error':

@@ -2,8 +2,11 @@
 
 The frontend opens a comm to the target ``jupyterlab-memtrack`` with ``{"v":1,"type":"hello"}``
 as open data. The kernel answers at once with the whole history on that comm, and later pushes
-one ``record`` message per tracked cell to every open comm. Nothing a frontend sends can raise
-in the kernel: malformed, unknown or newer-version messages get an ``error`` message back.
+the new records to every open comm: a ``record`` message per deep or synchronous cell, and one
+``records`` message for the light cells recorded within ``BATCH_DELAY_S`` (a message costs more
+than a record: serializing, signing, the socket). Records keep their order either way. Nothing
+a frontend sends can raise in the kernel: malformed, unknown or newer-version messages get an
+``error`` message back.
 
 The sidebar's requests (``why``, ``release``, ``export``) are answered by one message with the
 same ``request_id``; ``configure`` sets the leak threshold. The bridge knows nothing of leaks: the
@@ -27,6 +30,9 @@ from . import protocol, report
 from .store import RecordStore
 
 TARGET_NAME = "jupyterlab-memtrack"
+# Queued records wait at most this long for one ``records`` message, and at most BATCH_MAX of them.
+BATCH_DELAY_S = 0.05
+BATCH_MAX = 100
 
 
 def _warn(text: str) -> None:
@@ -89,6 +95,8 @@ class Bridge:
         self._comms: dict[str, Any] = {}
         self._manager: Any = None
         self._handler: Callable[[Any, Any], None] | None = None
+        self._queued: list[Mapping[str, Any]] = []  # records waiting for one `records` message
+        self._timer_loop: asyncio.AbstractEventLoop | None = None  # a send is scheduled there
 
     # -- registration -------------------------------------------------------------------------
 
@@ -116,6 +124,7 @@ class Bridge:
 
     def unregister(self) -> None:
         """Unregister the target and close every open comm."""
+        self.flush_records()
         manager, self._manager = self._manager, None
         if manager is not None:
             try:
@@ -162,14 +171,45 @@ class Bridge:
         return sum(self._send(c, msg) for c in comms)
 
     def publish(self, record: Mapping[str, Any]) -> int:
-        """Send one record to every open comm; returns how many got it."""
+        """Send one record to every open comm (queued ones first); returns how many got it."""
+        self.flush_records()
         return self._broadcast(protocol.record_message(record))
 
+    def queue(self, record: Mapping[str, Any], loop: asyncio.AbstractEventLoop | None) -> None:
+        """Send ``record`` with the others queued, in one ``records`` message: within
+        ``BATCH_DELAY_S`` when ``loop`` (the running loop of this thread) can wait, else now."""
+        with self._lock:
+            self._queued.append(record)
+            full = len(self._queued) >= BATCH_MAX
+            later = loop is not None and not full
+            # (A timer on another or a closed loop may never fire: schedule on this one.)
+            if later and self._timer_loop is not loop:
+                loop.call_later(BATCH_DELAY_S, self._on_timer, loop)
+                self._timer_loop = loop
+        if not later:
+            self.flush_records()
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            if self._timer_loop is loop:
+                self._timer_loop = None
+        self.flush_records()
+
+    def flush_records(self) -> int:
+        """Send the queued records now (one message); returns how many comms got them. A timer
+        still pending finds nothing left to send (no cancel: it may belong to another thread)."""
+        with self._lock:
+            batch, self._queued = self._queued, []
+        return self._broadcast(protocol.records_message(batch)) if batch else 0
+
     def publish_reset(self) -> int:
-        """Tell every open comm that the history was cleared."""
+        """Tell every open comm that the history was cleared (queued records with it)."""
+        with self._lock:
+            self._queued.clear()
         return self._broadcast(protocol.reset_message())
 
     def send_history(self, comm: Any) -> bool:
+        self.flush_records()  # else the comm would get the queued records twice
         return self._send(comm, protocol.history_message(self.store.snapshot(), self.kernel_info()))
 
     # -- receiving ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ MESSAGE_TYPES = (
     "request_history",
     "history",
     "record",
+    "records",
     "reset",
     "error",
     "why",
@@ -104,6 +105,12 @@ def history_message(records: Iterable[Mapping], kernel: Mapping | None = None) -
 def record_message(record: Mapping) -> dict:
     """Kernel -> frontend: one new record."""
     return _message("record", record=dict(record))
+
+
+def records_message(records: Iterable[Mapping]) -> dict:
+    """Kernel -> frontend: new records, oldest first (light cells run back to back share one
+    message: each message costs more than a record)."""
+    return _message("records", records=[dict(r) for r in records])
 
 
 def reset_message() -> dict:
@@ -430,6 +437,12 @@ def parse_message(data: Any) -> tuple[str, dict[str, Any]]:
     elif type_ == "record":
         _check("record" in data, "record message", "missing key 'record'")
         validate_record(data["record"])
+    elif type_ == "records":
+        _check("records" in data, "records", "missing key 'records'")
+        _check(isinstance(data["records"], list), "records.records", "must be an array")
+        _check(len(data["records"]) > 0, "records.records", "must not be empty")
+        for i, rec in enumerate(data["records"]):
+            validate_record(rec, f"records.records[{i}]")
     elif type_ == "error":
         _check("message" in data, "error", "missing key 'message'")
         _check(isinstance(data["message"], str), "error.message", "must be a string")

@@ -390,7 +390,7 @@ class Tracker:
     def _pre_run_cell(self, info: Any) -> None:
         self._cells_running += 1
         if self._deferred:
-            self.flush()  # the previous cell's record describes the namespace it left
+            self.flush(batch=True)  # the previous cell's record describes the namespace it left
         try:
             pending, self._pending = self._pending, None
             shell = self.shell
@@ -590,23 +590,30 @@ class Tracker:
 
     def _flush_from_loop(self) -> None:
         self._flush_handle = None
-        self.flush()
+        self.flush(batch=True)
 
-    def flush(self) -> None:
+    def flush(self, batch: bool = False) -> None:
         """Analyse, store and send the deferred light cells now (before the next cell runs, so
-        the namespace they describe is the one they left). Never raises."""
+        the namespace they describe is the one they left). ``batch``: their records may wait a
+        little for one message with the next cells' (see Bridge.queue). Never raises."""
         handle, self._flush_handle = self._flush_handle, None
         if handle is not None:
             handle.cancel()
+        loop = None
+        if batch:
+            with contextlib.suppress(RuntimeError):
+                loop = asyncio.get_running_loop()
         while self._deferred:
             running = self._deferred.pop(0)
             try:
                 numbers = running.measurement.result(analyze=lambda r=running: self._analyze(r))
-                self._record(running, numbers)
+                self._record(running, numbers, queue_in=loop)
             except KeyboardInterrupt:
                 _warn("interrupted while analysing")
             except Exception as e:
                 _warn("could not finish measuring", e)
+        if not batch:
+            self.bridge.flush_records()
 
     def _finish(self, running: _Running, error: str | None) -> dict[str, Any]:
         """Finish the measurement and the analysis (each part failing alone)."""
@@ -750,7 +757,13 @@ class Tracker:
 
     # -- records ------------------------------------------------------------------------------
 
-    def _record(self, running: _Running, numbers: dict[str, Any]) -> dict[str, Any]:
+    def _record(
+        self,
+        running: _Running,
+        numbers: dict[str, Any],
+        queue_in: asyncio.AbstractEventLoop | None = None,
+    ) -> dict[str, Any]:
+        """Store the record and send it (``queue_in``: a loop that may send it batched)."""
         record = {
             "seq": 0,  # assigned by the store
             "execution_count": running.execution_count,
@@ -785,7 +798,10 @@ class Tracker:
         # The stored dict itself (no copy per cell): only read here, serialized by the comm.
         stored = self.store.add(fit_record(record), owned=True, copy_back=False)
         if self.bridge.attached():
-            self.bridge.publish(stored)
+            if queue_in is not None:
+                self.bridge.queue(stored, queue_in)
+            else:
+                self.bridge.publish(stored)
         elif not running.quiet:
             self._display(stored)
         return stored

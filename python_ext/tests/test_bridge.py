@@ -86,6 +86,71 @@ def test_publish_reaches_every_open_comm_and_survives_send_failures(capsys):
     assert good.sent[-1] == {"v": 1, "type": "reset"}
 
 
+def test_queued_records_share_one_message_and_keep_their_order():
+    import asyncio
+
+    store = RecordStore()
+    bridge = Bridge(store)
+    comm = opened(bridge, "q")
+    comm.sent.clear()
+    validate = message_validator().validate
+    recs = [store.add(_measured_record()) for _ in range(4)]
+
+    async def queue_two_then_wait():
+        loop = asyncio.get_running_loop()
+        bridge.queue(recs[0], loop)
+        bridge.queue(recs[1], loop)
+        assert comm.sent == []  # waits for the timer
+        await asyncio.sleep(bridge_mod.BATCH_DELAY_S * 2)
+
+    asyncio.run(queue_two_then_wait())
+    (batch,) = comm.sent
+    validate(batch)
+    assert batch["type"] == "records" and [r["seq"] for r in batch["records"]] == [1, 2]
+
+    # A single record (deep or synchronous cell) goes after what is queued, never before it.
+    comm.sent.clear()
+
+    async def queue_then_publish():
+        bridge.queue(recs[2], asyncio.get_running_loop())
+        bridge.publish(recs[3])
+        await asyncio.sleep(bridge_mod.BATCH_DELAY_S * 2)  # the timer finds nothing left
+
+    asyncio.run(queue_then_publish())
+    assert [(m["type"], m.get("record", m.get("records"))) for m in comm.sent] == [
+        ("records", [recs[2]]),
+        ("record", recs[3]),
+    ]
+
+    # Without a loop the record goes now; a reset drops what waits; a history request sends
+    # the queue first (else those records would come twice).
+    comm.sent.clear()
+    bridge.queue(recs[0], None)
+    assert comm.sent == [{"v": 1, "type": "records", "records": [recs[0]]}]
+    loop = asyncio.new_event_loop()
+    try:
+        bridge.queue(recs[1], loop)
+        bridge.publish_reset()
+        assert comm.sent[-1] == {"v": 1, "type": "reset"}
+        assert bridge.flush_records() == 0
+        bridge.queue(recs[2], loop)
+        bridge.send_history(comm)
+    finally:
+        loop.close()
+    assert [m["type"] for m in comm.sent[-2:]] == ["records", "history"]
+
+    # At most BATCH_MAX records wait.
+    comm.sent.clear()
+    loop = asyncio.new_event_loop()
+    try:
+        for _ in range(bridge_mod.BATCH_MAX):
+            bridge.queue(recs[0], loop)
+    finally:
+        loop.close()
+    (full,) = comm.sent
+    assert len(full["records"]) == bridge_mod.BATCH_MAX
+
+
 def test_messages_from_the_frontend_never_raise():
     resets = []
     bridge = Bridge(RecordStore(), on_reset=lambda: resets.append(1))

@@ -13,7 +13,7 @@ import memtrack
 import pytest
 from conftest import record_validator
 from IPython.core.error import UsageError
-from memtrack import lines, objects, sizes
+from memtrack import lines, objects, protocol, sizes
 from memtrack.store import RecordStore
 from memtrack.summary import RECORD_MAX_BYTES, fit_record
 
@@ -362,8 +362,11 @@ class _ListeningComm:
 
 def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell):
     """Inside ipykernel's asyncio loop a light cell returns before its record is made: the loop
-    makes and sends it after the reply, and the next cell never runs before it."""
+    makes it after the reply, and the next cell never runs before it. Records made on the loop
+    wait up to BATCH_DELAY_S for one `records` message; history() sends what still waits."""
     import asyncio
+
+    from memtrack.bridge import BATCH_DELAY_S
 
     tracker = memtrack._tracker
     comm = _ListeningComm()
@@ -378,7 +381,13 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell):
         seen["after_loop"] = len(tracker.store)
         run(shell, "light_b = 1")  # no loop turn: flushed by the next cell itself
         run(shell, "light_c = 2")
-        seen["before_loop"] = [r["record"]["execution_count"] for r in comm.sent]
+        seen["stored_after_c"] = len(tracker.store)
+        seen["sent_at_once"] = list(comm.sent)
+        await asyncio.sleep(BATCH_DELAY_S * 1.5)  # light_c's record, then the batch's timer
+        seen["batch"] = list(comm.sent)
+        run(shell, "light_d = 3")
+        await asyncio.sleep(0)
+        seen["sent_before_history"] = len(comm.sent)  # light_d's record waits for its timer
         memtrack.stop()
 
     try:
@@ -386,14 +395,19 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell):
         asyncio.run(cells())
         assert seen["after_cell"] == n0
         assert seen["after_loop"] == n0 + 1
-        assert len(seen["before_loop"]) == 2  # light_a, light_b; light_c still waits
-        records = memtrack.history()  # flushes what still waits
-        assert [r["variables"][0]["name"] for r in records[-3:]] == [
-            "light_a",
-            "light_b",
-            "light_c",
-        ]
-        assert all(r["mode"] == "light" for r in records[-3:])
+        assert seen["stored_after_c"] == n0 + 2  # light_a, light_b; light_c still waits
+        assert seen["sent_at_once"] == []
+        (batch,) = seen["batch"]
+        protocol.parse_message(batch)
+        assert batch["type"] == "records"
+        names = [r["variables"][0]["name"] for r in batch["records"]]
+        assert names == ["light_a", "light_b", "light_c"]
+        assert seen["sent_before_history"] == 1
+        records = memtrack.history()  # sends what still waits
+        (last_msg,) = comm.sent[1:]
+        assert [r["variables"][0]["name"] for r in last_msg["records"]] == ["light_d"]
+        assert [r["variables"][0]["name"] for r in records[-4:]] == [*names, "light_d"]
+        assert all(r["mode"] == "light" for r in records[-4:])
         assert tracker._deferred == []
     finally:
         tracker.bridge._comms.pop(comm.comm_id, None)

@@ -298,11 +298,13 @@ def test_engine_in_a_real_kernel(kernel):
     # Light mode, every cell; the value lands in the execute_result as without memtrack.
     execute(kc, "%memtrack on")
     reply = execute(kc, "lst = [0] * 10_000\nlen(lst)")
-    # The record is not sent before the cell's reply and idle status: it follows them.
+    # The record is not sent before the cell's reply and idle status: it follows them, in a
+    # `records` message (light records sent within BATCH_DELAY_S share one).
     assert records(reply) == []
     (message,) = later_comm_data(kc, comm_id)
     validator.validate(message)
-    record = message["record"]
+    assert message["type"] == "records"
+    (record,) = message["records"]
     assert record["mode"] == "light" and record["traced_delta"] is None
     assert record["variables"][0]["name"] == "lst"
     results = [m for m in reply["iopub"] if m["msg_type"] == "execute_result"]

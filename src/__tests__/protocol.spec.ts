@@ -17,6 +17,7 @@ import { SCHEMA_PATH, fixtures, readJson } from './fixtures';
 const KERNEL_TYPES = new Set([
   'history',
   'record',
+  'records',
   'reset',
   'error',
   'why_result',
@@ -66,6 +67,7 @@ describe('wire schema and fixtures', () => {
         'hello',
         'history',
         'record',
+        'records',
         'release',
         'release_result',
         'request_history',
@@ -158,6 +160,19 @@ describe('parseKernelMessage', () => {
   it('keeps the request id of an error', () => {
     const parsed = parseKernelMessage({ v: 1, type: 'error', message: 'm', request_id: 'r' });
     expect(parsed).toEqual({ v: 1, type: 'error', message: 'm', request_id: 'r' });
+  });
+
+  it('keeps the records of a records message in order and names a bad one', () => {
+    const message = fixtures('valid').find(([name]) => name === 'records.json')![1];
+    const parsed = parseKernelMessage(message);
+    expect(parsed.type).toBe('records');
+    if (parsed.type === 'records') {
+      expect(parsed.records.map(r => r.seq)).toEqual([2, 3]);
+    }
+    const broken = JSON.parse(JSON.stringify(message));
+    broken.records[1].gc = 'none';
+    expect(() => parseKernelMessage(broken)).toThrow(/'gc'/);
+    expect(() => parseKernelMessage({ v: 1, type: 'records', records: [] })).toThrow(/non-empty/);
   });
 
   it('keeps the records of a history message in order', () => {
