@@ -26,20 +26,22 @@ const MAX_CODE = 72;
 const MAX_TYPE = 48;
 const MAX_LEAK_NAME = 32;
 
-/** One run as saved in a cell's metadata. */
-export interface ISavedRun {
-  execution_count: number | null;
-  label: string | null;
-  mode: 'light' | 'deep';
-  started_at: string;
-  duration_s: number;
-  rss_before: number | null;
-  rss_after: number | null;
-  rss_peak: number | null;
-  traced_delta: number | null;
-  traced_peak: number | null;
-  error: string | null;
-  top_lines: ITopLine[];
+/** One run as saved in a cell's metadata: the record's scalars, and its first items cut short. */
+export interface ISavedRun extends Pick<
+  IMemtrackRecord,
+  | 'execution_count'
+  | 'label'
+  | 'mode'
+  | 'started_at'
+  | 'duration_s'
+  | 'rss_before'
+  | 'rss_after'
+  | 'rss_peak'
+  | 'traced_delta'
+  | 'traced_peak'
+  | 'error'
+  | 'top_lines'
+> {
   types: { type: string; count_delta: number; size_delta: number | null }[];
   /** Names of the run's leak suspects. */
   leaks: string[];

@@ -33,7 +33,7 @@ test('the sidebar works in Notebook 7', async ({ page, request }) => {
       }
     }
   });
-  expect(created.ok()).toBeTruthy();
+  expect(created.status()).toBe(201);
 
   await page.goto(`${BASE}/notebooks/${name}`);
   await expect(page.locator('.jp-Notebook .jp-Cell')).toHaveCount(1, { timeout: 60_000 });
