@@ -300,16 +300,31 @@ def execute(kc, code):
     return msgs
 
 
-def test_kernel_sends_the_records_and_each_new_one(kernel):
-    execute(kernel, "%load_ext memtrack\n%memtrack on")
-    execute(kernel, "numbers = list(range(100_000))")
-    msgs = execute(kernel, "import memtrack\nw = memtrack.widget()\nw")
+def _widget_opened(msgs):
+    """The content of the one comm_open of a memtrack widget among these messages."""
     (opened,) = [
         m["content"]
         for m in msgs
         if m["msg_type"] == "comm_open"
         and m["content"]["data"]["state"].get("_model_name") == "MemtrackWidgetModel"
     ]
+    return opened
+
+
+def _widget_messages(msgs, opened):
+    """The data of the comm messages sent to that widget."""
+    return [
+        m["content"]["data"]
+        for m in msgs
+        if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == opened["comm_id"]
+    ]
+
+
+def test_kernel_sends_the_records_and_each_new_one(kernel):
+    execute(kernel, "%load_ext memtrack\n%memtrack on")
+    execute(kernel, "numbers = list(range(100_000))")
+    msgs = execute(kernel, "import memtrack\nw = memtrack.widget()\nw")
+    opened = _widget_opened(msgs)
     state = opened["data"]["state"]
     assert state["_view_module"] == "jupyterlab-memtrack"
     assert state["_view_module_version"] == package_version()
@@ -318,16 +333,9 @@ def test_kernel_sends_the_records_and_each_new_one(kernel):
     view = shown[0]["content"]["data"]["application/vnd.jupyter.widget-view+json"]
     assert view["model_id"] == opened["comm_id"]
 
-    def widget_messages(msgs):
-        return [
-            m["content"]["data"]
-            for m in msgs
-            if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == opened["comm_id"]
-        ]
-
     # Each new record goes alone, not the whole list again.
     msgs = execute(kernel, "more = bytearray(2_000_000)")
-    (sent,) = widget_messages(msgs)
+    (sent,) = _widget_messages(msgs, opened)
     assert sent["method"] == "custom" and sent["content"]["type"] == "append"
     record = sent["content"]["record"]
     record_validator().validate(record)
@@ -339,11 +347,11 @@ def test_kernel_sends_the_records_and_each_new_one(kernel):
 
     # A reset sends the (empty) list.
     msgs = execute(kernel, "%memtrack reset")
-    updates = [d for d in widget_messages(msgs) if d["method"] == "update"]
+    updates = [d for d in _widget_messages(msgs, opened) if d["method"] == "update"]
     assert updates and updates[-1]["state"]["records"] == []
 
     execute(kernel, "w.close()")
-    assert widget_messages(execute(kernel, "after_close = 1")) == []
+    assert _widget_messages(execute(kernel, "after_close = 1"), opened) == []
 
 
 def test_kernel_widget_keeps_updating_after_unload_and_load(kernel):
@@ -351,28 +359,16 @@ def test_kernel_widget_keeps_updating_after_unload_and_load(kernel):
     execute(kernel, "memtrack.reset()")
     execute(kernel, "%%memtrack --label before\nbefore = 1")
     msgs = execute(kernel, "w2 = memtrack.widget()\nw2")
-    (opened,) = [
-        m["content"]
-        for m in msgs
-        if m["msg_type"] == "comm_open"
-        and m["content"]["data"]["state"].get("_model_name") == "MemtrackWidgetModel"
-    ]
+    opened = _widget_opened(msgs)
     assert [r["label"] for r in opened["data"]["state"]["records"]] == ["before"]
-
-    def widget_messages(msgs):
-        return [
-            m["content"]["data"]
-            for m in msgs
-            if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == opened["comm_id"]
-        ]
 
     execute(kernel, "%unload_ext memtrack")
     # The new tracker's (empty) history replaces the old one in the frontend.
     msgs = execute(kernel, "%load_ext memtrack")
-    updates = [d for d in widget_messages(msgs) if d["method"] == "update"]
+    updates = [d for d in _widget_messages(msgs, opened) if d["method"] == "update"]
     assert updates and updates[-1]["state"]["records"] == []
     msgs = execute(kernel, "%%memtrack --label after\nafter = 1")
-    (sent,) = widget_messages(msgs)
+    (sent,) = _widget_messages(msgs, opened)
     assert sent["content"]["type"] == "append"
     assert sent["content"]["record"]["label"] == "after"
     execute(kernel, "assert w2.records == memtrack.history()\nw2.close()")
