@@ -97,6 +97,9 @@ class Bridge:
         self._handler: Callable[[Any, Any], None] | None = None
         self._queued: list[Mapping[str, Any]] = []  # records waiting for one `records` message
         self._timer_loop: asyncio.AbstractEventLoop | None = None  # a send is scheduled there
+        # Called with a batch of queued records just before it is sent (the tracker completes
+        # the last record's leak suspects there); must not raise.
+        self.before_send: Callable[[list[Mapping[str, Any]]], None] | None = None
 
     # -- registration -------------------------------------------------------------------------
 
@@ -200,7 +203,14 @@ class Bridge:
         still pending finds nothing left to send (no cancel: it may belong to another thread)."""
         with self._lock:
             batch, self._queued = self._queued, []
-        return self._broadcast(protocol.records_message(batch)) if batch else 0
+        if not batch:
+            return 0
+        if self.before_send is not None:
+            try:
+                self.before_send(batch)
+            except Exception as e:  # the records still go out
+                _warn(f"could not complete the records ({type(e).__name__}: {e})")
+        return self._broadcast(protocol.records_message(batch))
 
     def publish_reset(self) -> int:
         """Tell every open comm that the history was cleared (queued records with it)."""

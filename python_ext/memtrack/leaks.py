@@ -452,6 +452,10 @@ class LeakDetector:
 
     # -- gc callback: bytes freed by collections (reference cycles) ---------------------------
 
+    @property
+    def gc_hooked(self) -> bool:
+        return self._gc_hooked
+
     def install_gc_hook(self) -> None:
         """Only while tracking is on or a deep cell runs (the tracker decides): O(1) per
         collection."""

@@ -17,7 +17,9 @@ around each top-level statement of the cell (IPython compiles and runs them one 
   size counts as freed. Older builtin containers that the statement resized (their buffer was
   reallocated: tracemalloc counts the whole new buffer) are corrected by their old buffer size.
 * ``variables``: names the statements reference (``co_names``), compared before/after: created,
-  rebound, resized, deleted.
+  rebound, resized, deleted. Light mode has no per-statement hook: it snapshots, before the cell,
+  the namespace names among the identifiers of the cell's source (:meth:`CellLedger.note_source`;
+  a superset of ``co_names`` that also sees the names inside magics and nested functions).
 
 Nothing here keeps a strong reference to a user value once the statement ends: ids, sizes, type
 names and weakrefs only.
@@ -26,6 +28,7 @@ names and weakrefs only.
 from __future__ import annotations
 
 import dis
+import keyword
 import re
 import sys
 import time
@@ -47,6 +50,8 @@ _MISSING = object()
 # IPython's own names (history, output cache): never reported as the cell's variables.
 _IPYTHON_NAMES = re.compile(r"^(_+|_\d+|_i+|_i\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
 CODE_MAX = 120  # characters of a line's source kept in a record
+SOURCE_SCAN_MAX = 20_000  # characters of a light cell's source searched for names
+_IDENTIFIER = re.compile(r"(?<!\w)[^\W\d]\w*")
 
 
 def store_names(code: Any) -> set[str]:
@@ -77,17 +82,14 @@ def user_name(name: str) -> bool:
     return _IPYTHON_NAMES.match(name) is None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Snap:
     oid: int
     type_name: str
     shallow: int | None
     resizable: type | None  # exact builtin container type, for the resize correction
     untraced: bool  # allocated before tracemalloc started (its frees are invisible)
-    shallow0: int | None = None  # shallow size before the cell (shallow follows resizes)
-
-    def __post_init__(self) -> None:
-        self.shallow0 = self.shallow
+    shallow0: int | None  # shallow size before the cell (shallow follows resizes)
 
 
 @dataclass
@@ -187,6 +189,22 @@ class CellLedger:
                 snaps[name] = self._snap(value)
         value = None  # no reference left while the statement runs
 
+    def note_source(self, source: str) -> None:
+        """Light mode: snapshot the namespace names the cell's source mentions, before it runs
+        (the first ``SOURCE_SCAN_MAX`` characters; names only mentioned later are missed).
+        Identifiers that name nothing yet are remembered, for names the cell creates."""
+        ns = self.ns
+        snaps = self._snaps
+        absent = self._absent
+        for name in set(_IDENTIFIER.findall(source, 0, SOURCE_SCAN_MAX)):
+            value = ns.get(name, _MISSING)
+            if value is _MISSING:
+                if not keyword.iskeyword(name):
+                    absent.add(name)
+            elif user_name(name):
+                snaps[name] = self._snap(value)
+        value = None  # no reference left while the cell runs
+
     def after(self) -> None:
         if not self._pending:
             return
@@ -237,7 +255,8 @@ class CellLedger:
         untraced = False
         if self.fresh and t in _RESIZABLE:
             untraced = tracemalloc.get_object_traceback(value) is None
-        return _Snap(id(value), type_name(t), shallow, t if t in _RESIZABLE else None, untraced)
+        resizable = t if t in _RESIZABLE else None
+        return _Snap(id(value), type_name(t), shallow, resizable, untraced, shallow)
 
     def _candidate(self, name: str) -> _Candidate:
         value = self.ns[name]

@@ -14,12 +14,15 @@ ipykernel's ``do_execute`` call ``shell.transform_cell(raw)`` *before* the ``pre
 3. IPython runs the body as an ordinary cell: same ``Out``/``_``, exceptions, tracebacks,
    top-level ``await``, Ctrl-C;
 4. while it runs, IPython compiles and runs each top-level statement through ``shell.run_code``;
-   for the duration of a tracked cell the tracker puts a wrapper there (an instance attribute,
+   for the duration of a deep cell the tracker puts a wrapper there (an instance attribute,
    removed in ``post_run_cell``) that lets :class:`memtrack.lines.CellLedger` read the traced
    memory and the names each statement touches: the line table, frees of older values and
-   variable changes at a few microseconds per statement, with no line tracer;
+   variable changes at a few microseconds per statement, with no line tracer. A light cell has
+   no wrapper: the names its source mentions are looked at once, before it runs;
 5. ``post_run_cell`` (it gets the ExecutionResult) finishes the measurement, stores the record and
-   publishes it to the frontend, or displays a short summary when none is attached.
+   publishes it to the frontend, or displays a short summary when none is attached. With a
+   frontend, a light cell's analysis, record and message wait for the kernel's event loop (after
+   the reply); records of cells run back to back go in one message with one leak pass.
 
 Everything else -- ``%%memtrack`` inside ``%%time`` or a nested ``run_cell``,
 ``get_ipython().run_cell_magic('memtrack', ...)`` -- reaches the registered cell magic, which
@@ -37,6 +40,7 @@ import asyncio
 import contextlib
 import re
 import sys
+import threading
 import time
 import tracemalloc
 from dataclasses import dataclass, field
@@ -100,7 +104,7 @@ class _Pending:
     line_offset: int = 0  # added to compiled line numbers to get the notebook cell's
 
 
-@dataclass
+@dataclass(slots=True)
 class _Running:
     info: Any  # IPython's ExecutionInfo of the cell (holds the cell's text, no user objects)
     measurement: CellMeasurement
@@ -134,14 +138,19 @@ def _touched_names(ledger: CellLedger) -> set[str]:
 
 
 def _default_opts(deep: bool) -> dict[str, Any]:
-    return {
-        "label": None,
-        "quiet": False,
-        "top": DEFAULT_TOP,
-        "lines": deep,
-        "types": deep,
-        "vars": True,
-    }
+    """The options of a cell tracked by ``%memtrack on`` (shared: read, never changed)."""
+    return _DEEP_OPTS if deep else _LIGHT_OPTS
+
+
+_LIGHT_OPTS = {
+    "label": None,
+    "quiet": False,
+    "top": DEFAULT_TOP,
+    "lines": False,
+    "types": False,
+    "vars": True,
+}
+_DEEP_OPTS = {**_LIGHT_OPTS, "lines": True, "types": True}
 
 
 @dataclass
@@ -192,6 +201,12 @@ class Tracker:
         # Light cells measured but not yet analysed, stored and sent (see _defer).
         self._deferred: list[_Running] = []
         self._flush_handle: asyncio.Handle | None = None
+        # Batched light records share one leak pass (see _defer_leaks): the names the cells
+        # since the last pass touched, and whether a pass is owed.
+        self._leak_names: set[str] = set()
+        self._leak_owed = False
+        self._sync_flush = False  # flush(batch=False) is sending: a pass may run mid-cell
+        self.bridge.before_send = self._complete_batch
 
     # -- installation -------------------------------------------------------------------------
 
@@ -293,6 +308,8 @@ class Tracker:
     def reset(self) -> None:
         """Clear the history and tell the frontends."""
         self._deferred.clear()
+        self._leak_names.clear()
+        self._leak_owed = False
         self.store.clear()
         self.leaks.clear()
         self.bridge.publish_reset()
@@ -388,9 +405,9 @@ class Tracker:
             self._pending = None  # a silent run consumed no pending note; drop it
 
     def _pre_run_cell(self, info: Any) -> None:
-        self._cells_running += 1
         if self._deferred:
             self.flush(batch=True)  # the previous cell's record describes the namespace it left
+        self._cells_running += 1
         try:
             pending, self._pending = self._pending, None
             shell = self.shell
@@ -417,14 +434,27 @@ class Tracker:
             running.cell_id = getattr(info, "cell_id", None)
             self._start(running, raw, offset)
             self._running.append(running)
-            self._sync_gc_hook()
-            if running.ledger is not None:
-                self._install_run_code()
+            if running.measurement.deep:
+                self._sync_gc_hook()
+                if running.ledger is not None:
+                    self._install_run_code()
         except Exception as e:
             _warn("could not start measuring", e)
 
     def _start(self, running: _Running, source: str, line_offset: int) -> None:
         m, opts = running.measurement, running.opts
+        if not m.deep:
+            # Light: no statement hook (it would cost every statement); one look at the names
+            # the source mentions, before the clock starts.
+            if opts.get("vars"):
+                try:
+                    ledger = CellLedger(self.shell.user_ns, deep=False, fresh_tracing=False)
+                    ledger.note_source(source)
+                    running.ledger = ledger
+                except Exception as e:
+                    _warn("could not start the analysis", e)
+            m.start()
+            return
         m.start()
         if m.tracing_started_here and m.keep_tracing:
             self._owns_tracing = True
@@ -564,7 +594,8 @@ class Tracker:
         finally:
             if not self._running:
                 self._remove_run_code()
-                self._sync_gc_hook()
+                if self.leaks.gc_hooked:
+                    self._sync_gc_hook()
 
     # -- deferred light cells -------------------------------------------------------------------
 
@@ -613,7 +644,11 @@ class Tracker:
             except Exception as e:
                 _warn("could not finish measuring", e)
         if not batch:
-            self.bridge.flush_records()
+            self._sync_flush = True
+            try:
+                self.bridge.flush_records()
+            finally:
+                self._sync_flush = False
 
     def _finish(self, running: _Running, error: str | None) -> dict[str, Any]:
         """Finish the measurement and the analysis (each part failing alone)."""
@@ -782,7 +817,11 @@ class Tracker:
             "variables": numbers.get("variables") or [],
             "gc": numbers["gc"],
             "error": numbers["error"],
-            "leaks": self._leak_suspects(numbers, running),
+            "leaks": (
+                self._defer_leaks(running, numbers)
+                if queue_in is not None and self.bridge.attached()
+                else self._leak_suspects(numbers, running)
+            ),
         }
         for key in (
             "rss_peak_scope",
@@ -808,21 +847,30 @@ class Tracker:
 
     def _leak_suspects(self, numbers: dict[str, Any], running: _Running) -> list[dict[str, Any]]:
         """The current leak suspects (memtrack.leaks), incremental: the names the cell touched
-        (none known without a ledger) and what changed since the last cell. Deep mode shares the
-        analysis budget (engine + leaks <= LEAKS_TOTAL_S); light mode has the detector's tiny
-        fixed budget."""
+        (none known without a ledger), those of batched cells not analysed yet, and what changed
+        since the last pass. Deep mode shares the analysis budget (engine + leaks <=
+        LEAKS_TOTAL_S); light mode has the detector's tiny fixed budget."""
+        deep = numbers.get("mode") == "deep"
+        deadline = None
+        if deep:
+            spent = numbers.get("analysis_s") or 0.0
+            deadline = time.perf_counter() + max(LEAKS_MIN_S, LEAKS_TOTAL_S - spent)
+        if running.touched:
+            self._leak_names.update(running.touched)
+        return self._leak_pass(running.execution_count, deep, numbers.get("error"), deadline)
+
+    def _leak_pass(
+        self, count: int | None, deep: bool, error: str | None, deadline: float | None = None
+    ) -> list[dict[str, Any]]:
+        names, self._leak_names = self._leak_names, set()
+        self._leak_owed = False
         try:
-            deep = numbers.get("mode") == "deep"
-            deadline = None
-            if deep:
-                spent = numbers.get("analysis_s") or 0.0
-                deadline = time.perf_counter() + max(LEAKS_MIN_S, LEAKS_TOTAL_S - spent)
             return self.leaks.after_cell(
                 roots_from_shell(self.shell),
-                running.execution_count,
+                count,
                 deep=deep,
-                error=numbers.get("error"),
-                changed=running.touched if running.touched is not None else (),
+                error=error,
+                changed=names,
                 deadline=deadline,
             )
         except KeyboardInterrupt:
@@ -830,6 +878,34 @@ class Tracker:
         except Exception as e:
             _warn("leak analysis skipped", e)
         return []
+
+    def _defer_leaks(self, running: _Running, numbers: dict[str, Any]) -> list[dict[str, Any]]:
+        """A batched light record's suspects: the last pass's, carried forward. The pass itself
+        runs once per batch, for its last record, just before the batch is sent
+        (:meth:`_complete_batch`): Run All pays one pass per batch, not one per cell. A cell that
+        raised gets its own pass (its traceback is attributed to it)."""
+        if numbers.get("error") is not None:
+            return self._leak_suspects(numbers, running)
+        if running.touched:
+            self._leak_names.update(running.touched)
+        self._leak_owed = True
+        return list(self.leaks.last)
+
+    def _complete_batch(self, batch: list[Any]) -> None:
+        """Bridge.before_send: the owed leak pass, for the batch's last record, when the
+        namespace is the one that cell left (no cell running, or a synchronous flush inside the
+        cell that asked for it). Otherwise the next batch pays it."""
+        if not self._leak_owed or not batch:
+            return
+        if self._cells_running > 0 and not self._sync_flush:
+            return  # a timer during an awaiting cell: its namespace is half-way
+        if threading.current_thread() is not threading.main_thread():
+            return
+        record = batch[-1]
+        if not isinstance(record, dict) or record.get("mode") != "light":
+            return
+        record["leaks"] = self._leak_pass(record.get("execution_count"), False, None)
+        fit_record(record)
 
     def _display(self, record: dict[str, Any]) -> None:
         """text/plain + text/html summary (terminal IPython shows the text)."""

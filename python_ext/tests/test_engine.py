@@ -421,3 +421,67 @@ def test_sizing_a_deleted_big_list_allocates_no_copy_of_it(shell):
     record = last()
     assert record["traced_delta"] < -99_000_000  # the frees of the older list are estimated
     assert record["traced_peak"] < 5_000_000
+
+
+def test_batched_light_cells_share_one_leak_pass_for_the_last_record(shell):
+    """Cells that run back to back (Run All) send their records in one batch; the leak pass runs
+    once for it, just before it is sent, and its suspects go to the batch's last record (the
+    namespace that cell left). The records before carry the previous pass's suspects."""
+    import asyncio
+
+    from memtrack.bridge import BATCH_DELAY_S
+
+    tracker = memtrack._tracker
+    comm = _ListeningComm()
+    tracker.bridge._comms[comm.comm_id] = comm
+    passes = []
+    after_cell = tracker.leaks.after_cell
+
+    def counting_after_cell(*args, **kwargs):
+        passes.append(kwargs.get("changed"))
+        return after_cell(*args, **kwargs)
+
+    tracker.leaks.after_cell = counting_after_cell
+
+    async def cells():
+        memtrack.start()
+        run(shell, "lk_big = list(range(300_000))")
+        run(shell, "lk_big")  # Out keeps it
+        run(shell, "del lk_big")
+        run(shell, "lk_small = 1")
+        await asyncio.sleep(BATCH_DELAY_S * 2)  # the last cell's record, then the batch timer
+        memtrack.stop()
+
+    try:
+        asyncio.run(cells())
+        (batch,) = comm.sent
+        protocol.parse_message(batch)
+        records = batch["records"]
+        assert len(records) == 4
+        assert len(passes) == 1  # one pass for four cells
+        assert {"lk_big", "lk_small"} <= set(passes[0])  # every cell's names, accumulated
+        assert all(r["leaks"] == [] for r in records[:-1])
+        held = [s for s in records[-1]["leaks"] if "Out" in s["name"] or "Out" in s["reason"]]
+        assert held, records[-1]["leaks"]
+        assert memtrack.history()[-1]["leaks"] == records[-1]["leaks"]  # the store agrees
+    finally:
+        del tracker.leaks.after_cell
+        tracker.bridge._comms.pop(comm.comm_id, None)
+        shell.user_ns.pop("lk_small", None)
+        shell.run_line_magic("memtrack", "reset")
+
+
+def test_light_variables_come_from_the_source_magics_included(shell):
+    """Light mode has no statement hook: the names the cell's source mentions are looked at
+    before it runs, so a name bound inside a line magic is seen too."""
+    shell.user_ns["lv_old"] = [1, 2, 3]
+    memtrack.start()
+    try:
+        run(shell, "%time lv_new = [0] * 100\nlv_old.extend(range(1000))")
+    finally:
+        memtrack.stop()
+    rows = {v["name"]: v["change"] for v in last()["variables"]}
+    assert rows == {"lv_new": "created", "lv_old": "resized"}
+    assert "run_code" not in shell.__dict__
+    shell.user_ns.pop("lv_new", None)
+    shell.user_ns.pop("lv_old", None)
