@@ -149,9 +149,9 @@ class Bridge:
     # -- state --------------------------------------------------------------------------------
 
     def attached(self) -> bool:
-        """Whether at least one frontend comm is open."""
-        with self._lock:
-            return bool(self._comms)
+        """Whether at least one frontend comm is open (one atomic read: no lock, it is asked
+        twice per tracked cell)."""
+        return bool(self._comms)
 
     def kernel_info(self) -> dict[str, Any]:
         from . import __version__

@@ -18,7 +18,7 @@ around each top-level statement of the cell (IPython compiles and runs them one 
   reallocated: tracemalloc counts the whole new buffer) are corrected by their old buffer size.
 * ``variables``: names the statements reference (``co_names``), compared before/after: created,
   rebound, resized, deleted. Light mode has no per-statement hook: it snapshots, before the cell,
-  the namespace names among the identifiers of the cell's source (:meth:`CellLedger.note_source`;
+  the namespace names among the identifiers of the cell's source (:func:`snap_source`;
   a superset of ``co_names`` that also sees the names inside magics and nested functions).
 
 Nothing here keeps a strong reference to a user value once the statement ends: ids, sizes, type
@@ -33,6 +33,7 @@ import re
 import sys
 import time
 import tracemalloc
+import types
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,29 @@ _STORE_OPS = frozenset(
 )
 _EXTENDED_ARG = dis.opmap.get("EXTENDED_ARG", 144)
 _RESIZABLE = (list, dict, set, bytearray)
+# Names of the types most variables have, without type_name()'s descriptor reads per snapshot.
+_BUILTIN_NAMES = {
+    t: type_name(t)
+    for t in (
+        int,
+        float,
+        complex,
+        bool,
+        str,
+        bytes,
+        bytearray,
+        list,
+        tuple,
+        dict,
+        set,
+        frozenset,
+        range,
+        type(None),
+        types.BuiltinFunctionType,
+        types.FunctionType,
+        types.ModuleType,
+    )
+}
 _MISSING = object()
 # IPython's own names (history, output cache): never reported as the cell's variables.
 _IPYTHON_NAMES = re.compile(r"^(_+|_\d+|_i+|_i\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
@@ -172,39 +196,6 @@ class CellLedger:
         self._pending.append((first_line(code), traced, candidates, names))
         self.analysis_s += time.perf_counter() - t0
 
-    def note(self, code: Any) -> None:
-        """Light mode (``deep=False``): only remember the names a statement references as they
-        were before it ran (id, type, shallow size), for :meth:`variables`. No traced memory,
-        nothing to do after the statement: the tracker calls no :meth:`after`."""
-        ns = self.ns
-        snaps = self._snaps
-        absent = self._absent
-        for name in code.co_names:
-            if name in snaps or name in absent:
-                continue
-            value = ns.get(name, _MISSING)
-            if value is _MISSING:
-                absent.add(name)
-            else:
-                snaps[name] = self._snap(value)
-        value = None  # no reference left while the statement runs
-
-    def note_source(self, source: str) -> None:
-        """Light mode: snapshot the namespace names the cell's source mentions, before it runs
-        (the first ``SOURCE_SCAN_MAX`` characters; names only mentioned later are missed).
-        Identifiers that name nothing yet are remembered, for names the cell creates."""
-        ns = self.ns
-        snaps = self._snaps
-        absent = self._absent
-        for name in set(_IDENTIFIER.findall(source, 0, SOURCE_SCAN_MAX)):
-            value = ns.get(name, _MISSING)
-            if value is _MISSING:
-                if not keyword.iskeyword(name):
-                    absent.add(name)
-            elif user_name(name):
-                snaps[name] = self._snap(value)
-        value = None  # no reference left while the cell runs
-
     def after(self) -> None:
         if not self._pending:
             return
@@ -256,7 +247,8 @@ class CellLedger:
         if self.fresh and t in _RESIZABLE:
             untraced = tracemalloc.get_object_traceback(value) is None
         resizable = t if t in _RESIZABLE else None
-        return _Snap(id(value), type_name(t), shallow, resizable, untraced, shallow)
+        name = _BUILTIN_NAMES.get(t) or type_name(t)
+        return _Snap(id(value), name, shallow, resizable, untraced, shallow)
 
     def _candidate(self, name: str) -> _Candidate:
         value = self.ns[name]
@@ -315,76 +307,13 @@ class CellLedger:
     def variables(
         self, top: int, deep: bool, budget_s: float = 0.02, deadline: float | None = None
     ) -> list[dict[str, Any]]:
-        """Names created, rebound, resized or deleted by the cell, largest change first.
-
-        Deep sizes stop at ``deadline`` (a ``time.perf_counter()`` value; default: now plus
-        ``budget_s``); later names get their shallow size, marked ``partial``."""
-        ns = self.ns
+        """Names created, rebound, resized or deleted by the cell (:func:`changed_variables`);
+        deep sizes stop at ``deadline`` (default: now plus ``budget_s``)."""
         if deadline is None:
             deadline = time.perf_counter() + budget_s
-        rows = []
-        names = [n for n in (*self._snaps, *self._absent) if user_name(n)]
-        for name in names:
-            before = self._snaps.get(name)
-            value = ns.get(name, _MISSING)
-            if value is _MISSING:
-                if before is None:
-                    continue
-                old = self._sizes.get(before.oid)
-                old_size = old[0] if old else before.shallow0
-                rows.append(
-                    {
-                        "name": name,
-                        "type": before.type_name,
-                        "size": 0,
-                        "delta": -old_size if old_size is not None else None,
-                        "change": "deleted",
-                    }
-                )
-                continue
-            t = type(value)
-            shallow = None
-            if before is not None and id(value) == before.oid:
-                if before.resizable is None:
-                    value = None
-                    continue
-                shallow, _ = shallow_size(value)
-                if shallow == before.shallow0:
-                    value = None
-                    continue
-                change = "resized"
-            else:
-                change = "created" if before is None else "rebound"
-            if deep and time.perf_counter() < deadline:
-                r = deep_size(value, deadline=deadline)
-                size, partial = r["size"], r["partial"] or r["unknown"] > 0
-            else:
-                size, partial = shallow_size(value)
-            value = None
-            if change == "resized":
-                delta = (
-                    shallow - before.shallow0
-                    if shallow is not None and before.shallow0 is not None
-                    else None
-                )
-            elif change == "rebound":
-                old = self._sizes.get(before.oid)
-                old_size = old[0] if old else before.shallow0
-                delta = size - old_size if size is not None and old_size is not None else None
-            else:
-                delta = size
-            rows.append(
-                {
-                    "name": name[:CODE_MAX],
-                    "type": type_name(t)[:CODE_MAX],
-                    "size": size,
-                    "delta": delta,
-                    "partial": bool(partial),
-                    "change": change,
-                }
-            )
-        rows.sort(key=lambda r: abs(r["delta"] or 0), reverse=True)
-        return rows[:top]
+        return changed_variables(
+            self.ns, self._snaps, self._absent, top, deep=deep, deadline=deadline, sizes=self._sizes
+        )
 
     def release(self) -> None:
         """Forget everything (ids and weakrefs only, but keep nothing after the cell)."""
@@ -392,3 +321,105 @@ class CellLedger:
         self._open.clear()
         self._snaps.clear()
         self._sizes.clear()
+
+
+def changed_variables(
+    ns: dict,
+    snaps: dict[str, _Snap],
+    absent: set[str],
+    top: int,
+    deep: bool = False,
+    deadline: float = 0.0,
+    sizes: dict[int, tuple[int, bool]] | None = None,
+) -> list[dict[str, Any]]:
+    """Names created, rebound, resized or deleted since ``snaps``/``absent`` were taken,
+    largest change first. ``deep``: deep sizes until ``deadline`` (a ``time.perf_counter()``
+    value), later names get their shallow size, marked ``partial``; ``sizes``: deep sizes of
+    older values, by id (a rebound or deleted value's delta)."""
+    sizes = sizes or {}
+    rows = []
+    names = [n for n in (*snaps, *absent) if user_name(n)]
+    for name in names:
+        before = snaps.get(name)
+        value = ns.get(name, _MISSING)
+        if value is _MISSING:
+            if before is None:
+                continue
+            old = sizes.get(before.oid)
+            old_size = old[0] if old else before.shallow0
+            rows.append(
+                {
+                    "name": name,
+                    "type": before.type_name,
+                    "size": 0,
+                    "delta": -old_size if old_size is not None else None,
+                    "change": "deleted",
+                }
+            )
+            continue
+        t = type(value)
+        shallow = None
+        if before is not None and id(value) == before.oid:
+            if before.resizable is None:
+                value = None
+                continue
+            shallow, _ = shallow_size(value)
+            if shallow == before.shallow0:
+                value = None
+                continue
+            change = "resized"
+        else:
+            change = "created" if before is None else "rebound"
+        if deep and time.perf_counter() < deadline:
+            r = deep_size(value, deadline=deadline)
+            size, partial = r["size"], r["partial"] or r["unknown"] > 0
+        else:
+            size, partial = shallow_size(value)
+        value = None
+        if change == "resized":
+            delta = (
+                shallow - before.shallow0
+                if shallow is not None and before.shallow0 is not None
+                else None
+            )
+        elif change == "rebound":
+            old = sizes.get(before.oid)
+            old_size = old[0] if old else before.shallow0
+            delta = size - old_size if size is not None and old_size is not None else None
+        else:
+            delta = size
+        rows.append(
+            {
+                "name": name[:CODE_MAX],
+                "type": type_name(t)[:CODE_MAX],
+                "size": size,
+                "delta": delta,
+                "partial": bool(partial),
+                "change": change,
+            }
+        )
+    rows.sort(key=lambda r: abs(r["delta"] or 0), reverse=True)
+    return rows[:top]
+
+
+def snap_source(ns: dict, source: str) -> tuple[dict[str, _Snap], set[str]]:
+    """Light mode, before the cell runs: a snapshot (id, type, shallow size) of the namespace
+    names the cell's source mentions (its first ``SOURCE_SCAN_MAX`` characters; a name only
+    mentioned later is missed), and the identifiers that name nothing yet (names the cell may
+    create). A superset of the statements' ``co_names`` that also sees the names inside magics
+    and nested functions, at one regex search per cell instead of a hook per statement."""
+    snaps: dict[str, _Snap] = {}
+    absent: set[str] = set()
+    for name in set(_IDENTIFIER.findall(source, 0, SOURCE_SCAN_MAX)):
+        value = ns.get(name, _MISSING)
+        if value is _MISSING:
+            if not keyword.iskeyword(name):
+                absent.add(name)
+        elif user_name(name):
+            t = type(value)
+            shallow = sizeof(value)
+            resizable = t if t in _RESIZABLE else None
+            tname = _BUILTIN_NAMES.get(t) or type_name(t)
+            snaps[name] = _Snap(id(value), tname, shallow, resizable, False, shallow)
+    value = None  # no reference left while the cell runs
+    return snaps, absent

@@ -350,6 +350,21 @@ class CellMeasurement:
         self._end = (error, duration, tracing, traced_now, traced_peak, rss_after, hwm)
         self._gc_after = _raw_gc_stats()
 
+    def light_result(self) -> tuple[str | None, float, int | None, int | None, int | None, Any]:
+        """A light measurement's ``(error, duration_s, rss_before, rss_after, rss_peak, gc)``,
+        read by :meth:`stop`: what :meth:`result` gives for it, without the dict."""
+        if self._end is None or self.deep:
+            raise RuntimeError("not a stopped light measurement")
+        error, duration, _, _, _, rss_after, hwm = self._end
+        self._end = None
+        before = self._rss_before
+        peak = hwm
+        if self.peak_reset:
+            for v in (before, rss_after, self._rss_peak_seen):
+                if v is not None and (peak is None or v > peak):
+                    peak = v
+        return error, duration, before, rss_after, peak, _gc_delta(self._gc_before, self._gc_after)
+
     def result(self, analyze: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
         """The numbers read by :meth:`stop`, with ``analyze``'s extra keys (see :meth:`finish`)."""
         if self._end is None:

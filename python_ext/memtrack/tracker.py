@@ -49,8 +49,8 @@ from typing import Any
 from . import bridge as bridge_mod
 from .bridge import Bridge
 from .leaks import BUDGET_REQUEST_S, LeakDetector, release_request, roots_from_shell, why_alive
-from .lines import CellLedger
-from .measure import CellMeasurement
+from .lines import CellLedger, changed_variables, snap_source
+from .measure import PEAK_CELL, PEAK_PROCESS, CellMeasurement
 from .objects import TypeCounter
 from .store import RecordStore
 from .summary import fit_record, format_html, format_text
@@ -117,6 +117,7 @@ class _Running:
     ledger: CellLedger | None = None
     counter: TypeCounter | None = None
     touched: Any = None  # names the cell's statements referenced (for memtrack.leaks)
+    names: Any = None  # light: (snapshots, absent names) of the names its source mentions
 
     def abandon(self) -> None:
         self.measurement.abandon()
@@ -448,9 +449,7 @@ class Tracker:
             # the source mentions, before the clock starts.
             if opts.get("vars"):
                 try:
-                    ledger = CellLedger(self.shell.user_ns, deep=False, fresh_tracing=False)
-                    ledger.note_source(source)
-                    running.ledger = ledger
+                    running.names = snap_source(self.shell.user_ns, source)
                 except Exception as e:
                     _warn("could not start the analysis", e)
             m.start()
@@ -507,10 +506,9 @@ class Tracker:
         return ledger
 
     def _run_code_hook(self, code_obj: Any, result: Any = None, *, async_: bool = False):
-        """``shell.run_code`` while a cell is tracked: returns the awaitable IPython awaits.
-
-        Light mode only notes the statement's names (no coroutine of ours: IPython awaits
-        ``run_code``'s own); deep mode also needs the traced memory after the statement."""
+        """``shell.run_code`` while a deep cell is tracked: returns the awaitable IPython awaits
+        (the ledger reads the traced memory before and after each statement). Statements that
+        are not the cell's own go straight to IPython's coroutine."""
         inner = self._inner_run_code
         if inner is None:  # removed while a cell ran: the class's own method
             inner = type(self.shell).run_code.__get__(self.shell)
@@ -518,11 +516,7 @@ class Tracker:
         try:
             ledger = self._ledger_for(code_obj)
             if ledger is not None:
-                if ledger.deep:
-                    ledger.before(code_obj)
-                else:
-                    ledger.note(code_obj)
-                    ledger = None
+                ledger.before(code_obj)
         except Exception as e:
             _warn("statement accounting failed", e)
             ledger = None
@@ -614,8 +608,10 @@ class Tracker:
             return None
 
     def _defer(self, loop: asyncio.AbstractEventLoop, running: _Running) -> None:
-        self._deferred.append(running)
-        del self._deferred[: -self.store.max_records]  # bounded if the loop never runs it
+        deferred = self._deferred
+        deferred.append(running)
+        if len(deferred) > self.store.max_records:
+            del deferred[: -self.store.max_records]  # bounded if the loop never runs it
         if self._flush_handle is None:
             self._flush_handle = loop.call_soon(self._flush_from_loop)
 
@@ -637,8 +633,7 @@ class Tracker:
         while self._deferred:
             running = self._deferred.pop(0)
             try:
-                numbers = running.measurement.result(analyze=lambda r=running: self._analyze(r))
-                self._record(running, numbers, queue_in=loop)
+                self._light_record(running, loop)
             except KeyboardInterrupt:
                 _warn("interrupted while analysing")
             except Exception as e:
@@ -649,6 +644,56 @@ class Tracker:
                 self.bridge.flush_records()
             finally:
                 self._sync_flush = False
+
+    def _light_record(
+        self, running: _Running, queue_in: asyncio.AbstractEventLoop | None
+    ) -> dict[str, Any]:
+        """A deferred light cell's record: :meth:`_record` for what a light measurement has
+        (the same keys), built in one go: it runs once per cell of a Run All."""
+        t0 = time.perf_counter()
+        error, duration, rss_before, rss_after, rss_peak, gc_delta = (
+            running.measurement.light_result()
+        )
+        variables = self._source_variables(running)
+        record = {
+            "seq": 0,  # assigned by the store
+            "execution_count": running.execution_count,
+            "cell_id": running.cell_id if isinstance(running.cell_id, str) else None,
+            "label": running.label,
+            "mode": "light",
+            "started_at": running.measurement.started_at,
+            "duration_s": duration,
+            "rss_before": rss_before,
+            "rss_after": rss_after,
+            "rss_peak": rss_peak,
+            "traced_delta": None,
+            "traced_peak": None,
+            "top_lines": [],
+            "types": [],
+            "variables": variables,
+            "gc": gc_delta,
+            "error": error,
+            "leaks": [],
+        }
+        if rss_peak is not None:
+            record["rss_peak_scope"] = PEAK_CELL if running.measurement.peak_reset else PEAK_PROCESS
+        record["analysis_s"] = round(time.perf_counter() - t0, 6)
+        return self._store_and_send(running, record, {"mode": "light", "error": error}, queue_in)
+
+    def _source_variables(self, running: _Running) -> list[dict[str, Any]]:
+        """A light cell's variable changes, from the snapshot of the names its source
+        mentions (then forgotten: they become the names the leak pass looks at)."""
+        if running.names is None:
+            return []
+        snaps, absent = running.names
+        running.names = None
+        running.touched = {*snaps, *absent}
+        try:
+            top = int(running.opts.get("top") or DEFAULT_TOP)
+            return changed_variables(self.shell.user_ns, snaps, absent, top)
+        except Exception as e:
+            _warn("variables skipped", e)
+            return []
 
     def _finish(self, running: _Running, error: str | None) -> dict[str, Any]:
         """Finish the measurement and the analysis (each part failing alone)."""
@@ -697,6 +742,9 @@ class Tracker:
                 out["analysis_s"] = round(ledger.analysis_s + time.perf_counter() - t0, 6)
                 running.touched = _touched_names(ledger)
                 ledger.release()
+        if running.names is not None and opts.get("vars"):
+            out["variables"] = self._source_variables(running)
+            out["analysis_s"] = round(time.perf_counter() - t0, 6)
         return out
 
     # -- the fallback cell magic ----------------------------------------------------------------
@@ -817,11 +865,7 @@ class Tracker:
             "variables": numbers.get("variables") or [],
             "gc": numbers["gc"],
             "error": numbers["error"],
-            "leaks": (
-                self._defer_leaks(running, numbers)
-                if queue_in is not None and self.bridge.attached()
-                else self._leak_suspects(numbers, running)
-            ),
+            "leaks": [],
         }
         for key in (
             "rss_peak_scope",
@@ -834,9 +878,24 @@ class Tracker:
         ):
             if numbers.get(key) is not None:
                 record[key] = numbers[key]
+        return self._store_and_send(running, record, numbers, queue_in)
+
+    def _store_and_send(
+        self,
+        running: _Running,
+        record: dict[str, Any],
+        numbers: dict[str, Any],
+        queue_in: asyncio.AbstractEventLoop | None,
+    ) -> dict[str, Any]:
+        """Add the leak suspects, store the record, send it (or display its summary)."""
+        attached = self.bridge.attached()
+        if queue_in is not None and attached:
+            record["leaks"] = self._defer_leaks(running, numbers)
+        else:
+            record["leaks"] = self._leak_suspects(numbers, running)
         # The stored dict itself (no copy per cell): only read here, serialized by the comm.
         stored = self.store.add(fit_record(record), owned=True, copy_back=False)
-        if self.bridge.attached():
+        if attached:
             if queue_in is not None:
                 self.bridge.queue(stored, queue_in)
             else:

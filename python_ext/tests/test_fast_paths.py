@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import memtrack
 from conftest import record_validator
 from memtrack import measure, objects
-from memtrack.lines import CellLedger
+from memtrack.lines import changed_variables, snap_source
 from memtrack.measure import CellMeasurement
 from memtrack.store import RecordStore
 
@@ -89,16 +89,17 @@ def test_type_counts_stop_at_the_deadline_and_say_sampled(no_tracing):
     assert gc.get_freeze_count() == 0
 
 
-def test_light_note_records_names_without_after():
-    ns = {"a": [1, 2, 3]}
-    ledger = CellLedger(ns, deep=False, fresh_tracing=False)
-    code = compile("a.extend(range(100)); b = {}", "<cell>", "exec")
-    ledger.note(code)
-    exec(code, ns)
-    rows = {r["name"]: r for r in ledger.variables(5, deep=False)}
+def test_light_snapshot_comes_from_the_source_names():
+    ns = {"a": [1, 2, 3], "untouched": [0]}
+    source = "a.extend(range(100)); b = {}  # 300_000"
+    snaps, absent = snap_source(ns, source)
+    assert set(snaps) == {"a"}  # only what the source mentions; not "_000" in the number
+    assert {"b", "extend", "range"} <= absent
+    exec(source, ns)
+    rows = {r["name"]: r for r in changed_variables(ns, snaps, absent, 5)}
     assert rows["b"]["change"] == "created"
     assert rows["a"]["change"] == "resized" and rows["a"]["delta"] > 0
-    ledger.release()
+    assert set(rows) == {"a", "b"}
 
 
 def test_store_add_without_copy_back_returns_the_stored_dict():
