@@ -134,7 +134,7 @@ def reset() -> None:
 
 def suspects() -> list[dict[str, Any]]:
     """The leak suspects now (dicts like a record's ``leaks``), like ``%memtrack leaks``."""
-    from .leaks import roots_from_shell
+    from .roots import roots_from_shell
 
     tracker = _require()
     return tracker.leaks.current(roots_from_shell(tracker.shell))
@@ -143,8 +143,8 @@ def suspects() -> list[dict[str, Any]]:
 def why(name: str, budget_s: float = 0.3) -> list[str] | None:
     """Why the value of ``name`` (a variable, ``Out[N]``, ``sys.last_traceback`` or a deleted
     suspect) is alive: a referrer chain from a namespace root, found within ``budget_s``."""
-    from .leaks import roots_from_shell
-    from .leaks import why as why_chain
+    from .holders import why as why_chain
+    from .roots import roots_from_shell
 
     tracker = _require()
     chain, _ = why_chain(roots_from_shell(tracker.shell), name, tracker.leaks, budget_s)

@@ -1,6 +1,8 @@
-"""Leak suspects after each tracked cell, and the safe release of what IPython keeps alive.
+"""Leak suspects after each tracked cell: the per-shell :class:`LeakDetector`.
 
-Pure analysis: no IPython import (the IPython objects come in as duck-typed :class:`Roots`).
+Pure analysis: no IPython import (the IPython objects come in as duck-typed :class:`Roots`, see
+:mod:`memtrack.roots`; why a value is alive is :mod:`memtrack.holders`, releasing what IPython
+keeps alive is :mod:`memtrack.release`).
 Notebooks leak in a few well-known ways; each becomes a suspect (a small JSON-safe dict, the
 ``leaks`` items of a record) named the way the user would type it:
 
@@ -28,19 +30,33 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import re
 import sys
 import time
 import tracemalloc
 import types
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from .holders import _step, _traceback_locals, why
 from .measure import rss
-from .sizes import ATOMIC, SKIP, deep_size, sizeof, type_name
+from .roots import (
+    _CONTAINERS,
+    _MISSING,
+    BUDGET_REQUEST_S,
+    MAX_NAMES,
+    Roots,
+    _instance_attr,
+    _memory_now,
+    _sample,
+    estimate_size,
+    format_bytes,
+    user_name,
+    user_values,
+)
+from .sizes import ATOMIC, SKIP, sizeof, type_name
 
 DEFAULT_THRESHOLD = 1_000_000  # bytes; the frontend setting ``leakThreshold`` has the same default
 DEFAULT_GROWTH_RUNS = 3
@@ -51,18 +67,7 @@ REASON_MAX = 200
 # DISCOVER_*, SCAN_*), so a trivial cell takes far less (tens of microseconds).
 BUDGET_LIGHT_S = 0.0003
 BUDGET_DEEP_S = 0.05
-BUDGET_REQUEST_S = 0.3  # %memtrack leaks / memtrack.why(): someone waits for the answer
 HISTORY_MAX = 8  # size history kept per name
-MAX_NAMES = 2000  # names watched per namespace
-SAMPLE = 32  # children ids kept per large container (shared-after-del)
-_BIG_CONTAINER = 20_000  # items: sizes of larger builtin containers are estimated from a sample
-# Light mode sizes (estimate_size(quick=True)): a container of more than QUICK_ITEMS items is
-# estimated from QUICK_SAMPLE items of at most QUICK_ITEM_OBJECTS objects each; anything else is
-# walked to at most QUICK_OBJECTS objects.
-QUICK_ITEMS = 32
-QUICK_SAMPLE = 4
-QUICK_ITEM_OBJECTS = 16
-QUICK_OBJECTS = 128
 QUICK_PER_VALUE_S = 0.0002
 # Per cell, besides the names the cell touched: watched names re-checked in turn, namespace keys
 # looked at for variables never observed, items searched per container for a deleted value (and
@@ -71,24 +76,6 @@ RECHECK_LIGHT, RECHECK_DEEP = 4, 64
 DISCOVER_LIGHT, DISCOVER_DEEP = 4, 512
 SCAN_ITEMS_LIGHT, SCAN_ITEMS_DEEP = 256, 10_000
 EXPLAIN_LIGHT, EXPLAIN_DEEP = 8, 64
-
-_CONTAINERS = (list, tuple, dict, set, frozenset)
-_IPYTHON_NAMES = re.compile(r"^(_+|_\d+|_i+|_i\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
-# Frames of these packages are the machinery around a cell, not the user's functions.
-_INFRA_MODULES = ("IPython", "ipykernel", "asyncio", "memtrack", "tornado", "zmq", "traitlets")
-_exc_traceback = BaseException.__dict__["__traceback__"].__get__
-_exc_context = BaseException.__dict__["__context__"].__get__
-_exc_cause = BaseException.__dict__["__cause__"].__get__
-
-
-def format_bytes(n: int | None) -> str:
-    from .summary import format_bytes as fmt
-
-    return fmt(n)
-
-
-def user_name(name: Any) -> bool:
-    return type(name) is str and _IPYTHON_NAMES.match(name) is None
 
 
 # --------------------------------------------------------------------------- configuration
@@ -121,189 +108,6 @@ class LeakConfig:
             self.growth_runs = growth_runs
 
 
-# --------------------------------------------------------------------------- roots
-
-
-@dataclass
-class Roots:
-    """Where a notebook's values live: the user namespace and what IPython keeps besides."""
-
-    ns: dict
-    out: dict | None = None  # Out / _oh (IPython's history_manager.output_hist)
-    hidden: dict | None = None  # user_ns_hidden: IPython's names, _N and _/__/___ too
-    displayhook: Any = None  # keeps _/__/___ as attributes
-    shell: Any = None  # last_execution_result, InteractiveTB.tb
-
-    def traceback_heads(self) -> list[Any]:
-        """Tracebacks IPython and sys keep after an error (deduplicated, oldest kept)."""
-        heads: list[Any] = []
-        excs: list[Any] = []
-        for attr in ("last_exc", "last_value"):
-            exc = sys.__dict__.get(attr)
-            if exc is not None:
-                excs.append(exc)
-        tb = sys.__dict__.get("last_traceback")
-        if type(tb) is types.TracebackType:
-            heads.append(tb)
-        itb = getattr(self.shell, "InteractiveTB", None) if self.shell is not None else None
-        if itb is not None:
-            tb = _instance_attr(itb, "tb")
-            if type(tb) is types.TracebackType:
-                heads.append(tb)
-        seen_exc: set[int] = set()
-        while excs and len(seen_exc) < 16:
-            exc = excs.pop()
-            if id(exc) in seen_exc:
-                continue
-            seen_exc.add(id(exc))
-            try:
-                tb = _exc_traceback(exc)
-                excs.extend(e for e in (_exc_context(exc), _exc_cause(exc)) if e is not None)
-            except TypeError:  # not an exception
-                continue
-            if type(tb) is types.TracebackType:
-                heads.append(tb)
-        out, ids = [], set()
-        for tb in heads:
-            if id(tb) not in ids:
-                ids.add(id(tb))
-                out.append(tb)
-        return out
-
-
-def _instance_attr(obj: Any, name: str) -> Any:
-    """``obj.name`` from the instance ``__dict__`` only (no properties, no ``__getattr__``)."""
-    try:
-        d = object.__getattribute__(obj, "__dict__")
-    except Exception:
-        return None
-    return d.get(name) if type(d) is dict else None
-
-
-def roots_from_shell(shell: Any) -> Roots:
-    ns = shell.user_ns
-    out = ns.get("_oh")
-    if type(out) is not dict:
-        hm = getattr(shell, "history_manager", None)
-        out = getattr(hm, "output_hist", None) if hm is not None else None
-    hidden = getattr(shell, "user_ns_hidden", None)
-    return Roots(
-        ns=ns,
-        out=out if type(out) is dict else None,
-        hidden=hidden if type(hidden) is dict else None,
-        displayhook=getattr(shell, "displayhook", None),
-        shell=shell,
-    )
-
-
-def user_values(roots: Roots, limit: int = MAX_NAMES) -> list[tuple[str, Any]]:
-    """The user's variables: ``(name, value)`` without IPython's names, modules, functions and
-    classes (strong references: the caller drops the list before the cell ends)."""
-    hidden = roots.hidden or {}
-    items: list[tuple[str, Any]] = []
-    try:  # no copy of a huge namespace: at most 4 x limit entries are looked at
-        for name, value in islice(roots.ns.items(), 4 * limit):
-            if not user_name(name) or name.startswith("__"):
-                continue
-            if name in hidden and hidden[name] is value:
-                continue  # IPython's own (In, exit, ...)
-            if type(value) in SKIP:
-                continue
-            items.append((name, value))
-            if len(items) >= limit:
-                break
-    except RuntimeError:  # changed size (another thread): what was read so far
-        pass
-    return items
-
-
-# --------------------------------------------------------------------------- sizes
-
-
-def _sample(value: Any, t: type, k: int = SAMPLE) -> list[Any]:
-    """Up to ``k`` children of an exact builtin container, spread over it (C-level access)."""
-    try:
-        if t is list or t is tuple:
-            n = len(value)
-            if n <= k:
-                return list(value)
-            return [value[i * n // k] for i in range(k)]
-        if t is dict:
-            half = k // 2
-            vals = value.values()
-            return [*islice(vals, half), *islice(reversed(vals), half)]
-        if t is set or t is frozenset:
-            return list(islice(value, k))
-    except Exception:
-        pass
-    return []
-
-
-def _sampled_size(
-    value: Any, t: type, n: int, end: float, k: int, max_objects: int
-) -> tuple[int | None, bool]:
-    """The container plus its length times the mean deep size of ``k`` sampled items."""
-    shallow = sizeof(value) or 0
-    items = _sample(value, t, k)
-    if t is dict:
-        keys = value.keys()
-        half = k // 2
-        items += [*islice(keys, half), *islice(reversed(keys), half)]
-        n *= 2  # keys and values
-    sizes = []
-    for item in items:
-        if time.perf_counter() > end:
-            break
-        if type(item) in ATOMIC:
-            s = sizeof(item)
-        else:
-            s = deep_size(item, deadline=end, max_objects=max_objects)["size"]
-        if s is not None:
-            sizes.append(s)
-    items = []
-    if not sizes:
-        return shallow, True
-    return int(shallow + n * sum(sizes) / len(sizes)), True
-
-
-def estimate_size(
-    value: Any, deadline: float, per_value_s: float = 0.003, quick: bool = False
-) -> tuple[int | None, bool]:
-    """``(bytes, approximate)``: the deep size, or for builtin containers too big to walk in
-    time, the container plus its length times the mean deep size of a sample of its items.
-
-    ``quick`` (light mode, per cell): bounded work whatever the value: a builtin container of
-    more than ``QUICK_ITEMS`` items is always estimated from ``QUICK_SAMPLE`` items, anything
-    else is walked to at most ``QUICK_OBJECTS`` objects (approximate when cut)."""
-    t = type(value)
-    now = time.perf_counter()
-    if now >= deadline:
-        return None, True
-    end = min(deadline, now + per_value_s)
-    n = -1
-    if t in _CONTAINERS:
-        n = len(value)  # exact builtin type: its own C length
-    if quick:
-        if n > QUICK_ITEMS:
-            return _sampled_size(value, t, n, end, QUICK_SAMPLE, QUICK_ITEM_OBJECTS)
-        r = deep_size(value, deadline=end, max_objects=QUICK_OBJECTS)
-        if r["size"] is None:
-            return None, True
-        return int(r["size"]), bool(r["partial"] or r["unknown"])
-    if 0 <= n <= _BIG_CONTAINER:
-        r = deep_size(value, deadline=end)
-        if r["size"] is None:
-            return None, True
-        if not r["partial"]:
-            return int(r["size"]), r["unknown"] > 0
-        if n < 0:
-            return int(r["size"]), True
-    elif n < 0:
-        r = deep_size(value, deadline=end)
-        return (None if r["size"] is None else int(r["size"])), bool(r["partial"] or r["unknown"])
-    return _sampled_size(value, t, n, end, 16, 2000)
-
-
 # --------------------------------------------------------------------------- observations
 
 
@@ -332,10 +136,6 @@ class _Obs:
 def _signature(value: Any, t: type) -> tuple[int | None, int]:
     n = len(value) if t in _CONTAINERS else -1
     return sizeof(value), n
-
-
-def _same(value: Any, obs: _Obs | None) -> bool:
-    return obs is not None and id(value) == obs.oid and id(type(value)) == obs.tid
 
 
 def _is_obs(value: Any, obs: _Obs) -> bool:
@@ -1252,9 +1052,6 @@ class LeakDetector:
         return s
 
 
-_MISSING = object()
-
-
 def roots_out_holds(out: dict | None, key: Any, obs: _Obs) -> bool:
     if out is None:
         return False
@@ -1274,12 +1071,6 @@ def _holder_name(ns: dict, hidden: dict, value: Any) -> str | None:
     except RuntimeError:
         pass
     return None
-
-
-def _memory_now() -> tuple[str, int]:
-    if tracemalloc.is_tracing():
-        return "traced", tracemalloc.get_traced_memory()[0]
-    return "rss", rss() or 0
 
 
 def _suspect(
@@ -1338,17 +1129,6 @@ def _growth_suspect(name: str, obs: _Obs, cfg: LeakConfig) -> dict[str, Any] | N
     return s
 
 
-def _step(t: type, key: Any) -> str:
-    if t is set or t is frozenset:
-        return "{…}"
-    if type(key) in (int, str):
-        text = repr(key)
-        if len(text) > 40:
-            text = text[:39] + "\u2026"
-        return f"[{text}]"
-    return "[…]"
-
-
 def _find_in(container: Any, t: type, obs: _Obs, deadline: float) -> Any:
     """The index or key under which ``container`` holds the observed object (one level)."""
     oid = obs.oid
@@ -1404,60 +1184,6 @@ def _in_cycle(obj: Any, deadline: float, max_nodes: int = 20_000) -> bool:
     return False
 
 
-def _infra_frame(frame: Any) -> bool:
-    g = frame.f_globals
-    name = g.get("__name__") if type(g) is dict else None
-    if type(name) is not str:
-        return False
-    return name.partition(".")[0] in _INFRA_MODULES
-
-
-def _frame_name(frame: Any) -> str:
-    code = frame.f_code
-    name = getattr(code, "co_qualname", code.co_name)
-    return f"{name}()"
-
-
-def iter_frames(heads: list[Any], limit: int = 200) -> list[Any]:
-    """The frames of tracebacks (each once, outermost first)."""
-    frames, seen = [], set()
-    for tb in heads:
-        while type(tb) is types.TracebackType and len(frames) < limit:
-            f = tb.tb_frame
-            if id(f) not in seen:
-                seen.add(id(f))
-                frames.append(f)
-            tb = tb.tb_next
-    return frames
-
-
-def _traceback_locals(
-    heads: list[Any], named_ids: Any, deadline: float, quick: bool = False
-) -> list[tuple[str, str, Any, int | None]]:
-    """``(frame, local name, value, size)`` of the user functions' locals that the tracebacks
-    keep alive and no variable names (values held until the caller drops the list)."""
-    rows: list[tuple[str, str, Any, int | None]] = []
-    seen: set[int] = set()
-    for frame in iter_frames(heads):
-        if frame.f_code.co_name == "<module>" or _infra_frame(frame):
-            continue
-        try:
-            local_items = list(frame.f_locals.items())
-        except Exception:
-            continue
-        desc = _frame_name(frame)
-        for local, value in local_items:
-            oid = id(value)
-            t = type(value)
-            if oid in named_ids or oid in seen or t in SKIP:
-                continue
-            seen.add(oid)
-            size, _ = estimate_size(value, deadline, 0.003, quick)
-            rows.append((desc, str(local), value, size))
-        local_items = []
-    return rows
-
-
 def fit_leaks(suspects: list[dict[str, Any]], limit: int = LEAKS_MAX_BYTES) -> list[dict[str, Any]]:
     """Drop the smallest suspects (the list is sorted largest first) until the JSON fits."""
     if not suspects:
@@ -1483,359 +1209,6 @@ def fit_leaks(suspects: list[dict[str, Any]], limit: int = LEAKS_MAX_BYTES) -> l
     return out
 
 
-# --------------------------------------------------------------------------- why alive
-
-
-def _label(parent: Any, child: Any) -> str:
-    t = type(parent)
-    tn = type_name(t)
-    try:
-        if t is dict:
-            for k, v in parent.items():
-                if v is child:
-                    return f"{tn}{_step(dict, k)}"
-            return f"{tn} key"
-        if t is list or t is tuple:
-            for i, v in enumerate(parent):
-                if v is child:
-                    return f"{tn}[{i}]"
-        if t is types.FrameType:
-            for k, v in parent.f_locals.items():
-                if v is child:
-                    return f"frame {_frame_name(parent)} local {k!r}"
-    except Exception:
-        pass
-    return tn
-
-
-def find_chain(
-    roots: Roots,
-    match: Callable[[Any], bool],
-    budget_s: float = BUDGET_REQUEST_S,
-    skip_names: Iterable[str] = (),
-    max_nodes: int = 500_000,
-    stats: dict[str, Any] | None = None,
-) -> list[str] | None:
-    """Shortest referrer chain from a namespace root to the first object ``match`` accepts:
-    breadth first over C-level referents from the user namespace, ``Out``, the last traceback's
-    frames and module globals, within ``budget_s``. Items read like ``user_ns['cache']``,
-    ``list[3]``, ``dict['key']``, ``frame f() local 'x'``. None when not found in time
-    (``stats["cut"]`` is then True) or not found at all."""
-    deadline = time.perf_counter() + budget_s
-    skip = set(skip_names)
-    parents: dict[int, int | str] = {}  # id -> parent's id, or a root's label
-    keep: dict[int, Any] = {}  # every object visited (dropped on return)
-    frontier: list[Any] = []
-
-    def add_root(label: str, value: Any) -> bool:
-        if id(value) in parents or type(value) in SKIP:
-            return False
-        parents[id(value)] = label
-        keep[id(value)] = value
-        frontier.append(value)
-        return bool(match(value))
-
-    def chain_of(obj: Any) -> list[str]:
-        items = []
-        cur = obj
-        while True:
-            parent = parents[id(cur)]
-            if type(parent) is str:
-                items.append(parent)
-                break
-            pobj = keep[parent]
-            items.append(_label(pobj, cur))
-            cur = pobj
-        items.reverse()
-        return items if len(items) <= 12 else [*items[:6], "\u2026", *items[-5:]]
-
-    # The namespaces themselves and IPython's objects are entered only through the roots above.
-    for holder in (roots.ns, roots.out, roots.hidden, roots.shell, roots.displayhook):
-        if holder is not None:
-            parents[id(holder)] = "root"
-    try:
-        for name, value in list(roots.ns.items()):
-            if user_name(name) and name not in skip and add_root(f"user_ns[{name!r}]", value):
-                return chain_of(value)
-        for n, value in list((roots.out or {}).items()):
-            if add_root(f"Out[{n}]", value):
-                return chain_of(value)
-        for frame in iter_frames(roots.traceback_heads()):
-            if frame.f_code.co_name == "<module>" or _infra_frame(frame):
-                continue
-            for local, value in list(frame.f_locals.items()):
-                label = f"sys.last_traceback frame {_frame_name(frame)} local {local!r}"
-                if add_root(label, value):
-                    return chain_of(value)
-        for mod_name, mod in list(sys.modules.items()):
-            if type(mod) is not types.ModuleType or mod_name.partition(".")[0] in _INFRA_MODULES:
-                continue
-            d = mod.__dict__
-            if type(d) is dict and id(d) not in parents and d is not roots.ns:
-                parents[id(d)] = f"sys.modules[{mod_name!r}].__dict__"
-                keep[id(d)] = d
-                frontier.append(d)
-        nodes = 0
-        while frontier:
-            nxt = []
-            for o in frontier:
-                t = type(o)
-                if t in ATOMIC:
-                    continue
-                try:
-                    refs = list(o.values()) if t is dict else gc.get_referents(o)
-                except Exception:
-                    continue
-                for r in refs:
-                    nodes += 1
-                    if nodes & 255 == 0 and (time.perf_counter() > deadline or nodes > max_nodes):
-                        if stats is not None:
-                            stats["cut"] = True
-                        return None
-                    rid = id(r)
-                    if rid in parents:
-                        continue
-                    rt = type(r)
-                    if rt in SKIP and rt is not types.FrameType:
-                        continue
-                    parents[rid] = id(o)
-                    if match(r):
-                        return chain_of(r)
-                    if rt not in ATOMIC:
-                        keep[rid] = r
-                        nxt.append(r)
-            frontier = nxt
-        return None
-    finally:
-        keep.clear()
-        parents.clear()
-        frontier = []
-
-
-def why(
-    roots: Roots,
-    target: str,
-    detector: LeakDetector | None = None,
-    budget_s: float = BUDGET_REQUEST_S,
-) -> tuple[list[str] | None, str]:
-    """``(chain, text)``: why the value ``target`` names is alive. ``target`` is a variable
-    (what else holds its value besides that name), ``Out[N]``/``_N``, ``sys.last_traceback``, or
-    a deleted name memtrack still knows as a suspect."""
-    chain, text, _status = why_alive(roots, target, detector, budget_s)
-    return chain, text
-
-
-def why_alive(
-    roots: Roots,
-    target: str,
-    detector: LeakDetector | None = None,
-    budget_s: float = BUDGET_REQUEST_S,
-) -> tuple[list[str] | None, str, str]:
-    """:func:`why` with a status for the sidebar: ``found``, ``timeout`` (the search ran out of
-    its budget), ``not-found`` (searched every root, no holder) or ``gone`` (no such value)."""
-    target = target.strip()
-    m = re.fullmatch(r"(?:Out\[(\d+)\]|_(\d+))", target)
-    if m:
-        n = int(m.group(1) or m.group(2))
-        if roots.out is None or n not in roots.out:
-            return None, f"Out[{n}] is not in the output history", "gone"
-        chain = ["user_ns['Out']", f"dict[{n}]"]
-        text = f"Out[{n}] is held by IPython's output history: " + " -> ".join(chain)
-        return chain, text, "found"
-    if target in ("sys.last_traceback", "traceback"):
-        frames = [f for f in iter_frames(roots.traceback_heads()) if not _infra_frame(f)]
-        if not frames:
-            return None, "no traceback is kept", "gone"
-        chain = ["sys.last_traceback", *(f"frame {_frame_name(f)}" for f in frames[:5])]
-        return chain, " -> ".join(chain), "found"
-    ns = roots.ns
-    if target in ns:
-        value = ns[target]
-        oid, tname = id(value), type_name(type(value))
-        value = None
-        skip = [target]
-    else:
-        obs = detector._deleted_value(target) if detector is not None else None
-        if obs is None:
-            return None, f"{target!r} is neither a variable nor a suspect memtrack knows", "gone"
-        oid, tname = obs
-        skip = []
-
-    def match(o: Any) -> bool:
-        return id(o) == oid and type_name(type(o)) == tname
-
-    stats: dict[str, Any] = {}
-    chain = find_chain(roots, match, budget_s=budget_s, skip_names=skip, stats=stats)
-    ms = f"{budget_s * 1000:.0f} ms"
-    if chain is not None:
-        return chain, f"`{target}` is alive through: " + " -> ".join(chain), "found"
-    cut = bool(stats.get("cut"))
-    if skip:
-        name_only = [f"user_ns[{target!r}]"]
-        if cut:
-            text = (
-                f"`{target}` is held only by its name, user_ns[{target!r}] (nothing else found "
-                f"within {ms})"
-            )
-            return name_only, text, "timeout"
-        text = f"`{target}` is held only by its name, user_ns[{target!r}]"
-        return name_only, text, "found"
-    if cut:
-        return None, f"no holder found within {ms}", "timeout"
-    return None, "no holder found from the namespaces memtrack searches", "not-found"
-
-
-# --------------------------------------------------------------------------- release
-
-
-def release_plan_out(roots: Roots, n: int | None = None) -> tuple[list[Any], int]:
-    """The output-history entries to release (all when ``n`` is None) and their bytes."""
-    out = roots.out or {}
-    keys = list(out) if n is None else [n]
-    missing = [k for k in keys if k not in out]
-    if missing:
-        raise KeyError(f"Out[{missing[0]}] is not in the output history")
-    deadline = time.perf_counter() + BUDGET_REQUEST_S
-    seen: set[int] = set()
-    named = {id(v) for _, v in user_values(roots)}
-    total = 0
-    for k in keys:
-        value = out[k]
-        if id(value) in seen or id(value) in named:
-            continue  # a variable keeps it alive anyway
-        seen.add(id(value))
-        size, _ = estimate_size(value, deadline, 0.02)
-        total += size or 0
-    value = None
-    return keys, total
-
-
-def release_out(roots: Roots, n: int | None = None) -> tuple[int, int]:
-    """Remove ``Out[n]`` (all entries when None) with ``_n``, and ``_``/``__``/``___`` and the
-    displayhook's and last result's references when they point to a released value.
-    Returns ``(entries released, bytes expected to be freed)``."""
-    keys, expected = release_plan_out(roots, n)
-    out = roots.out if roots.out is not None else {}
-    values = {}
-    for k in keys:
-        v = out.pop(k, None)
-        values[id(v)] = v
-        for d in (roots.ns, roots.hidden):
-            if d is not None and type(k) is int and d.get(f"_{k}") is v:
-                del d[f"_{k}"]
-    _drop_refs(roots, values)
-    values.clear()
-    return len(keys), expected
-
-
-def _drop_refs(roots: Roots, values: dict[int, Any]) -> None:
-    """Forget IPython's other references (``_``, ``__``, ``___``, the displayhook's, the last
-    execution result's) to the values in ``values`` (by identity)."""
-    for u in ("_", "__", "___"):
-        for d in (roots.ns, roots.hidden):
-            if d is not None and u in d and values.get(id(d[u]), _MISSING) is d[u]:
-                d[u] = ""
-        dh = roots.displayhook
-        if dh is not None:
-            cur = _instance_attr(dh, u)
-            if cur is not None and id(cur) in values:
-                with contextlib.suppress(Exception):
-                    setattr(dh, u, "")
-    shell = roots.shell
-    if shell is not None:
-        last = getattr(shell, "last_execution_result", None)
-        res = _instance_attr(last, "result") if last is not None else None
-        if res is not None and id(res) in values:
-            with contextlib.suppress(Exception):
-                last.result = None
-
-
-def release_plan_traceback(roots: Roots) -> tuple[list[Any], int]:
-    heads = roots.traceback_heads()
-    named = {id(v) for _, v in user_values(roots)}
-    rows = _traceback_locals(heads, named, time.perf_counter() + BUDGET_REQUEST_S)
-    total = sum(r[3] or 0 for r in rows)
-    rows.clear()
-    return heads, total
-
-
-def release_traceback(roots: Roots) -> tuple[int, int]:
-    """Forget the last exception (``sys.last_*``, IPython's traceback formatter, the last
-    result) and clear its finished frames' locals. Returns ``(frames cleared, bytes)``."""
-    heads, expected = release_plan_traceback(roots)
-    frames = iter_frames(heads)
-    heads = []
-    for attr in ("last_type", "last_value", "last_traceback", "last_exc"):
-        if attr in sys.__dict__:
-            with contextlib.suppress(AttributeError):
-                delattr(sys, attr)
-    shell = roots.shell
-    if shell is not None:
-        for tb_attr in ("InteractiveTB", "SyntaxTB"):
-            formatter = getattr(shell, tb_attr, None)
-            if formatter is not None and _instance_attr(formatter, "tb") is not None:
-                with contextlib.suppress(Exception):
-                    formatter.tb = None
-        last = getattr(shell, "last_execution_result", None)
-        if last is not None and _instance_attr(last, "error_in_exec") is not None:
-            with contextlib.suppress(Exception):
-                last.error_in_exec = None
-    cleared = 0
-    for f in frames:
-        if f.f_code.co_name == "<module>":
-            continue  # its locals are a namespace, not a function's
-        try:
-            # 3.11 keeps the dict f_locals made (ours included) after clear(): empty it first.
-            loc = f.f_locals
-            if type(loc) is dict:
-                loc.clear()
-            loc = None
-            f.clear()
-            cleared += 1
-        except RuntimeError:  # still executing
-            pass
-    frames.clear()
-    return cleared, expected
-
-
-def release_plan_name(roots: Roots, name: str) -> tuple[list[str], int]:
-    """Where the value of variable ``name`` is held (the name first), and the bytes that
-    releasing it would free (0 when another variable still names it)."""
-    if name not in roots.ns:
-        raise KeyError(f"{name!r} is not a variable")
-    value = roots.ns[name]
-    places = [f"`{name}`"]
-    for k, v in (roots.out or {}).items():
-        if v is value:
-            places.append(f"Out[{k}]")
-    places += [u for u in ("_", "__", "___") if roots.ns.get(u) is value]
-    others = [n for n, v in user_values(roots) if v is value and n != name]
-    size, _ = estimate_size(value, time.perf_counter() + BUDGET_REQUEST_S, 0.05)
-    value = None
-    if others:
-        places.append(f"(still named {', '.join(others)})")
-        return places, 0
-    return places, size or 0
-
-
-def release_name(roots: Roots, name: str) -> tuple[list[str], int]:
-    """``del name`` and every reference IPython keeps to its value (like ``%xdel``: output
-    history, ``_N``, ``_``/``__``/``___``, the displayhook, the last result)."""
-    places, expected = release_plan_name(roots, name)
-    value = roots.ns.pop(name)
-    values = {id(value): value}
-    for d in (roots.ns, roots.hidden, roots.out):
-        if d is None:
-            continue
-        for k in [k for k, v in d.items() if v is value]:
-            if d is roots.out or (type(k) is str and re.fullmatch(r"_\d+", k)):
-                del d[k]
-    _drop_refs(roots, values)
-    values.clear()
-    value = None
-    return places, expected
-
-
 def format_suspects(suspects: list[dict[str, Any]], partial: bool = False) -> str:
     if not suspects:
         text = "memtrack: no leak suspects"
@@ -1854,11 +1227,6 @@ def format_suspects(suspects: list[dict[str, Any]], partial: bool = False) -> st
     return text
 
 
-# --------------------------------------------------------------------------- commands
-
-RELEASE_USAGE = "use: %memtrack release out [N] | traceback | NAME"
-
-
 def command_leaks(detector: LeakDetector, roots: Roots, why_target: str | None = None) -> str:
     """Text of ``%memtrack leaks [--why NAME]``."""
     if why_target:
@@ -1866,137 +1234,3 @@ def command_leaks(detector: LeakDetector, roots: Roots, why_target: str | None =
         return f"memtrack: {text}"
     suspects = detector.current(roots)
     return format_suspects(suspects, detector.last_partial)
-
-
-def parse_release_args(roots: Roots, args: list[str]) -> tuple[str, Any]:
-    """What ``%memtrack release ARGS`` names: ``("out", N or None)``, ``("traceback", None)`` or
-    ``("name", NAME)``; ValueError (with the usage) on anything else."""
-    if not args:
-        raise ValueError(RELEASE_USAGE)
-    what, rest = args[0], args[1:]
-    if what == "out":
-        if len(rest) > 1:
-            raise ValueError(RELEASE_USAGE)
-        n = None
-        if rest:
-            text = rest[0].removeprefix("Out[").removesuffix("]").lstrip("_")
-            if not text.isdigit():
-                raise ValueError(f"release out N: N must be an output number, got {rest[0]!r}")
-            n = int(text)
-        return "out", n
-    if rest:
-        raise ValueError(RELEASE_USAGE)
-    if what in ("traceback", "tb", "sys.last_traceback"):
-        return "traceback", None
-    if what not in roots.ns or not user_name(what):
-        raise ValueError(f"{what!r} is not a variable; {RELEASE_USAGE}")
-    return "name", what
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
-def _out_places(roots: Roots, keys: list[Any]) -> list[str]:
-    """``Out[N]`` and the other names IPython binds to those outputs (``_N``, ``_``...)."""
-    out, ns = roots.out or {}, roots.ns
-    places, ids = [], set()
-    for k in keys:
-        value = out.get(k, _MISSING)
-        places.append(f"Out[{k}]")
-        if value is _MISSING:
-            continue
-        ids.add(id(value))
-        if type(k) is int and ns.get(f"_{k}", _MISSING) is value:
-            places.append(f"_{k}")
-    places += [u for u in ("_", "__", "___") if u in ns and id(ns[u]) in ids]
-    return places
-
-
-def release_request(roots: Roots, args: list[str], dry_run: bool) -> dict[str, Any]:
-    """``%memtrack release ARGS`` for the sidebar: ``ok``, ``action`` (what it does, e.g.
-    "delete Out[12], _12 and _"), ``expected_bytes``, ``freed_bytes`` (the drop of traced memory
-    while tracemalloc traces, else of RSS, measured around the release; None for a dry run) and
-    a ``message``. Refusals (bad target, nothing to release) come back with ``ok`` False."""
-    result: dict[str, Any] = {
-        "ok": False,
-        "action": "",
-        "expected_bytes": None,
-        "freed_bytes": None,
-        "message": "",
-    }
-    try:
-        what, key = parse_release_args(roots, args)
-        if what == "out":
-            keys, expected = release_plan_out(roots, key)
-            if not keys:
-                raise ValueError("the output history is empty")
-            places = _out_places(roots, keys) if len(keys) <= 3 else [f"{len(keys)} outputs"]
-            action = "delete " + _and(places)
-            if key is None:
-                action = f"clear the output history ({_and(places)})"
-        elif what == "traceback":
-            heads, expected = release_plan_traceback(roots)
-            if not heads:
-                raise ValueError("no traceback is kept")
-            n = len([f for f in iter_frames(heads) if f.f_code.co_name != "<module>"])
-            heads = []
-            action = f"forget the last exception and clear the locals of its {n} frame(s)"
-        else:
-            places, expected = release_plan_name(roots, key)
-            named = [p for p in places if not p.startswith("(")]
-            action = "delete " + _and(named) + "".join(f" {p}" for p in places if p.startswith("("))
-    except (ValueError, KeyError) as e:
-        result["message"] = str(e.args[0] if e.args else e)
-        return result
-    result.update(ok=True, action=action, expected_bytes=int(expected))
-    if dry_run:
-        result["message"] = f"would {action}; expected to free {format_bytes(expected)}"
-        return result
-    measure, before = _memory_now()
-    if what == "out":
-        release_out(roots, key)
-    elif what == "traceback":
-        release_traceback(roots)
-    else:
-        release_name(roots, key)
-    measure_after, after = _memory_now()
-    freed = max(0, before - after) if measure_after == measure else None
-    result["freed_bytes"] = freed
-    label = "traced memory" if measure == "traced" else "RSS"
-    dropped = f"{label} dropped by {format_bytes(freed)}" if freed is not None else "not measured"
-    result["message"] = f"released ({action}); expected to free {format_bytes(expected)}, {dropped}"
-    return result
-
-
-def command_release(roots: Roots, args: list[str], dry_run: bool = False) -> str:
-    """Text of ``%memtrack release out [N] | traceback | NAME``; ValueError on bad usage."""
-    what, key = parse_release_args(roots, args)
-    verb = "would free" if dry_run else "expects to free"
-    if what == "out":
-        try:
-            keys, expected = release_plan_out(roots, key)
-        except KeyError as e:
-            raise ValueError(e.args[0]) from None
-        target = f"Out[{key}]" if key is not None else f"the output history ({len(keys)} entries)"
-        if not dry_run:
-            release_out(roots, key)
-        done = "" if dry_run else "released "
-        return f"memtrack: {done}{target}; {verb} {format_bytes(expected)}"
-    if what == "traceback":
-        heads, expected = release_plan_traceback(roots)
-        if not heads:
-            return "memtrack: no traceback is kept"
-        heads = []
-        if dry_run:
-            return f"memtrack: the last traceback; {verb} {format_bytes(expected)}"
-        cleared, expected = release_traceback(roots)
-        return (
-            f"memtrack: released the last traceback ({cleared} frames cleared); "
-            f"{verb} {format_bytes(expected)}"
-        )
-    places, expected = release_plan_name(roots, key)
-    if not dry_run:
-        release_name(roots, key)
-    done = "would release" if dry_run else "released"
-    return f"memtrack: {done} {', '.join(places)}; {verb} {format_bytes(expected)}"

@@ -275,16 +275,18 @@ class MemtrackMagics(Magics):
 
     def _leak_command(self, opts: argparse.Namespace) -> None:
         """``%memtrack leaks [--why NAME] [--threshold B] [--runs N]`` and ``%memtrack release``
-        (the logic is in :mod:`memtrack.leaks`)."""
-        from . import leaks
+        (the logic is in :mod:`memtrack.leaks` and :mod:`memtrack.release`)."""
+        from .leaks import command_leaks
+        from .release import command_release
+        from .roots import roots_from_shell
 
-        roots = leaks.roots_from_shell(self.shell)
+        roots = roots_from_shell(self.shell)
         detector = self.tracker.leaks
         if opts.action == "release":
             if opts.why or opts.threshold or opts.runs:
                 raise UsageError("--why, --threshold and --runs go with '%memtrack leaks'")
             try:
-                print(leaks.command_release(roots, [_unquote(a) for a in opts.args], opts.dry_run))
+                print(command_release(roots, [_unquote(a) for a in opts.args], opts.dry_run))
             except ValueError as e:
                 raise UsageError(str(e)) from None
             return
@@ -303,4 +305,4 @@ class MemtrackMagics(Magics):
                 f"{cfg.growth_runs} growth steps"
             )
         why_target = _unquote(opts.why) if opts.why else None
-        print(leaks.command_leaks(detector, roots, why_target))
+        print(command_leaks(detector, roots, why_target))

@@ -48,10 +48,13 @@ from typing import Any
 
 from . import bridge as bridge_mod
 from .bridge import Bridge
-from .leaks import BUDGET_REQUEST_S, LeakDetector, release_request, roots_from_shell, why_alive
+from .holders import why_alive
+from .leaks import LeakDetector
 from .lines import CellLedger, changed_variables, snap_source
 from .measure import PEAK_CELL, PEAK_PROCESS, CellMeasurement
 from .objects import TypeCounter
+from .release import release_request
+from .roots import BUDGET_REQUEST_S, roots_from_shell
 from .store import RecordStore
 from .summary import fit_record, format_html, format_text
 
@@ -325,7 +328,7 @@ class Tracker:
         return {"chain": chain, "message": text, "status": status}
 
     def release_request(self, target: str, dry_run: bool) -> dict[str, Any]:
-        """``%memtrack release TARGET`` for the sidebar (see memtrack.leaks.release_request);
+        """``%memtrack release TARGET`` for the sidebar (see memtrack.release.release_request);
         after a real release, ``suspects`` are the leak suspects re-evaluated."""
         if self._cells_running > 0 and not dry_run:
             # Only reachable from a comm handler interleaved with a cell (an async cell that

@@ -1,4 +1,5 @@
-"""Leak suspects: pure units of memtrack.leaks, a real InteractiveShell, and a real kernel."""
+"""Leak suspects: pure units of memtrack.leaks, .holders, .release and .roots, a real
+InteractiveShell, and a real kernel."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import weakref
 import memtrack
 import pytest
 from conftest import record_validator
-from memtrack import leaks
-from memtrack.leaks import LeakConfig, LeakDetector, Roots
+from memtrack import holders, leaks, release
+from memtrack.leaks import LeakConfig, LeakDetector
+from memtrack.roots import MAX_NAMES, Roots, estimate_size
 
 
 def _detector() -> LeakDetector:
@@ -125,7 +127,7 @@ def test_output_history_after_del_names_out_and_underscore():
     assert "`%memtrack release out 12`" in s["reason"]
     # Release: Out[12], _12 and _ go; the value dies.
     ref = weakref.ref(out[12])
-    released, expected = leaks.release_out(roots, 12)
+    released, expected = release.release_out(roots, 12)
     assert released == 1 and expected >= 3 * MB
     assert ref() is None
     assert 12 not in out and "_12" not in ns and ns["_"] == ""
@@ -159,7 +161,7 @@ def test_traceback_locals_and_release():
     assert s["size"] >= 4 * MB and s["cells"] == [5]
     assert "_fail_with_local()" in s["reason"] and "`tensor`" in s["reason"]
     assert s["chain"][0] == "sys.last_traceback"
-    cleared, expected = leaks.release_traceback(roots)
+    cleared, expected = release.release_traceback(roots)
     assert cleared >= 1 and expected >= 4 * MB
     assert ref() is None
     assert "last_traceback" not in sys.__dict__
@@ -198,7 +200,7 @@ def test_del_with_another_name_or_container_holding_the_value():
     assert kinds(got) == [("h", "shared-after-del")]
     assert got[0]["chain"] == ["user_ns['h']", "dict['k']"]
     # why: a referrer chain from a namespace root
-    chain, text = leaks.why(roots, "q", det)
+    chain, text = holders.why(roots, "q", det)
     assert chain == ["user_ns['h']", "dict['k']"], text
 
 
@@ -300,8 +302,8 @@ def test_no_user_code_runs():
     det.after_cell(roots, 1)
     del ns["t"]
     det.after_cell(roots, 2)
-    leaks.why(roots, "box", det)
-    leaks.find_chain(roots, lambda o: o is trap)
+    holders.why(roots, "box", det)
+    holders.find_chain(roots, lambda o: o is trap)
     assert _Trap.calls == 0
 
 
@@ -309,7 +311,7 @@ def test_budget_bounds_a_huge_namespace():
     ns = {f"v{i}": [i] * 10 for i in range(100_000)}
     det = LeakDetector()
     det.after_cell(Roots(ns=ns), 1, budget_s=0.02)
-    assert len(det._obs) <= leaks.MAX_NAMES
+    assert len(det._obs) <= MAX_NAMES
 
 
 def test_per_cell_analysis_looks_only_at_what_changed():
@@ -379,7 +381,7 @@ def test_traceback_is_read_again_only_when_it_changes(monkeypatch):
         assert kinds(got) == [("sys.last_traceback", "traceback")]
         assert got[0]["cells"] == [5]
     assert len(calls) == 1  # same traceback (identity): carried forward
-    leaks.release_traceback(roots)
+    release.release_traceback(roots)
     calls.clear()
     assert det.after_cell(roots, 9, changed=()) == []
     assert calls == []  # no traceback left: nothing to read
@@ -408,8 +410,8 @@ def test_output_history_named_by_a_variable_seen_before_tracking():
 
 def test_light_sizes_are_bounded_by_construction():
     rows = [{"i": i, "s": str(i)} for i in range(200_000)]
-    size, approx = leaks.estimate_size(rows, time.perf_counter() + 1, quick=True)
-    exact, _ = leaks.estimate_size(rows, time.perf_counter() + 5, per_value_s=5)
+    size, approx = estimate_size(rows, time.perf_counter() + 1, quick=True)
+    exact, _ = estimate_size(rows, time.perf_counter() + 5, per_value_s=5)
     assert approx and 0.5 * exact <= size <= 2 * exact
 
 
@@ -434,7 +436,7 @@ def test_release_name_drops_ipython_references():
     ref = weakref.ref(value)
     del value
     roots = Roots(ns=ns, out=out, hidden=hidden)
-    places, expected = leaks.release_name(roots, "big")
+    places, expected = release.release_name(roots, "big")
     assert places[:2] == ["`big`", "Out[4]"] and expected >= 3 * MB
     assert ref() is None
     assert "big" not in ns and "_4" not in ns and 4 not in out and ns["_"] == ""
@@ -444,8 +446,8 @@ def test_release_command_usage_errors():
     roots = Roots(ns={"x": 1}, out={})
     for args in ([], ["out", "1", "2"], ["out", "abc"], ["out", "7"], ["nope"], ["x", "y"]):
         with pytest.raises(ValueError):
-            leaks.command_release(roots, args)
-    assert "no traceback" in leaks.command_release(roots, ["traceback"])
+            release.command_release(roots, args)
+    assert "no traceback" in release.command_release(roots, ["traceback"])
 
 
 # --------------------------------------------------------------------------- real shell
@@ -674,14 +676,14 @@ def test_why_alive_says_whether_the_search_finished():
     value = [0]
     ns: dict = {"v": value}
     roots = Roots(ns=ns, out={})
-    chain, text, status = leaks.why_alive(roots, "v", budget_s=5)
+    chain, text, status = holders.why_alive(roots, "v", budget_s=5)
     assert status == "found" and chain == ["user_ns['v']"] and "only by its name" in text
     ns["rows"] = [[i] for i in range(2_000)]
-    chain, text, status = leaks.why_alive(roots, "v", budget_s=1e-9)
+    chain, text, status = holders.why_alive(roots, "v", budget_s=1e-9)
     assert status == "timeout" and chain == ["user_ns['v']"] and "within 0 ms" in text
     ns["box"] = {"k": value}
-    chain, _, status = leaks.why_alive(roots, "v", budget_s=5)
+    chain, _, status = holders.why_alive(roots, "v", budget_s=5)
     assert status == "found" and chain == ["user_ns['box']", "dict['k']"]
-    assert leaks.why_alive(roots, "gone_name")[2] == "gone"
-    assert leaks.why_alive(roots, "Out[3]")[2] == "gone"
-    assert leaks.why(roots, "v", budget_s=5)[0] == chain  # why() is why_alive() without status
+    assert holders.why_alive(roots, "gone_name")[2] == "gone"
+    assert holders.why_alive(roots, "Out[3]")[2] == "gone"
+    assert holders.why(roots, "v", budget_s=5)[0] == chain  # why() is why_alive() without status
