@@ -171,24 +171,68 @@ def kernel_like(ip: InteractiveShell, source: str, n: int) -> tuple[list[float],
     return latency, after
 
 
+class ReadingsOnly:
+    """The floor under any per-cell tracker of this kind: pre/post_run_cell hooks that take the
+    light record's readings (clock, RSS, peak-RSS reset and read, gc counters) and nothing else:
+    no bookkeeping, no variables, no record, no message. Registered in place of memtrack's."""
+
+    def __init__(self, ip: InteractiveShell) -> None:
+        import resource
+
+        self.ip = ip
+        self.statm = os.open("/proc/self/statm", os.O_RDONLY)
+        self.clear_refs = os.open("/proc/self/clear_refs", os.O_WRONLY)
+        self.kept: list = []
+        statm, clear_refs, kept = self.statm, self.clear_refs, self.kept
+        pread, write, stats, rusage = os.pread, os.write, gc.get_stats, resource.getrusage
+        wall, clock = time.time, time.perf_counter
+
+        def pre(info):
+            kept.append((wall(), stats(), pread(statm, 64, 0), write(clear_refs, b"5"), clock()))
+
+        def post(result):
+            kept.append((clock(), pread(statm, 64, 0), rusage(0), stats()))
+
+        self.pre, self.post = pre, post
+
+    def start(self) -> None:
+        self.ip.events.register("pre_run_cell", self.pre)
+        self.ip.events.register("post_run_cell", self.post)
+
+    def stop(self) -> None:
+        for name, cb in (("pre_run_cell", self.pre), ("post_run_cell", self.post)):
+            if cb in self.ip.events.callbacks[name]:
+                self.ip.events.unregister(name, cb)
+        self.kept.clear()
+
+
 def _added(
-    ip: InteractiveShell, source: str, rounds: int, n: int, gc_first: bool = False
+    ip: InteractiveShell,
+    source: str,
+    rounds: int,
+    n: int,
+    gc_first: bool = False,
+    arm: ReadingsOnly | None = None,
 ) -> dict[str, float]:
     """Bare and tracked batches alternating; per round, the tracked batch's figure minus the bare
     one's, then the median over rounds, for: ``latency`` (median per cell, until the reply),
     ``whole`` (median per cell of the latency plus the loop's work after that cell: the
     target's "median, message included") and ``mean`` (every batched message and owed leak
-    pass spread over the cells). ``bare_*``: the bare figures."""
+    pass spread over the cells). ``bare_*``: the bare figures. ``arm``: hooks that replace
+    memtrack in the tracked batches."""
+    start, stop = (arm.start, arm.stop) if arm is not None else (memtrack.start, memtrack.stop)
     diffs: dict[str, list[float]] = {"latency": [], "whole": [], "mean": []}
     bare: dict[str, list[float]] = {"latency": [], "whole": [], "mean": []}
     for _ in range(rounds):
         arms = []
         for tracked in (False, True):
-            memtrack.start() if tracked else memtrack.stop()
+            memtrack.stop()
+            if tracked:
+                start()
             if gc_first:
                 gc.collect(1)
             a, b = kernel_like(ip, source, n)
-            memtrack.stop()
+            stop()
             arms.append(
                 {
                     "latency": statistics.median(a),
@@ -266,6 +310,12 @@ def bench_light(ip: InteractiveShell, tracker, baseline: dict) -> None:
             f"Mean, every batched message and batch leak pass spread over the cells: "
             f"{added['mean'] * 1e6:.0f} us"
         )
+        floor = ReadingsOnly(ip)
+        floor_trivial = _added(ip, "x = 1", rounds, n, arm=floor)
+        print(
+            "       floor, the readings alone (no bookkeeping, variables, record or message): "
+            f"{floor_trivial['latency'] * 1e6:.0f} us"
+        )
         light_breakdown(ip, tracker, 200 if QUICK else 400)
         cell = "objs = [{'i': i} for i in range(10_000)]"
         for live in (1_000_000, 5_000_000):
@@ -288,7 +338,12 @@ def bench_light(ip: InteractiveShell, tracker, baseline: dict) -> None:
                 "<= 1.02x",
                 ratio_all <= 1.02,
             )
-            print(f"       mean, batched messages and leak passes spread: {ratio_mean:.3f}x")
+            floor_10k = _added(ip, cell, 7 if QUICK else 15, 10, gc_first=True, arm=floor)
+            ratio_floor = 1 + floor_10k["latency"] / floor_10k["bare_latency"]
+            print(
+                f"       mean, batched messages and leak passes spread: {ratio_mean:.3f}x; "
+                f"floor, the readings alone: {ratio_floor:.3f}x"
+            )
     finally:
         tracker.bridge._comms.pop("bench", None)
         memtrack.stop()
