@@ -690,10 +690,13 @@ class Tracker:
             return []
         snaps, absent = running.names
         running.names = None
-        running.touched = {*snaps, *absent}
+        ns = self.shell.user_ns
+        # Words of the source that still name nothing (attributes, words in strings) are not
+        # worth a look from the leak pass.
+        running.touched = {*snaps, *(n for n in absent if n in ns)}
         try:
             top = int(running.opts.get("top") or DEFAULT_TOP)
-            return changed_variables(self.shell.user_ns, snaps, absent, top)
+            return changed_variables(ns, snaps, absent, top)
         except Exception as e:
             _warn("variables skipped", e)
             return []
