@@ -318,6 +318,33 @@ def test_engine_in_a_real_kernel(kernel):
     send_shell(kc, "comm_close", {"comm_id": comm_id, "data": {}})
 
 
+def test_run_all_of_light_cells_ends_with_current_suspects(kernel):
+    """Light cells sent back to back, as Run All does: their records come in `records` batches
+    that share one leak pass, and the last record carries what the namespace the last cell left
+    holds: here a 10 MB list only the output history keeps."""
+    kc = kernel
+    comm_id, _ = open_comm(kc)
+    validator = message_validator()
+    execute(kc, "%memtrack on")
+    cells = ["ra_big = list(range(300_000))", "ra_big", "del ra_big", "ra_small = 1"]
+    msg_ids = [kc.execute(code) for code in cells]  # queued at once, like Run All
+    for msg_id in msg_ids:
+        collect(kc, msg_id)
+    records = []
+    while len(records) < len(cells):
+        (message,) = later_comm_data(kc, comm_id)
+        validator.validate(message)
+        assert message["type"] == "records"
+        records.extend(message["records"])
+    assert [r["mode"] for r in records] == ["light"] * 4
+    held = [s for s in records[-1]["leaks"] if s["kind"] == "output-history"]
+    assert held and held[0]["size"] > 9_000_000, records[-1]["leaks"]
+    assert held[0]["name"] == f"Out[{records[1]['execution_count']}]"
+    execute(kc, "%memtrack off")
+    execute(kc, "%memtrack release out")
+    send_shell(kc, "comm_close", {"comm_id": comm_id, "data": {}})
+
+
 def test_keyboard_interrupt_in_a_real_kernel(kernel, tmp_path):
     """Ctrl-C during a %%memtrack cell interrupts the cell, is recorded, and the kernel lives."""
     import time
