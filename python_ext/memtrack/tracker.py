@@ -418,8 +418,10 @@ class Tracker:
             count = getattr(shell, "execution_count", None)
             if getattr(info, "store_history", False) and isinstance(count, int):
                 count -= 1  # run_cell_async increments before pre_run_cell
-            self._cells.append((info, count))
-            del self._cells[:-64]  # bounded even if post_run_cell never comes
+            cells = self._cells
+            cells.append((info, count))
+            if len(cells) > 64:
+                del cells[:-64]  # bounded even if post_run_cell never comes
             top_level = self._depth <= 1
             raw = getattr(info, "raw_cell", "") or ""
             offset = 0
@@ -559,8 +561,6 @@ class Tracker:
                         stale.abandon()
                     del self._running[i:]
                     break
-            if not self._running:
-                self._remove_run_code()
             if running is None:
                 if result is not None:
                     return  # not a cell we measure
