@@ -377,7 +377,7 @@ export class CellMetadataSync implements IDisposable {
       return;
     }
     const records = model.records(change.key);
-    const written = change.kind === 'append' ? records.slice(-1) : records;
+    const written = change.kind === 'append' ? records.slice(-(change.count ?? 1)) : records;
     writeRecords(cells, written);
   }
 

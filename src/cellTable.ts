@@ -158,6 +158,9 @@ export class CellTable {
     this._records = records;
     this._units = units;
     this._runs = runNumbers(records);
+    this._cellIds = new Set(
+      records.map(record => record.cell_id).filter((id): id is string => !!id)
+    );
     this._sorted = sortRecords(records, this._sortKey, this._descending);
     this._indexOf = new Map(this._sorted.map((record, index) => [record, index]));
     this._rows.clear();
@@ -177,39 +180,57 @@ export class CellTable {
   }
 
   /**
-   * Add one record at the end: cheap when the table is in history order and
-   * the record starts no re-run marking; otherwise a full render.
+   * Add the records past the ones shown, at the end: cheap when the table is in
+   * history order and none of them starts a re-run marking; otherwise a full render.
    */
   append(records: IMemtrackRecord[], units: Units): void {
-    const record = records[records.length - 1];
+    const shown = this._records.length;
+    const added = records.slice(shown);
     const inOrder = this._sortKey === 'order' && !this._descending;
-    const rerun =
-      record?.cell_id && this._records.some(r => r.cell_id === record.cell_id && r !== record);
     if (
-      !record ||
+      added.length === 0 ||
       !inOrder ||
-      rerun ||
       units !== this._units ||
       !this._body ||
-      records.length !== this._records.length + 1 ||
-      this._windowed !== records.length > WINDOW_THRESHOLD
+      this._windowed !== records.length > WINDOW_THRESHOLD ||
+      this._rerunsACell(added)
     ) {
       this.render(records, units);
       return;
     }
     this._records = records;
-    this._runs.set(record, null);
-    this._indexOf.set(record, this._sorted.length);
-    this._sorted.push(record);
+    for (const record of added) {
+      this._runs.set(record, null);
+      this._indexOf.set(record, this._sorted.length);
+      this._sorted.push(record);
+      if (record.cell_id) {
+        this._cellIds.add(record.cell_id);
+      }
+    }
     this.node.setAttribute('aria-rowcount', String(this._sorted.length + 1));
     this.node.querySelector('caption')!.textContent = this._captionText(records.length);
     if (this._windowed) {
-      // Rows below the view are only spacer height; a view at the end grows by one row.
-      const following = this._end === this._sorted.length - 1 && this._inView(this._end);
-      this._renderWindow(following ? [this._start, this._end + 1] : [this._start, this._end]);
+      // Rows below the view are only spacer height; a view at the end shows the new rows in it.
+      const following = this._end === shown && this._inView(shown);
+      const end = following ? Math.max(this._end, this._visibleRange()[1]) : this._end;
+      this._renderWindow([this._start, end]);
     } else {
       this._renderWindow([0, this._sorted.length]);
     }
+  }
+
+  /** Whether a new record re-runs a cell shown or earlier in the batch (run numbers change). */
+  private _rerunsACell(added: IMemtrackRecord[]): boolean {
+    const batch = new Set<string>();
+    for (const { cell_id: id } of added) {
+      if (id && (this._cellIds.has(id) || batch.has(id))) {
+        return true;
+      }
+      if (id) {
+        batch.add(id);
+      }
+    }
+    return false;
   }
 
   /** Focus the row of the record at this table position, bringing it into view. */
@@ -511,6 +532,8 @@ export class CellTable {
   private _sorted: IMemtrackRecord[] = [];
   private _indexOf = new Map<IMemtrackRecord, number>();
   private _runs = new Map<IMemtrackRecord, number | null>();
+  /** The cells the shown records ran: a new run of one of them renumbers its runs. */
+  private _cellIds = new Set<string>();
   private _units: Units = 'decimal';
   private _sortKey: SortKey = 'order';
   private _descending = false;

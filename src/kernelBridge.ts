@@ -453,9 +453,7 @@ export class KernelBridge implements IDisposable, ILeakRequests {
         model.appendRecord(key, message.record);
         break;
       case 'records':
-        for (const record of message.records) {
-          model.appendRecord(key, record);
-        }
+        model.appendRecords(key, message.records);
         break;
       case 'reset':
         model.replaceKernelHistory(key, []);

@@ -114,13 +114,27 @@ export class MemtrackModel implements IMemtrackModel {
 
   /** Add a new record from the current kernel; a replayed one is ignored. */
   appendRecord(key: string, record: IMemtrackRecord): void {
+    this.appendRecords(key, [record]);
+  }
+
+  /**
+   * Add new records from the current kernel, in order, with one change signal
+   * for the batch (listeners update once per batch); replayed ones are ignored.
+   */
+  appendRecords(key: string, records: readonly IMemtrackRecord[]): void {
     const history = this._history(key);
-    if (record.seq <= history.lastSeq) {
-      return;
+    let count = 0;
+    for (const record of records) {
+      if (record.seq <= history.lastSeq) {
+        continue;
+      }
+      history.entries.push({ kind: 'record', record });
+      history.lastSeq = record.seq;
+      count++;
     }
-    history.entries.push({ kind: 'record', record });
-    history.lastSeq = record.seq;
-    this._changed.emit({ key, kind: 'append' });
+    if (count > 0) {
+      this._changed.emit({ key, kind: 'append', count });
+    }
   }
 
   /**

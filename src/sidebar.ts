@@ -203,7 +203,12 @@ export class MemtrackSidebar extends Widget {
       this._renderButtons();
       return;
     }
-    this._invalidate(change.kind === 'append' ? 'append' : 'all');
+    if (change.kind === 'append') {
+      this._appended += change.count ?? 1;
+      this._invalidate('append');
+    } else {
+      this._invalidate('all');
+    }
   }
 
   private _invalidateAll(): void {
@@ -212,7 +217,8 @@ export class MemtrackSidebar extends Widget {
 
   /** Render on the next frame when visible (appends in a burst coalesce); else on show. */
   private _invalidate(kind: 'append' | 'all'): void {
-    this._dirty = this._dirty === 'none' ? kind : 'all';
+    // Appends in a burst stay an append (the table adds them all); anything else redraws.
+    this._dirty = this._dirty === 'none' || this._dirty === kind ? kind : 'all';
     if (!this.isVisible || this._frame !== 0) {
       return;
     }
@@ -234,7 +240,9 @@ export class MemtrackSidebar extends Widget {
 
   private async _draw(): Promise<void> {
     const dirty = this._dirty;
+    const appended = this._appended;
     this._dirty = 'none';
+    this._appended = 0;
     const settings = this._settings.value;
     const key = this._model.currentKey;
     const records = this._model.records(key);
@@ -249,7 +257,7 @@ export class MemtrackSidebar extends Widget {
     this._table.node.hidden = empty;
 
     const tableStarted = performance.now();
-    const append = dirty === 'append' && this._shownCount + 1 === records.length;
+    const append = dirty === 'append' && this._shownCount + appended === records.length;
     if (append) {
       this._table.append(records, settings.byteUnits);
     } else {
@@ -383,6 +391,8 @@ export class MemtrackSidebar extends Widget {
   private _plotTimer = 0;
   private _plotDrawnAt = 0;
   private _shownCount = 0;
+  /** Records appended since the last draw (the table adds just those when nothing else changed). */
+  private _appended = 0;
   private _table: CellTable;
   private _leaks: LeakList;
   private _buttons = new Map<string, HTMLButtonElement>();

@@ -98,6 +98,8 @@ export type HistoryEntry =
 export interface IHistoryChange {
   key: string;
   kind: 'append' | 'replace' | 'restart' | 'clear' | 'remove' | 'status';
+  /** For 'append': how many records were added, 1 when absent. */
+  count?: number;
 }
 
 /** Where a notebook's connection to the kernel extension stands. */

@@ -255,6 +255,24 @@ describe('cell metadata in a notebook model', () => {
     expect(savedRuns(nb, 1)).toEqual([]);
   });
 
+  it('writes every record of a batch the kernel sends at once', () => {
+    const nb = notebook('a', 'b');
+    const model = new MemtrackModel();
+    const sync = new CellMetadataSync({ model, cells: () => nb.cells, enabled: () => true });
+    model.appendRecord(
+      'nb',
+      record({ seq: 1, cell_id: 'a', execution_count: 1, started_at: at(1) })
+    );
+    model.appendRecords('nb', [
+      record({ seq: 2, cell_id: 'b', execution_count: 2, started_at: at(2) }),
+      record({ seq: 3, cell_id: 'a', execution_count: 3, started_at: at(3) }),
+      record({ seq: 4, cell_id: 'b', execution_count: 4, started_at: at(4) })
+    ]);
+    expect(savedRuns(nb, 0).map(run => run.execution_count)).toEqual([1, 3]);
+    expect(savedRuns(nb, 1).map(run => run.execution_count)).toEqual([2, 4]);
+    sync.dispose();
+  });
+
   it('seeds the history from the cells, and does not write saved runs back', () => {
     const nb = notebook('a', 'b');
     nb.cells

@@ -102,6 +102,61 @@ describe('CellTable', () => {
     expect(table.node.querySelector('caption')?.textContent).toBe('5 tracked executions');
   });
 
+  it('appends a batch of rows without rebuilding the rows already shown', () => {
+    const list = records();
+    table.render(list, 'decimal');
+    const before = Array.from(table.node.querySelectorAll('tbody tr'));
+    const batch = [5, 6, 7].map(seq =>
+      sampleRecord({ seq, execution_count: seq, cell_id: `new${seq}` })
+    );
+    table.append([...list, ...batch], 'decimal');
+    const after = Array.from(table.node.querySelectorAll('tbody tr'));
+    after.slice(0, 4).forEach((row, i) => expect(row).toBe(before[i]));
+    expect(seqs()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(after.map(row => row.getAttribute('aria-rowindex'))).toEqual([
+      '2',
+      '3',
+      '4',
+      '5',
+      '6',
+      '7',
+      '8'
+    ]);
+    expect(table.node.getAttribute('aria-rowcount')).toBe('8');
+    expect(table.node.querySelector('caption')?.textContent).toBe('7 tracked executions');
+  });
+
+  it('rebuilds when a record of an appended batch re-runs a cell', () => {
+    const list = records();
+    table.render(list, 'decimal');
+    const first = table.node.querySelector('tbody tr');
+    const batch = [
+      sampleRecord({ seq: 5, execution_count: 5, cell_id: 'x' }),
+      sampleRecord({ seq: 6, execution_count: 6, cell_id: 'c' })
+    ];
+    table.append([...list, ...batch], 'decimal');
+    expect(table.node.querySelector('tbody tr')).not.toBe(first);
+    const titles = Array.from(table.node.querySelectorAll('tbody tr td:first-child')).map(
+      td => td.textContent
+    );
+    expect(titles[3]).toBe('[4] load data (run 1)');
+    expect(titles[5]).toBe('[6] load data (run 2)');
+  });
+
+  it('rebuilds when two records of an appended batch run the same new cell', () => {
+    const list = records();
+    table.render(list, 'decimal');
+    const batch = [
+      sampleRecord({ seq: 5, execution_count: 5, cell_id: 'x' }),
+      sampleRecord({ seq: 6, execution_count: 6, cell_id: 'x' })
+    ];
+    table.append([...list, ...batch], 'decimal');
+    const titles = Array.from(table.node.querySelectorAll('tbody tr td:first-child')).map(
+      td => td.textContent
+    );
+    expect(titles.slice(4)).toEqual(['[5] load data (run 1)', '[6] load data (run 2)']);
+  });
+
   it('rebuilds when an appended record re-runs a cell', () => {
     const list = [...records(), sampleRecord({ seq: 5, execution_count: 5, cell_id: 'b' })];
     table.append(list, 'decimal');
@@ -171,6 +226,44 @@ describe('CellTable with a long history', () => {
     deltaButton.click();
     expect(rows()[0].dataset.seq).toBe('1000');
     expect(rows().length).toBeLessThan(200);
+  });
+
+  it('shows the rows of an appended batch that come into a view at the end', () => {
+    // jsdom does no layout: rows are given a height of 20 px, the view 200 px, and the
+    // table body the offset it has when scrolled to its end.
+    const container = document.createElement('div');
+    Object.defineProperty(container, 'clientHeight', { value: 200 });
+    container.append(table.node);
+    document.body.append(container);
+    const rect = (top: number, height: number) => ({ top, height }) as DOMRect;
+    const rowRect = jest
+      .spyOn(HTMLTableRowElement.prototype, 'getBoundingClientRect')
+      .mockReturnValue(rect(0, 20));
+    const bodyRect = jest
+      .spyOn(HTMLTableSectionElement.prototype, 'getBoundingClientRect')
+      .mockReturnValue(rect(-(1000 * 20 - 200), 20_000));
+    try {
+      const list = many(1000);
+      table.setScrollContainer(container);
+      table.render(list, 'decimal');
+      table.refreshWindow();
+      expect(rows().at(-1)?.dataset.seq).toBe('1000');
+      const before = rows();
+      table.append([...list, ...many(1050).slice(1000)], 'decimal');
+      // The 10 rows in view and 30 below them: rows 1001 to 1030, the rest stays spacer.
+      const after = rows();
+      expect(after.slice(0, before.length)).toHaveLength(before.length);
+      before.forEach((row, i) => expect(after[i]).toBe(row));
+      expect(after.at(-1)?.dataset.seq).toBe('1030');
+      expect(after.at(-1)?.getAttribute('aria-rowindex')).toBe('1031');
+      expect(table.node.getAttribute('aria-rowcount')).toBe('1051');
+      const spacers = table.node.querySelectorAll<HTMLElement>('tr.jp-Memtrack-spacer');
+      expect(spacers[1].style.height).toBe(`${20 * 20}px`);
+    } finally {
+      rowRect.mockRestore();
+      bodyRect.mockRestore();
+      container.remove();
+    }
   });
 
   it('appends without rendering rows out of view', () => {

@@ -29,6 +29,24 @@ describe('MemtrackModel', () => {
     expect(changes).toHaveLength(1);
   });
 
+  it('adds a batch of records with one change that counts them, skipping seen ones', () => {
+    model.appendRecord('a', sampleRecord({ seq: 2, label: 'seen' }));
+    changes.length = 0;
+    model.appendRecords('a', [
+      sampleRecord({ seq: 1, label: 'replayed' }),
+      sampleRecord({ seq: 2, label: 'replayed' }),
+      sampleRecord({ seq: 3, label: 'x' }),
+      sampleRecord({ seq: 4, label: 'y' }),
+      sampleRecord({ seq: 4, label: 'dup' })
+    ]);
+    expect(model.records('a').map(r => r.label)).toEqual(['seen', 'x', 'y']);
+    expect(changes).toEqual([{ key: 'a', kind: 'append', count: 2 }]);
+    // Nothing new: no change at all.
+    model.appendRecords('a', [sampleRecord({ seq: 4 })]);
+    model.appendRecords('a', []);
+    expect(changes).toHaveLength(1);
+  });
+
   it('replaces the current kernel history but keeps records from before a restart', () => {
     model.appendRecord('a', sampleRecord({ seq: 1, label: 'old kernel' }));
     model.markRestart('a', new Date('2026-01-01T00:00:00Z'));

@@ -110,6 +110,27 @@ describe('MemtrackSidebar', () => {
     expect(sidebar.node.dataset.plotCount).toBe('3');
   });
 
+  it('adds the rows of appended batches without redrawing the table', async () => {
+    model.setCurrent('nb');
+    model.appendRecord('nb', sampleRecord({ seq: 1, cell_id: 'c1' }));
+    await frame();
+    const first = rows()[0];
+    // Two batches and a single record in one frame: one incremental draw.
+    model.appendRecords(
+      'nb',
+      [2, 3].map(seq => sampleRecord({ seq, cell_id: `c${seq}` }))
+    );
+    model.appendRecords(
+      'nb',
+      [4, 5, 6].map(seq => sampleRecord({ seq, cell_id: `c${seq}` }))
+    );
+    model.appendRecord('nb', sampleRecord({ seq: 7, cell_id: 'c7' }));
+    await frame();
+    expect(sidebar.node.dataset.renderKind).toBe('append');
+    expect(rows().map(row => row.dataset.seq)).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+    expect(rows()[0]).toBe(first);
+  });
+
   it('keeps user-controlled text inert', async () => {
     model.setCurrent('nb');
     model.appendRecord(
