@@ -267,8 +267,8 @@ class CellMeasurement:
         self._rss_peak_seen: int | None = None
         self._traced_before: int | None = None
         self._traced_peak_seen: int | None = None
-        self._gc_before: list[dict] = []
-        self._gc_after: list[dict] = []
+        self._gc_before: list[dict] | tuple = ()
+        self._gc_after: list[dict] | tuple = ()
         self._end: tuple | None = None  # what stop() read, for result()
 
     @property

@@ -119,7 +119,9 @@ class _Running:
     opts: dict[str, Any] = field(default_factory=dict)
     ledger: CellLedger | None = None
     counter: TypeCounter | None = None
-    touched: Any = None  # names the cell's statements referenced (for memtrack.leaks)
+    # Names the cell referenced, for memtrack.leaks: a set (deep), or a light cell's
+    # (snapshots by name, names it created).
+    touched: Any = None
     names: Any = None  # light: (snapshots, absent names) of the names its source mentions
 
     def abandon(self) -> None:
@@ -693,7 +695,7 @@ class Tracker:
         ns = self.shell.user_ns
         # Words of the source that still name nothing (attributes, words in strings) are not
         # worth a look from the leak pass.
-        running.touched = {*snaps, *(n for n in absent if n in ns)}
+        running.touched = (snaps, [n for n in absent if n in ns])
         try:
             top = int(running.opts.get("top") or DEFAULT_TOP)
             return changed_variables(ns, snaps, absent, top)
@@ -920,8 +922,7 @@ class Tracker:
         if deep:
             spent = numbers.get("analysis_s") or 0.0
             deadline = time.perf_counter() + max(LEAKS_MIN_S, LEAKS_TOTAL_S - spent)
-        if running.touched:
-            self._leak_names.update(running.touched)
+        self._note_touched(running)
         return self._leak_pass(running.execution_count, deep, numbers.get("error"), deadline)
 
     def _leak_pass(
@@ -951,10 +952,18 @@ class Tracker:
         raised gets its own pass (its traceback is attributed to it)."""
         if numbers.get("error") is not None:
             return self._leak_suspects(numbers, running)
-        if running.touched:
-            self._leak_names.update(running.touched)
+        self._note_touched(running)
         self._leak_owed = True
         return list(self.leaks.last)
+
+    def _note_touched(self, running: _Running) -> None:
+        """Add the names the cell touched to those the next leak pass looks at."""
+        touched = running.touched
+        if type(touched) is tuple:  # a light cell's: (snapshots, names it created)
+            self._leak_names.update(touched[0])
+            self._leak_names.update(touched[1])
+        elif touched:
+            self._leak_names.update(touched)
 
     def _complete_batch(self, batch: list[Any]) -> None:
         """Bridge.before_send: the owed leak pass, for the batch's last record, when the
