@@ -75,6 +75,7 @@ _MISSING = object()
 _IPYTHON_NAMES = re.compile(r"^(_+|_\d+|_i+|_i\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
 CODE_MAX = 120  # characters of a line's source kept in a record
 SOURCE_SCAN_MAX = 20_000  # characters of a light cell's source searched for names
+SNAP_MAX = 500  # namespace names a light cell snapshots (~1 us each, paid before it runs)
 _IDENTIFIER = re.compile(r"(?<!\w)[^\W\d]\w*")
 
 
@@ -404,10 +405,11 @@ def changed_variables(
 
 def snap_source(ns: dict, source: str) -> tuple[dict[str, _Snap], set[str]]:
     """Light mode, before the cell runs: a snapshot (id, type, shallow size) of the namespace
-    names the cell's source mentions (its first ``SOURCE_SCAN_MAX`` characters; a name only
-    mentioned later is missed), and the identifiers that name nothing yet (names the cell may
-    create). A superset of the statements' ``co_names`` that also sees the names inside magics
-    and nested functions, at one regex search per cell instead of a hook per statement."""
+    names the cell's source mentions (its first ``SOURCE_SCAN_MAX`` characters, at most
+    ``SNAP_MAX`` names: one beyond is missed), and the identifiers that name nothing yet (names
+    the cell may create). A superset of the statements' ``co_names`` that also sees the names
+    inside magics and nested functions, at one regex search per cell instead of a hook per
+    statement."""
     snaps: dict[str, _Snap] = {}
     absent: set[str] = set()
     for name in set(_IDENTIFIER.findall(source, 0, SOURCE_SCAN_MAX)):
@@ -415,7 +417,7 @@ def snap_source(ns: dict, source: str) -> tuple[dict[str, _Snap], set[str]]:
         if value is _MISSING:
             if not keyword.iskeyword(name):
                 absent.add(name)
-        elif user_name(name):
+        elif user_name(name) and len(snaps) < SNAP_MAX:
             t = type(value)
             shallow = sizeof(value)
             resizable = t if t in _RESIZABLE else None

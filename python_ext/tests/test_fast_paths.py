@@ -133,3 +133,12 @@ def test_deep_analysis_shares_one_deadline(shell):
     assert record["analysis_s"] <= 0.08  # 50 ms target, with slack for a slow test machine
     assert any(t["type"] == "list" for t in record["types"])
     shell.user_ns["made"] = None
+
+
+def test_light_snapshot_is_bounded():
+    """A cell mentioning thousands of existing names pays for at most SNAP_MAX snapshots."""
+    from memtrack.lines import SNAP_MAX
+
+    ns = {f"v{i}": i for i in range(3 * SNAP_MAX)}
+    snaps, absent = snap_source(ns, " + ".join(ns))
+    assert len(snaps) == SNAP_MAX and not absent
