@@ -33,12 +33,11 @@ import re
 import sys
 import time
 import tracemalloc
-import types
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from .sizes import deep_size, resize_base, shallow_size, sizeof, type_name
+from .sizes import ATOMIC, SKIP, deep_size, resize_base, shallow_size, sizeof, type_name
 
 _STORE_OPS = frozenset(
     dis.opmap[name]
@@ -48,28 +47,7 @@ _STORE_OPS = frozenset(
 _EXTENDED_ARG = dis.opmap.get("EXTENDED_ARG", 144)
 _RESIZABLE = (list, dict, set, bytearray)
 # Names of the types most variables have, without type_name()'s descriptor reads per snapshot.
-_BUILTIN_NAMES = {
-    t: type_name(t)
-    for t in (
-        int,
-        float,
-        complex,
-        bool,
-        str,
-        bytes,
-        bytearray,
-        list,
-        tuple,
-        dict,
-        set,
-        frozenset,
-        range,
-        type(None),
-        types.BuiltinFunctionType,
-        types.FunctionType,
-        types.ModuleType,
-    )
-}
+_BUILTIN_NAMES = {t: type_name(t) for t in (*ATOMIC, *SKIP, list, tuple, dict, set, frozenset)}
 _MISSING = object()
 # IPython's own names (history, output cache): never reported as the cell's variables.
 _IPYTHON_NAMES = re.compile(r"^(_+|_\d+|_i+|_i\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
