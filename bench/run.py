@@ -259,8 +259,8 @@ def light_breakdown(ip: InteractiveShell, tracker, n: int) -> None:
         t.wrap(tracker, "_post_run_cell", "post_run_cell hook")
         t.wrap(tracker, "flush", "deferred: analysis + record")
         t.wrap(tracker.bridge, "flush_records", "batched message")
-        if hasattr(tracker, "_leak_suspects"):
-            t.wrap(tracker, "_leak_suspects", "  of which leak analysis")
+        # Light records share one leak pass per batch, run just before the batch is sent.
+        t.wrap(tracker, "_leak_pass", "  of which its leak pass")
         events.register("pre_run_cell", tracker._pre_run_cell)
         events.register("post_run_cell", tracker._post_run_cell)
         comm = tracker.bridge._comms["bench"]
