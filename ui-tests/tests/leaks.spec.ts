@@ -68,6 +68,28 @@ test('an output kept by Out explains itself and is released after a confirmation
   );
 });
 
+test('Run All of light cells lists every cell and ends with the current suspects', async ({
+  page
+}) => {
+  // Back-to-back light cells reach the sidebar in batches that share one leak pass: every
+  // cell gets its row, and the suspects are those of the namespace the last cell left.
+  const sidebar = await notebookWithSidebar(page, 'run-all.ipynb', [
+    '%memtrack on',
+    'ra_big = list(range(300_000))',
+    'ra_big',
+    'del ra_big',
+    'ra_a = 1',
+    'ra_b = 2'
+  ]);
+  await page.notebook.run();
+  const rows = sidebar.locator('tbody tr');
+  await expect(rows).toHaveCount(5);
+  await expect(rows.last()).toContainText('[6]');
+  const suspect = sidebar.locator('.jp-Memtrack-leak', { hasText: 'Out[3]' });
+  await expect(suspect).toHaveCount(1);
+  await expect(suspect.locator('.jp-Memtrack-leakFacts')).toContainText('output-history');
+});
+
 test('the leak threshold setting reaches the kernel, and a new kernel too', async ({ page }) => {
   const sidebar = await notebookWithSidebar(page, 'threshold.ipynb', [
     "import memtrack\nmemtrack._tracker.leaks.config.threshold, 'marker' in dir()",
