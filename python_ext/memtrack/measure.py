@@ -133,6 +133,18 @@ def reset_peak_rss() -> bool:
         return False
 
 
+# ru_maxrss above VmHWM right after a reset: the maximum the kernel keeps in the process's signal
+# struct, set at exec from the parent's memory (Python's subprocess spawns with vfork, so a kernel
+# started by a 150 MB Jupyter server reports >= 150 MB). No reset clears it; while the RSS stays
+# below it, ru_maxrss says nothing and VmHWM is read directly.
+_stale_maxrss = 0
+
+
+def _note_stale_maxrss(value: int) -> None:
+    global _stale_maxrss
+    _stale_maxrss = max(_stale_maxrss, value)
+
+
 def _rusage_peak() -> int | None:
     """``ru_maxrss`` in bytes (Linux: KiB). ~1 us, against ~9 us for parsing /proc/self/status.
 
@@ -337,16 +349,20 @@ class CellMeasurement:
             traced_now = int(current)
             traced_peak = int(max(0, peak - (self._traced_before or 0)))
         rss_after = rss()
-        hwm = None
+        hwm = ru = None
         if self.peak_reset and self._rss_before is not None and rss_after is not None:
             # ru_maxrss is an upper bound of the peak since the reset (~1 us). When it is not
             # above the RSS at both ends, the peak is the larger end; only a cell that really
             # peaked (or a stale ru_maxrss) needs VmHWM from /proc/self/status (~9 us).
-            ru = _rusage_peak()
-            if ru is not None and ru <= max(self._rss_before, rss_after):
-                hwm = max(self._rss_before, rss_after)
+            top = max(self._rss_before, rss_after)
+            if top >= _stale_maxrss:  # below it, ru_maxrss only repeats the stale value
+                ru = _rusage_peak()
+                if ru is not None and ru <= top:
+                    hwm = top
         if hwm is None:
             hwm = peak_rss()
+            if ru is not None and hwm is not None and ru > hwm:
+                _note_stale_maxrss(ru)
         self._end = (error, duration, tracing, traced_now, traced_peak, rss_after, hwm)
         self._gc_after = _raw_gc_stats()
 
