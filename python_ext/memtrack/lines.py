@@ -220,14 +220,7 @@ class CellLedger:
         self.analysis_s += time.perf_counter() - t0
 
     def _snap(self, value: Any) -> _Snap:
-        t = type(value)
-        shallow = sizeof(value)
-        untraced = False
-        if self.fresh and t in _RESIZABLE:
-            untraced = tracemalloc.get_object_traceback(value) is None
-        resizable = t if t in _RESIZABLE else None
-        name = _BUILTIN_NAMES.get(t) or type_name(t)
-        return _Snap(id(value), name, shallow, resizable, untraced, shallow)
+        return _snapshot(value, self.fresh)
 
     def _candidate(self, name: str) -> _Candidate:
         value = self.ns[name]
@@ -300,6 +293,19 @@ class CellLedger:
         self._open.clear()
         self._snaps.clear()
         self._sizes.clear()
+
+
+def _snapshot(value: Any, fresh_tracing: bool) -> _Snap:
+    """id, type name and shallow size of ``value``; ``fresh_tracing``: also whether tracemalloc
+    missed its allocation (a resizable container older than the tracing session)."""
+    t = type(value)
+    shallow = sizeof(value)
+    resizable = t if t in _RESIZABLE else None
+    untraced = False
+    if fresh_tracing and resizable is not None:
+        untraced = tracemalloc.get_object_traceback(value) is None
+    name = _BUILTIN_NAMES.get(t) or type_name(t)
+    return _Snap(id(value), name, shallow, resizable, untraced, shallow)
 
 
 def changed_variables(
@@ -396,10 +402,6 @@ def snap_source(ns: dict, source: str) -> tuple[dict[str, _Snap], set[str]]:
             if not keyword.iskeyword(name):
                 absent.add(name)
         elif user_name(name) and len(snaps) < SNAP_MAX:
-            t = type(value)
-            shallow = sizeof(value)
-            resizable = t if t in _RESIZABLE else None
-            tname = _BUILTIN_NAMES.get(t) or type_name(t)
-            snaps[name] = _Snap(id(value), tname, shallow, resizable, False, shallow)
+            snaps[name] = _snapshot(value, False)
     value = None  # no reference left while the cell runs
     return snaps, absent

@@ -373,13 +373,17 @@ class CellMeasurement:
             raise RuntimeError("not a stopped light measurement")
         error, duration, _, _, _, rss_after, hwm = self._end
         self._end = None
-        before = self._rss_before
-        peak = hwm
-        if self.peak_reset:
-            for v in (before, rss_after, self._rss_peak_seen):
-                if v is not None and (peak is None or v > peak):
-                    peak = v
-        return error, duration, before, rss_after, peak, _gc_delta(self._gc_before, self._gc_after)
+        peak = self._rss_peak(rss_after, hwm)
+        gc_delta = _gc_delta(self._gc_before, self._gc_after)
+        return error, duration, self._rss_before, rss_after, peak, gc_delta
+
+    def _rss_peak(self, rss_after: int | None, hwm: int | None) -> int | None:
+        if not self.peak_reset and hwm is not None:
+            return hwm  # lifetime peak: the only honest number when we could not reset
+        candidates = [
+            v for v in (self._rss_before, rss_after, hwm, self._rss_peak_seen) if v is not None
+        ]
+        return max(candidates) if candidates else None
 
     def result(self, analyze: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
         """The numbers read by :meth:`stop`, with ``analyze``'s extra keys (see :meth:`finish`)."""
@@ -416,13 +420,7 @@ class CellMeasurement:
                 method = METHOD_CONTINUOUS
         # else: the cell itself stopped tracemalloc; nothing trustworthy to report.
 
-        candidates = [
-            v for v in (self._rss_before, rss_after, hwm, self._rss_peak_seen) if v is not None
-        ]
-        rss_peak = max(candidates) if candidates else None
-        if not self.peak_reset and hwm is not None:
-            rss_peak = hwm  # lifetime peak: the only honest number when we could not reset
-
+        rss_peak = self._rss_peak(rss_after, hwm)
         gc_delta = _gc_delta(self._gc_before, self._gc_after)
 
         result = {
