@@ -432,6 +432,7 @@ def test_batched_light_cells_share_one_leak_pass_for_the_last_record(shell):
     from memtrack.bridge import BATCH_DELAY_S
 
     tracker = memtrack._tracker
+    shell.run_line_magic("memtrack", "reset")  # no suspects left by earlier tests to carry
     comm = _ListeningComm()
     tracker.bridge._comms[comm.comm_id] = comm
     passes = []
