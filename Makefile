@@ -20,7 +20,7 @@ TS_SOURCES := $(wildcard src/*.ts) $(wildcard style/*) $(wildcard style/icons/*)
 	$(wildcard schema/settings/*.json) package.json tsconfig.json
 PY_SOURCES := $(filter-out %/_version.py,$(wildcard python_ext/memtrack/*.py)) pyproject.toml
 
-.PHONY: help setup build lab test test-py test-js test-ui lint format bench chromium clean
+.PHONY: help setup build lab test test-py test-js test-ui lint format bench chromium valgrind clean
 
 help:
 	@echo "make lab    set everything up and start JupyterLab on examples/tour.ipynb"
@@ -105,8 +105,18 @@ $(STAMPS)/bench-peers: $(STAMPS)/py-deps Makefile
 	done
 	touch $@
 
-bench: setup $(STAMPS)/ui-deps $(STAMPS)/bench-peers chromium
+# bench/instructions.py counts instructions with valgrind (Debian's), the same on a busy machine.
+valgrind:
+	@if ! command -v valgrind >/dev/null; then \
+		echo "Installing Debian's valgrind for bench/instructions.py"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq valgrind \
+			|| echo "could not install valgrind: bench/instructions.py will say it skipped"; \
+	fi
+
+bench: setup $(STAMPS)/ui-deps $(STAMPS)/bench-peers chromium valgrind
 	$(PY) bench/run.py
+	$(PY) bench/instructions.py
 	$(PY) bench/peers.py
 	cd ui-tests && jlpm playwright test -c playwright.bench.config.js
 

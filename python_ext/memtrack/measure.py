@@ -91,7 +91,10 @@ def _maxrss_bytes() -> int | None:
 
 def rss() -> int | None:
     """Current resident set size in bytes, or None where it cannot be read cheaply."""
-    fd = _files().statm
+    return _statm_rss((_proc or _files()).statm)
+
+
+def _statm_rss(fd: int | None) -> int | None:
     if fd is not None:
         try:
             return int(os.pread(fd, 64, 0).split(None, 2)[1]) * _PAGE_SIZE
@@ -124,7 +127,10 @@ def reset_peak_rss() -> bool:
     This resets VmHWM and ``ru_maxrss`` for the whole process: another tool reading them in the
     same process sees the reset too.
     """
-    fd = _files().clear_refs
+    return _write_reset((_proc or _files()).clear_refs)
+
+
+def _write_reset(fd: int | None) -> bool:
     if fd is None:
         return False
     try:
@@ -294,11 +300,12 @@ class CellMeasurement:
         self.started = True
         self._wall0 = time.time()
         self._gc_before = _raw_gc_stats()
-        self._rss_before = rss()
+        proc = _proc or _files()
+        self._rss_before = _statm_rss(proc.statm)
 
         if _active:
             _save_peaks_before_reset(rss_hwm=True, traced=self.deep)
-        self.peak_reset = reset_peak_rss()
+        self.peak_reset = _write_reset(proc.clear_refs)
 
         if self.deep:
             if not tracemalloc.is_tracing():
@@ -348,7 +355,7 @@ class CellMeasurement:
             peak = max(peak, self._traced_peak_seen or 0)
             traced_now = int(current)
             traced_peak = int(max(0, peak - (self._traced_before or 0)))
-        rss_after = rss()
+        rss_after = _statm_rss((_proc or _files()).statm)
         hwm = ru = None
         if self.peak_reset and self._rss_before is not None and rss_after is not None:
             # ru_maxrss is an upper bound of the peak since the reset (~1 us). When it is not

@@ -73,7 +73,11 @@ def fit_record(record: dict[str, Any], limit: int = RECORD_MAX_BYTES) -> dict[st
     label = record.get("label")
     if isinstance(label, str) and len(label) > _TEXT_MAX:
         record["label"] = label[: _TEXT_MAX - 1] + "\u2026"
-    rows = sum(len(record.get(k) or ()) for k in ("top_lines", "types", "variables"))
+    rows = (
+        len(record.get("top_lines") or ())
+        + len(record.get("types") or ())
+        + len(record.get("variables") or ())
+    )
     if rows <= 3 and not record.get("leaks"):
         return record  # ~700 B of fixed keys + 3 rows of <= 3 strings of <= 120 chars: fits
     size = _json_size(record)

@@ -143,11 +143,7 @@ def _touched_names(ledger: CellLedger) -> set[str]:
     return {*ledger._snaps, *ledger._absent}
 
 
-def _default_opts(deep: bool) -> dict[str, Any]:
-    """The options of a cell tracked by ``%memtrack on`` (shared: read, never changed)."""
-    return _DEEP_OPTS if deep else _LIGHT_OPTS
-
-
+# The options of a cell tracked by ``%memtrack on`` (shared: read, never changed).
 _LIGHT_OPTS = {
     "label": None,
     "quiet": False,
@@ -432,46 +428,50 @@ class Tracker:
                 opts = pending.opts
                 offset = pending.line_offset
                 running = _Running(info, m, opts["label"], opts["quiet"], armed=True, opts=opts)
-            elif self.mode != "off" and top_level:
-                deep = self.mode == "deep"
-                m = CellMeasurement(deep=deep, keep_tracing=True)
-                running = _Running(info, m, opts=_default_opts(deep))
+            elif self.mode == "light" and top_level:
+                self._start_light(info, count, raw)
+                return
+            elif self.mode == "deep" and top_level:
+                m = CellMeasurement(deep=True, keep_tracing=True)
+                running = _Running(info, m, opts=_DEEP_OPTS)
             else:
                 return
             running.execution_count = count
             running.cell_id = getattr(info, "cell_id", None)
-            self._start(running, raw, offset)
+            self._start_deep(running, raw, offset)
             self._running.append(running)
-            if running.measurement.deep:
-                self._sync_gc_hook()
-                if running.ledger is not None:
-                    self._install_run_code()
+            self._sync_gc_hook()
+            if running.ledger is not None:
+                self._install_run_code()
         except Exception as e:
             _warn("could not start measuring", e)
 
-    def _start(self, running: _Running, source: str, line_offset: int) -> None:
+    def _start_light(self, info: Any, count: int | None, source: str) -> None:
+        """A cell of ``%memtrack on``: no statement hook (it would cost every statement); one
+        look at the names the source mentions, before the clock starts."""
+        m = CellMeasurement()
+        running = _Running(info, m, opts=_LIGHT_OPTS, execution_count=count)
+        running.cell_id = getattr(info, "cell_id", None)
+        try:
+            running.names = snap_source(self.shell.user_ns, source)
+        except Exception as e:
+            _warn("could not start the analysis", e)
+        m.start()
+        self._running.append(running)
+
+    def _start_deep(self, running: _Running, source: str, line_offset: int) -> None:
         m, opts = running.measurement, running.opts
-        if not m.deep:
-            # Light: no statement hook (it would cost every statement); one look at the names
-            # the source mentions, before the clock starts.
-            if opts.get("vars"):
-                try:
-                    running.names = snap_source(self.shell.user_ns, source)
-                except Exception as e:
-                    _warn("could not start the analysis", e)
-            m.start()
-            return
         m.start()
         if m.tracing_started_here and m.keep_tracing:
             self._owns_tracing = True
         try:
-            if m.deep and opts.get("types"):
+            if opts.get("types"):
                 running.counter = TypeCounter().start()
             # A fresh tracemalloc session needs the ledger to see frees of older values.
-            if opts.get("lines") or opts.get("vars") or (m.deep and m.tracing_started_here):
+            if opts.get("lines") or opts.get("vars") or m.tracing_started_here:
                 running.ledger = CellLedger(
                     self.shell.user_ns,
-                    deep=m.deep,
+                    deep=True,
                     fresh_tracing=m.tracing_started_here,
                     source=source,
                     line_offset=line_offset,
@@ -592,7 +592,8 @@ class Tracker:
             _warn("could not finish measuring", e)
         finally:
             if not self._running:
-                self._remove_run_code()
+                if self._inner_run_code is not None:  # the statement hook is in place
+                    self._remove_run_code()
                 if self.leaks.gc_hooked:
                     self._sync_gc_hook()
 
@@ -767,7 +768,7 @@ class Tracker:
         """Measure around running ``cell`` in the user namespace; return its last expression's
         value (like ``%%time``). Exceptions from the cell propagate unchanged."""
         info, count = self._cells[-1] if self._cells else (None, None)
-        opts = dict(opts or _default_opts(True))
+        opts = dict(opts or _DEEP_OPTS)
         opts["label"], opts["quiet"] = label, quiet
         running: _Running | None = _Running(
             info,
@@ -780,7 +781,7 @@ class Tracker:
         )
         try:
             # The magic's line is line 1 of the notebook cell; the body starts on line 2.
-            self._start(running, "\n" + cell, 1)
+            self._start_deep(running, "\n" + cell, 1)
             self._sync_gc_hook(busy=True)
         except Exception as e:
             _warn("could not start measuring", e)
