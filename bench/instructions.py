@@ -17,6 +17,7 @@ moment). The figures go to bench/instructions.json (untracked); the next run pri
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -42,7 +43,8 @@ def child(arm: str, cell: str, n: int) -> None:
     import run  # bench/run.py: the shell, the kernel-like loop, the floor arm; this tree's memtrack
 
     memtrack = run.memtrack
-    memtrack.bridge.BATCH_DELAY_S = 1e9  # batches by size only: the same messages in every run
+    bridge = importlib.import_module("memtrack.bridge")
+    bridge.BATCH_DELAY_S = 1e9  # batches by size only: the same messages in every run
     ip = run.shell()
     memtrack._tracker.bridge._comms["bench"] = run.FakeComm()
     if arm == "floor":

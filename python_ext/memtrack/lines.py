@@ -35,6 +35,7 @@ import time
 import tracemalloc
 import weakref
 from dataclasses import dataclass
+from types import FunctionType
 from typing import Any
 
 from .sizes import ATOMIC, SKIP, deep_size, resize_base, shallow_size, sizeof, type_name
@@ -43,6 +44,9 @@ _STORE_OPS = frozenset(
     dis.opmap[name]
     for name in ("STORE_NAME", "DELETE_NAME", "STORE_GLOBAL", "DELETE_GLOBAL")
     if name in dis.opmap
+)
+_GLOBAL_OPS = frozenset(
+    dis.opmap[name] for name in ("STORE_GLOBAL", "DELETE_GLOBAL") if name in dis.opmap
 )
 _EXTENDED_ARG = dis.opmap.get("EXTENDED_ARG", 144)
 _RESIZABLE = (list, dict, set, bytearray)
@@ -57,8 +61,9 @@ SNAP_MAX = 500  # namespace names a light cell snapshots (~1 us each, paid befor
 _IDENTIFIER = re.compile(r"(?<!\w)[^\W\d]\w*")
 
 
-def store_names(code: Any) -> set[str]:
-    """Names a module-level code object stores or deletes (its own bytecode, not nested code)."""
+def store_names(code: Any, ops: frozenset[int] = _STORE_OPS) -> set[str]:
+    """Names a module-level code object stores or deletes (its own bytecode, not nested code);
+    ``ops``: the opcodes that count."""
     names = code.co_names
     out: set[str] = set()
     raw = code.co_code
@@ -68,7 +73,7 @@ def store_names(code: Any) -> set[str]:
         if op == _EXTENDED_ARG:
             ext = (ext | raw[i + 1]) << 8
             continue
-        if op in _STORE_OPS:
+        if op in ops:
             arg = ext | raw[i + 1]
             if arg < len(names):
                 out.add(names[arg])
@@ -393,15 +398,55 @@ def snap_source(ns: dict, source: str) -> tuple[dict[str, _Snap], set[str]]:
     ``SNAP_MAX`` names: one beyond is missed), and the identifiers that name nothing yet (names
     the cell may create). A superset of the statements' ``co_names`` that also sees the names
     inside magics and nested functions, at one regex search per cell instead of a hook per
-    statement."""
+    statement. A plain function the source names adds the names it rebinds through ``global``
+    (``def load(): global df; df = ...``, then ``load()``): one level of calls, not deeper."""
     snaps: dict[str, _Snap] = {}
     absent: set[str] = set()
+    functions = []
     for name in set(_IDENTIFIER.findall(source, 0, SOURCE_SCAN_MAX)):
-        value = ns.get(name, _MISSING)
-        if value is _MISSING:
-            if not keyword.iskeyword(name):
-                absent.add(name)
-        elif user_name(name) and len(snaps) < SNAP_MAX:
-            snaps[name] = _snapshot(value, False)
-    value = None  # no reference left while the cell runs
+        if _snap_name(ns, name, snaps, absent):
+            functions.append(name)
+    for name in functions:
+        func = ns.get(name)
+        for stored in global_stores(func) if type(func) is FunctionType else ():
+            if stored not in snaps and stored not in absent:
+                _snap_name(ns, stored, snaps, absent)
+    func = None  # no reference left while the cell runs
     return snaps, absent
+
+
+def _snap_name(ns: dict, name: str, snaps: dict[str, _Snap], absent: set[str]) -> bool:
+    """Snapshot ``name`` into ``snaps`` (or ``absent``); True when it names a plain function."""
+    value = ns.get(name, _MISSING)
+    if value is _MISSING:
+        if not keyword.iskeyword(name):
+            absent.add(name)
+        return False
+    if user_name(name) and len(snaps) < SNAP_MAX:
+        snaps[name] = _snapshot(value, False)
+    return type(value) is FunctionType
+
+
+# The names each function's code rebinds through ``global``, by code object: one bytecode scan
+# per function, forgotten with its code (a weak reference, no user object kept alive).
+_GLOBALS_OF: dict[int, tuple[weakref.ref, frozenset[str]]] = {}
+GLOBALS_CACHE_MAX = 4096
+
+
+def global_stores(func: FunctionType) -> frozenset[str]:
+    """Names the plain function ``func`` stores or deletes through ``global`` (its own code, not
+    the functions it calls). ``__code__`` is read on the exact function type: no user code runs."""
+    code = func.__code__
+    key = id(code)
+    hit = _GLOBALS_OF.get(key)
+    if hit is not None and hit[0]() is code:
+        return hit[1]
+    names = frozenset(store_names(code, _GLOBAL_OPS))
+    if len(_GLOBALS_OF) >= GLOBALS_CACHE_MAX:
+        _GLOBALS_OF.clear()
+    try:
+        ref = weakref.ref(code, lambda _, key=key: _GLOBALS_OF.pop(key, None))
+    except TypeError:  # an interpreter whose code objects take no weak reference: no cache
+        return names
+    _GLOBALS_OF[key] = (ref, names)
+    return names

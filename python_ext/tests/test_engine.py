@@ -7,6 +7,7 @@ import json
 import sys
 import time
 import tracemalloc
+import weakref
 from typing import ClassVar
 
 import memtrack
@@ -486,3 +487,32 @@ def test_light_variables_come_from_the_source_magics_included(shell):
     assert "run_code" not in shell.__dict__
     shell.user_ns.pop("lv_new", None)
     shell.user_ns.pop("lv_old", None)
+
+
+def test_light_variables_include_globals_a_called_function_rebinds(shell):
+    """``load()`` mentions neither name it rebinds: the function's own ``global`` stores are
+    snapshotted too. The cache of those names keeps no reference to the function."""
+    run(
+        shell,
+        "def gl_load():\n"
+        "    global gl_data, gl_new\n"
+        "    gl_data = [0] * 50_000\n"
+        "    gl_new = bytearray(10_000)\n"
+        "gl_data = []",
+    )
+    memtrack.start()
+    try:
+        run(shell, "gl_load()")
+    finally:
+        memtrack.stop()
+    rows = {v["name"]: v for v in last()["variables"]}
+    assert rows["gl_data"]["change"] == "rebound"
+    assert rows["gl_data"]["delta"] >= 50_000 * 8
+    assert rows["gl_new"]["change"] == "created"
+    assert set(rows) == {"gl_data", "gl_new"}
+    func = weakref.ref(shell.user_ns["gl_load"])
+    for name in ("gl_load", "gl_data", "gl_new"):
+        shell.user_ns.pop(name, None)
+    run(shell, "pass")  # the last cell's Out/_ history holds nothing of gl_load either
+    gc.collect()
+    assert func() is None
