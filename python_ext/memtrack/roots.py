@@ -182,7 +182,10 @@ def _sampled_size(
         n *= 2  # keys and values
     sizes = []
     for item in items:
-        if time.perf_counter() > end:
+        # The first item is sized whatever the clock says (max_objects bounds it): a deadline
+        # passed while sampling must not turn the estimate into the container's shallow size,
+        # which a size history would then read as growth on the next, uncut, estimate.
+        if sizes and time.perf_counter() > end:
             break
         if type(item) in ATOMIC:
             s = sizeof(item)
@@ -192,7 +195,7 @@ def _sampled_size(
             sizes.append(s)
     items = []
     if not sizes:
-        return shallow, True
+        return None, True  # no item's size is known: unknown, not the container alone
     return int(shallow + n * sum(sizes) / len(sizes)), True
 
 

@@ -97,6 +97,7 @@ TYPES_SHARE = 0.6
 # leaks together within LEAKS_TOTAL_S (at least LEAKS_MIN_S for the leaks).
 LEAKS_TOTAL_S = 0.045
 LEAKS_MIN_S = 0.002
+BATCH_PASS_MAX_S = 0.003  # the leak pass of a batch of light records (Bridge.before_send)
 _MISSING = object()
 
 
@@ -204,9 +205,9 @@ class Tracker:
         self._deferred: list[_Running] = []
         self._flush_handle: asyncio.Handle | None = None
         # Batched light records share one leak pass (see _defer_leaks): the names the cells
-        # since the last pass touched, and whether a pass is owed.
+        # since the last pass touched, and how many cells the owed pass stands for.
         self._leak_names: set[str] = set()
-        self._leak_owed = False
+        self._leak_owed = 0
         self._sync_flush = False  # flush(batch=False) is sending: a pass may run mid-cell
         self.bridge.before_send = self._complete_batch
 
@@ -311,7 +312,7 @@ class Tracker:
         """Clear the history and tell the frontends."""
         self._deferred.clear()
         self._leak_names.clear()
-        self._leak_owed = False
+        self._leak_owed = 0
         self.store.clear()
         self.leaks.clear()
         self.bridge.publish_reset()
@@ -930,7 +931,7 @@ class Tracker:
         self, count: int | None, deep: bool, error: str | None, deadline: float | None = None
     ) -> list[dict[str, Any]]:
         names, self._leak_names = self._leak_names, set()
-        self._leak_owed = False
+        self._leak_owed = 0
         try:
             return self.leaks.after_cell(
                 roots_from_shell(self.shell),
@@ -954,7 +955,7 @@ class Tracker:
         if numbers.get("error") is not None:
             return self._leak_suspects(numbers, running)
         self._note_touched(running)
-        self._leak_owed = True
+        self._leak_owed += 1
         return list(self.leaks.last)
 
     def _note_touched(self, running: _Running) -> None:
@@ -979,7 +980,11 @@ class Tracker:
         record = batch[-1]
         if not isinstance(record, dict) or record.get("mode") != "light":
             return
-        record["leaks"] = self._leak_pass(record.get("execution_count"), False, None)
+        # The pass stands for every cell since the last one: it gets their budgets (capped). A
+        # single cell's 0.3 ms can run out on a busy machine before the output history is seen.
+        budget = min(BATCH_PASS_MAX_S, self._leak_owed * self.leaks.config.budget_light_s)
+        deadline = time.perf_counter() + budget
+        record["leaks"] = self._leak_pass(record.get("execution_count"), False, None, deadline)
         fit_record(record)
 
     def _display(self, record: dict[str, Any]) -> None:

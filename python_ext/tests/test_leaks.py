@@ -415,6 +415,19 @@ def test_light_sizes_are_bounded_by_construction():
     assert approx and 0.5 * exact <= size <= 2 * exact
 
 
+def test_a_sampled_estimate_cut_by_the_clock_is_never_the_shallow_size():
+    # A deadline already passed when sampling starts (a GC pause, a busy machine) once gave the
+    # list's own 2.4 MB for a 10.8 MB value: a later uncut estimate then looked like growth.
+    big = list(range(300_000))
+    exact, _ = estimate_size(big, time.perf_counter() + 5, per_value_s=5)
+    size, approx = estimate_size(big, time.perf_counter() + 1, per_value_s=0.0, quick=True)
+    assert approx and 0.5 * exact <= size <= 2 * exact
+    size, approx = estimate_size(big, time.perf_counter() + 1, per_value_s=0.0)
+    assert approx and 0.5 * exact <= size <= 2 * exact
+    # Nothing known about any item: unknown, not the container alone.
+    assert estimate_size(big, time.perf_counter() - 1, quick=True) == (None, True)
+
+
 def test_fit_leaks_keeps_records_small():
     suspects = [
         leaks._suspect(f"name{i}", "growing-variable", 10 * MB - i, "x" * 500, cells=range(20))
