@@ -431,6 +431,7 @@ def _snap_name(ns: dict, name: str, snaps: dict[str, _Snap], absent: set[str]) -
 # per function, forgotten with its code (a weak reference, no user object kept alive).
 _GLOBALS_OF: dict[int, tuple[weakref.ref, frozenset[str]]] = {}
 GLOBALS_CACHE_MAX = 4096
+GLOBALS_SCAN_MAX = 20_000  # bytes of bytecode scanned per function (generated code: none)
 
 
 def global_stores(func: FunctionType) -> frozenset[str]:
@@ -441,7 +442,9 @@ def global_stores(func: FunctionType) -> frozenset[str]:
     hit = _GLOBALS_OF.get(key)
     if hit is not None and hit[0]() is code:
         return hit[1]
-    names = frozenset(store_names(code, _GLOBAL_OPS))
+    names: frozenset[str] = frozenset()
+    if len(code.co_code) <= GLOBALS_SCAN_MAX:
+        names = frozenset(store_names(code, _GLOBAL_OPS))
     if len(_GLOBALS_OF) >= GLOBALS_CACHE_MAX:
         _GLOBALS_OF.clear()
     try:

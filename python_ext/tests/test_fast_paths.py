@@ -154,3 +154,20 @@ def test_light_snapshot_is_bounded():
     ns = {f"v{i}": i for i in range(3 * SNAP_MAX)}
     snaps, absent = snap_source(ns, " + ".join(ns))
     assert len(snaps) == SNAP_MAX and not absent
+
+
+def test_global_stores_are_cached_weakly_and_bounded(monkeypatch):
+    from memtrack import lines
+
+    ns: dict = {}
+    exec("def gs_f():\n    global gs_a, gs_b\n    gs_a = 1\n    del gs_b", ns)
+    func = ns["gs_f"]
+    assert lines.global_stores(func) == {"gs_a", "gs_b"}
+    key = id(func.__code__)
+    assert key in lines._GLOBALS_OF
+    del ns["gs_f"], func
+    gc.collect()
+    assert key not in lines._GLOBALS_OF  # forgotten with the code object
+    monkeypatch.setattr(lines, "GLOBALS_SCAN_MAX", 4)
+    exec("def gs_g():\n    global gs_c\n    gs_c = 1", ns)
+    assert lines.global_stores(ns["gs_g"]) == frozenset()  # too long to scan: nothing
