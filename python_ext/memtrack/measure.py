@@ -355,7 +355,7 @@ class CellMeasurement:
             peak = max(peak, self._traced_peak_seen or 0)
             traced_now = int(current)
             traced_peak = int(max(0, peak - (self._traced_before or 0)))
-        rss_after = _statm_rss((_proc or _files()).statm)
+        rss_after = rss()
         hwm = ru = None
         if self.peak_reset and self._rss_before is not None and rss_after is not None:
             # ru_maxrss is an upper bound of the peak since the reset (~1 us). When it is not

@@ -97,7 +97,9 @@ TYPES_SHARE = 0.6
 # leaks together within LEAKS_TOTAL_S (at least LEAKS_MIN_S for the leaks).
 LEAKS_TOTAL_S = 0.045
 LEAKS_MIN_S = 0.002
-BATCH_PASS_MAX_S = 0.003  # the leak pass of a batch of light records (Bridge.before_send)
+# The leak pass of a batch of light records (Bridge.before_send) runs after the replies, while
+# the kernel is idle: a cell's budget each, within these bounds.
+BATCH_PASS_MIN_S, BATCH_PASS_MAX_S = 0.001, 0.003
 _MISSING = object()
 
 
@@ -137,6 +139,13 @@ def _unfreeze_for_collect(counter: TypeCounter | None, code_obj: Any) -> None:
     # gc.collect() in the cell must free old cycles as it would without memtrack.
     if counter is not None and counter.frozen and "collect" in code_obj.co_names:
         counter.unfreeze("the cell calls gc.collect()")
+
+
+def batch_pass_budget(cells: int, per_cell_s: float) -> float:
+    """Seconds for the leak pass of a batch of light records: the pass stands for every cell
+    since the last one and gets their budgets, bounded (one cell's 0.3 ms can run out on a busy
+    machine before the output history is looked at)."""
+    return min(BATCH_PASS_MAX_S, max(BATCH_PASS_MIN_S, cells * per_cell_s))
 
 
 def _touched_names(ledger: CellLedger) -> set[str]:
@@ -451,8 +460,8 @@ class Tracker:
         """A cell of ``%memtrack on``: no statement hook (it would cost every statement); one
         look at the names the source mentions, before the clock starts."""
         m = CellMeasurement()
-        running = _Running(info, m, opts=_LIGHT_OPTS, execution_count=count)
-        running.cell_id = getattr(info, "cell_id", None)
+        cell_id = getattr(info, "cell_id", None)
+        running = _Running(info, m, opts=_LIGHT_OPTS, execution_count=count, cell_id=cell_id)
         try:
             running.names = snap_source(self.shell.user_ns, source)
         except Exception as e:
@@ -980,9 +989,7 @@ class Tracker:
         record = batch[-1]
         if not isinstance(record, dict) or record.get("mode") != "light":
             return
-        # The pass stands for every cell since the last one: it gets their budgets (capped). A
-        # single cell's 0.3 ms can run out on a busy machine before the output history is seen.
-        budget = min(BATCH_PASS_MAX_S, self._leak_owed * self.leaks.config.budget_light_s)
+        budget = batch_pass_budget(self._leak_owed, self.leaks.config.budget_light_s)
         deadline = time.perf_counter() + budget
         record["leaks"] = self._leak_pass(record.get("execution_count"), False, None, deadline)
         fit_record(record)

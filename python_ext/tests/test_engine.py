@@ -431,7 +431,7 @@ def test_batched_light_cells_share_one_leak_pass_for_the_last_record(shell):
     import asyncio
 
     from memtrack.bridge import BATCH_DELAY_S
-    from memtrack.tracker import BATCH_PASS_MAX_S
+    from memtrack.tracker import batch_pass_budget
 
     tracker = memtrack._tracker
     shell.run_line_magic("memtrack", "reset")  # no suspects left by earlier tests to carry
@@ -466,9 +466,9 @@ def test_batched_light_cells_share_one_leak_pass_for_the_last_record(shell):
         records = batch["records"]
         assert len(records) == 4
         assert len(passes) == 1  # one pass for four cells
-        # ... with the budget of the four (capped)
+        # ... with more than one cell's budget (batch_pass_budget: the four cells')
         light = tracker.leaks.config.budget_light_s
-        assert 3 * light < budgets[0] <= min(BATCH_PASS_MAX_S, 4 * light)
+        assert light < budgets[0] <= batch_pass_budget(4, light)
         assert {"lk_big", "lk_small"} <= set(passes[0])  # every cell's names, accumulated
         assert all(r["leaks"] == [] for r in records[:-1])
         held = [s for s in records[-1]["leaks"] if "Out" in s["name"] or "Out" in s["reason"]]
@@ -479,6 +479,14 @@ def test_batched_light_cells_share_one_leak_pass_for_the_last_record(shell):
         tracker.bridge._comms.pop(comm.comm_id, None)
         shell.user_ns.pop("lk_small", None)
         shell.run_line_magic("memtrack", "reset")
+
+
+def test_a_batch_pass_has_the_budget_of_its_cells_within_bounds():
+    from memtrack.tracker import BATCH_PASS_MAX_S, BATCH_PASS_MIN_S, batch_pass_budget
+
+    assert batch_pass_budget(1, 0.0003) == BATCH_PASS_MIN_S
+    assert batch_pass_budget(4, 0.0003) == 4 * 0.0003
+    assert batch_pass_budget(100, 0.0003) == BATCH_PASS_MAX_S
 
 
 def test_light_variables_come_from_the_source_magics_included(shell):
