@@ -91,10 +91,7 @@ def _maxrss_bytes() -> int | None:
 
 def rss() -> int | None:
     """Current resident set size in bytes, or None where it cannot be read cheaply."""
-    return _statm_rss((_proc or _files()).statm)
-
-
-def _statm_rss(fd: int | None) -> int | None:
+    fd = _files().statm
     if fd is not None:
         try:
             return int(os.pread(fd, 64, 0).split(None, 2)[1]) * _PAGE_SIZE
@@ -127,10 +124,7 @@ def reset_peak_rss() -> bool:
     This resets VmHWM and ``ru_maxrss`` for the whole process: another tool reading them in the
     same process sees the reset too.
     """
-    return _write_reset((_proc or _files()).clear_refs)
-
-
-def _write_reset(fd: int | None) -> bool:
+    fd = _files().clear_refs
     if fd is None:
         return False
     try:
@@ -300,12 +294,11 @@ class CellMeasurement:
         self.started = True
         self._wall0 = time.time()
         self._gc_before = _raw_gc_stats()
-        proc = _proc or _files()
-        self._rss_before = _statm_rss(proc.statm)
+        self._rss_before = rss()
 
         if _active:
             _save_peaks_before_reset(rss_hwm=True, traced=self.deep)
-        self.peak_reset = _write_reset(proc.clear_refs)
+        self.peak_reset = reset_peak_rss()
 
         if self.deep:
             if not tracemalloc.is_tracing():
