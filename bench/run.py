@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "python_ext"))
 
 import memtrack  # noqa: E402
+from memtrack import measure  # noqa: E402
 from memtrack.summary import RECORD_MAX_BYTES  # noqa: E402
 
 BASELINE = HERE / "baseline.json"
@@ -105,6 +106,15 @@ def build_heap(ip: InteractiveShell, n: int) -> None:
     gc.collect()
     ip.run_cell(f"_bench_heap = [[] for _ in range({n})]")  # n live GC-tracked objects
     gc.collect()
+
+
+# The readings every light cell takes (memtrack.measure's functions), as the breakdown names them.
+READINGS = {
+    "rss": "RSS",
+    "reset_peak_rss": "peak reset",
+    "_rusage_peak": "ru_maxrss",
+    "_raw_gc_stats": "gc stats",
+}
 
 
 class Timings:
@@ -261,6 +271,8 @@ def light_breakdown(ip: InteractiveShell, tracker, n: int) -> None:
         t.wrap(tracker.bridge, "flush_records", "batched message")
         # Light records share one leak pass per batch, run just before the batch is sent.
         t.wrap(tracker, "_leak_pass", "  of which its leak pass")
+        for name, key in READINGS.items():
+            t.wrap(measure, name, key)
         events.register("pre_run_cell", tracker._pre_run_cell)
         events.register("post_run_cell", tracker._post_run_cell)
         comm = tracker.bridge._comms["bench"]
@@ -275,9 +287,28 @@ def light_breakdown(ip: InteractiveShell, tracker, n: int) -> None:
         t.undo()
         events.register("pre_run_cell", tracker._pre_run_cell)
         events.register("post_run_cell", tracker._post_run_cell)
-    parts = ", ".join(f"{k.strip()} {t.median_us(k):.0f}" for k in t.times)
+    readings = set(READINGS.values())
+    parts = ", ".join(f"{k.strip()} {t.median_us(k):.0f}" for k in t.times if k not in readings)
     print(f"       breakdown (us, median per call, timing wrappers included): {parts}")
     print(f"       {n} cells back to back sent {sent} message(s)")
+    # Between two cells IPython runs ~0.9M instructions of other code: the readings run with
+    # cold caches, several times slower than the same calls back to back.
+    in_situ = ", ".join(f"{key} {t.median_us(key):.1f}" for key in READINGS.values())
+    loop = ", ".join(
+        f"{key} {tight_loop_us(getattr(measure, name)):.1f}" for name, key in READINGS.items()
+    )
+    print(f"       readings (us per call), between cells: {in_situ}; back to back: {loop}")
+
+
+def tight_loop_us(fn, n: int = 2000) -> float:
+    """Median microseconds of ``fn()`` called back to back (warm caches)."""
+    clock = time.perf_counter
+    times = []
+    for _ in range(n):
+        t0 = clock()
+        fn()
+        times.append(clock() - t0)
+    return statistics.median(times) * 1e6
 
 
 def bench_light(ip: InteractiveShell, tracker, baseline: dict) -> None:

@@ -37,8 +37,24 @@ def _unquote(word: str) -> str:
     return word
 
 
+# Parsed ``%%memtrack`` lines (argparse costs 20-100 us, paid inside the measured cell): a
+# re-run cell parses nothing. Bounded; only valid lines are kept.
+_PARSED: dict[str, dict[str, Any]] = {}
+PARSED_CACHE_MAX = 256
+
+
 def parse_cell_options(line: str) -> dict[str, Any]:
     """Parse the options of a ``%%memtrack`` line; raises UsageError like the magic does."""
+    cached = _PARSED.get(line)
+    if cached is None:
+        cached = _parse_cell_options(line)
+        if len(_PARSED) >= PARSED_CACHE_MAX:
+            _PARSED.clear()
+        _PARSED[line] = cached
+    return dict(cached)  # a copy: callers may change theirs
+
+
+def _parse_cell_options(line: str) -> dict[str, Any]:
     opts = _cell_options(line)
     # IPython splits magic arguments without removing quotes: --label 'load data' -> one token
     # "'load data'"; unquote each token so quoted and unquoted labels read the same.

@@ -171,3 +171,34 @@ def test_global_stores_are_cached_weakly_and_bounded(monkeypatch):
     monkeypatch.setattr(lines, "GLOBALS_SCAN_MAX", 4)
     exec("def gs_g():\n    global gs_c\n    gs_c = 1", ns)
     assert lines.global_stores(ns["gs_g"]) == frozenset()  # too long to scan: nothing
+
+
+def test_cell_options_are_parsed_once_per_line_and_handed_out_as_copies(monkeypatch):
+    import pytest
+    from IPython.core.error import UsageError
+    from memtrack import magics
+
+    calls = []
+    parse = magics._cell_options
+    monkeypatch.setattr(magics, "_cell_options", lambda line: calls.append(line) or parse(line))
+    monkeypatch.setattr(magics, "_PARSED", {})
+    first = magics.parse_cell_options("--label 'load data' --top 7")
+    first["top"] = 99  # a caller changing its copy changes nothing cached
+    again = magics.parse_cell_options("--label 'load data' --top 7")
+    assert again == {
+        "label": "load data",
+        "quiet": False,
+        "top": 7,
+        "lines": True,
+        "types": True,
+        "vars": True,
+    }
+    assert calls == ["--label 'load data' --top 7"]
+    for _ in range(2):  # a bad line is never cached: it raises every time
+        with pytest.raises(UsageError):
+            magics.parse_cell_options("--top 0")
+    assert calls.count("--top 0") == 2
+    monkeypatch.setattr(magics, "PARSED_CACHE_MAX", 3)
+    for n in range(1, 6):
+        magics.parse_cell_options(f"--top {n}")
+    assert len(magics._PARSED) <= 3
