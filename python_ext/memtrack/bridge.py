@@ -192,6 +192,15 @@ class Bridge:
         if not later:
             self.flush_records()
 
+    def queue_many(self, records: list[Mapping[str, Any]], send: bool) -> None:
+        """Queue ``records`` (in order); ``send``: send the queue now, in one message (else the
+        next send takes them along, or a full queue sends itself)."""
+        with self._lock:
+            self._queued.extend(records)
+            full = len(self._queued) >= BATCH_MAX
+        if send or full:
+            self.flush_records()
+
     def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
             if self._timer_loop is loop:

@@ -148,6 +148,39 @@ def batch_pass_budget(cells: int, per_cell_s: float) -> float:
     return min(BATCH_PASS_MAX_S, max(BATCH_PASS_MIN_S, cells * per_cell_s))
 
 
+def _light_record_dict(
+    fields: tuple[Any, ...], variables: list[dict[str, Any]], error: str | None, analysis_s: float
+) -> dict[str, Any]:
+    """A light cell's record (the keys of Tracker._record, built in one go: Run All builds one
+    per cell) from its ``fields``: (execution_count, cell_id, label, started_at, duration_s,
+    rss_before, rss_after, rss_peak, gc, rss_peak_scope)."""
+    count, cell_id, label, started_at, duration, rss_before, rss_after, rss_peak, gc, scope = fields
+    record = {
+        "seq": 0,  # assigned by the store
+        "execution_count": count,
+        "cell_id": cell_id,
+        "label": label,
+        "mode": "light",
+        "started_at": started_at,
+        "duration_s": duration,
+        "rss_before": rss_before,
+        "rss_after": rss_after,
+        "rss_peak": rss_peak,
+        "traced_delta": None,
+        "traced_peak": None,
+        "top_lines": [],
+        "types": [],
+        "variables": variables,
+        "gc": gc,
+        "error": error,
+        "leaks": [],
+    }
+    if scope is not None:
+        record["rss_peak_scope"] = scope
+    record["analysis_s"] = analysis_s
+    return record
+
+
 def _touched_names(ledger: CellLedger) -> set[str]:
     """The names the cell's statements referenced, before the ledger forgets them."""
     return {*ledger._snaps, *ledger._absent}
@@ -213,7 +246,13 @@ class Tracker:
         # Light cells measured but not yet analysed, stored and sent (see _defer).
         self._deferred: list[_Running] = []
         self._flush_handle: asyncio.Handle | None = None
-        # Batched light records share one leak pass (see _defer_leaks): the names the cells
+        # Deferred light cells already analysed (readings and variables taken before the next
+        # cell): their records are built, stored and queued together, when the batch timer fires
+        # or before any later record (see _build_records). One warm loop costs less than a cold
+        # build after every cell.
+        self._unbuilt: list[tuple[Any, ...]] = []
+        self._build_handle: asyncio.TimerHandle | None = None
+        # Batched light records share one leak pass (see _complete_batch): the names the cells
         # since the last pass touched, and how many cells the owed pass stands for.
         self._leak_names: set[str] = set()
         self._leak_owed = 0
@@ -320,6 +359,10 @@ class Tracker:
     def reset(self) -> None:
         """Clear the history and tell the frontends."""
         self._deferred.clear()
+        self._unbuilt.clear()
+        handle, self._build_handle = self._build_handle, None
+        if handle is not None:
+            handle.cancel()
         self._leak_names.clear()
         self._leak_owed = 0
         self.store.clear()
@@ -366,7 +409,7 @@ class Tracker:
         frontend = "attached" if self.bridge.attached() else "not attached"
         tracing = "on" if tracemalloc.is_tracing() else "off"
         return (
-            f"memtrack: mode {self.mode}, {len(self.store)} cell(s) recorded "
+            f"memtrack: mode {self.mode}, {len(self.store) + len(self._unbuilt)} cell(s) recorded "
             f"(history {format_bytes(self.store.nbytes())}, at most "
             f"{self.store.max_records} cells), frontend {frontend}, tracemalloc {tracing}"
         )
@@ -655,46 +698,71 @@ class Tracker:
             except Exception as e:
                 _warn("could not finish measuring", e)
         if not batch:
+            try:
+                self._build_records()
+            except Exception as e:
+                _warn("could not store the records", e)
             self._sync_flush = True
             try:
                 self.bridge.flush_records()
             finally:
                 self._sync_flush = False
 
-    def _light_record(
-        self, running: _Running, queue_in: asyncio.AbstractEventLoop | None
-    ) -> dict[str, Any]:
-        """A deferred light cell's record: :meth:`_record` for what a light measurement has
-        (the same keys), built in one go: it runs once per cell of a Run All."""
+    def _light_record(self, running: _Running, queue_in: asyncio.AbstractEventLoop | None) -> None:
+        """A deferred light cell, after its reply: the readings and the variables (they describe
+        the namespace the cell left, so before the next cell runs). A cell that ran without an
+        error while a frontend listens and the loop can wait has its record built later with
+        the others of its batch (:meth:`_build_records`); any other gets its record now."""
         t0 = time.perf_counter()
-        error, duration, rss_before, rss_after, rss_peak, gc_delta = (
-            running.measurement.light_result()
-        )
+        m = running.measurement
+        error, duration, rss_before, rss_after, rss_peak, gc_delta = m.light_result()
         variables = self._source_variables(running)
-        record = {
-            "seq": 0,  # assigned by the store
-            "execution_count": running.execution_count,
-            "cell_id": running.cell_id if isinstance(running.cell_id, str) else None,
-            "label": running.label,
-            "mode": "light",
-            "started_at": running.measurement.started_at,
-            "duration_s": duration,
-            "rss_before": rss_before,
-            "rss_after": rss_after,
-            "rss_peak": rss_peak,
-            "traced_delta": None,
-            "traced_peak": None,
-            "top_lines": [],
-            "types": [],
-            "variables": variables,
-            "gc": gc_delta,
-            "error": error,
-            "leaks": [],
-        }
+        scope = None
         if rss_peak is not None:
-            record["rss_peak_scope"] = PEAK_CELL if running.measurement.peak_reset else PEAK_PROCESS
-        record["analysis_s"] = round(time.perf_counter() - t0, 6)
-        return self._store_and_send(running, record, {"mode": "light", "error": error}, queue_in)
+            scope = PEAK_CELL if m.peak_reset else PEAK_PROCESS
+        cell_id = running.cell_id if isinstance(running.cell_id, str) else None
+        fields = (running.execution_count, cell_id, running.label, m.started_at, duration)
+        fields += (rss_before, rss_after, rss_peak, gc_delta, scope)
+        if error is None and queue_in is not None and self.bridge.attached():
+            # Its suspects are the last pass's, carried forward. The pass itself runs once per
+            # batch, for its last record, just before the batch is sent (_complete_batch): Run
+            # All pays one pass per batch, not one per cell.
+            self._note_touched(running)
+            self._leak_owed += 1
+            self._unbuilt.append((fields, variables, round(time.perf_counter() - t0, 6)))
+            if len(self._unbuilt) >= bridge_mod.BATCH_MAX:
+                self._build_records(send=True)
+            elif self._build_handle is None:
+                delay = bridge_mod.BATCH_DELAY_S  # the bridge's batches: read now (tests set it)
+                self._build_handle = queue_in.call_later(delay, self._build_from_loop)
+            return
+        record = _light_record_dict(fields, variables, error, round(time.perf_counter() - t0, 6))
+        self._store_and_send(running, record, {"mode": "light", "error": error}, queue_in)
+
+    def _build_from_loop(self) -> None:
+        self._build_handle = None
+        try:
+            self._build_records(send=True)
+        except Exception as e:
+            _warn("could not store the records", e)
+
+    def _build_records(self, send: bool = False) -> None:
+        """Build, store and queue the records of the analysed light cells, in order; ``send``:
+        send the batch now (else whoever sends next takes them: the next record, a flush)."""
+        handle, self._build_handle = self._build_handle, None
+        if handle is not None:
+            handle.cancel()
+        unbuilt, self._unbuilt = self._unbuilt, []
+        if not unbuilt:
+            return
+        carried = self.leaks.last
+        add = self.store.add
+        stored = []
+        for fields, variables, analysis_s in unbuilt:
+            record = _light_record_dict(fields, variables, None, analysis_s)
+            record["leaks"] = list(carried)
+            stored.append(add(fit_record(record), owned=True, copy_back=False))
+        self.bridge.queue_many(stored, send)
 
     def _source_variables(self, running: _Running) -> list[dict[str, Any]]:
         """A light cell's variable changes, from the snapshot of the names its source
@@ -907,11 +975,11 @@ class Tracker:
         queue_in: asyncio.AbstractEventLoop | None,
     ) -> dict[str, Any]:
         """Add the leak suspects, store the record, send it (or display its summary)."""
+        if self._unbuilt:
+            self._build_records()  # records keep the order of their cells
         attached = self.bridge.attached()
-        if queue_in is not None and attached:
-            record["leaks"] = self._defer_leaks(running, numbers)
-        else:
-            record["leaks"] = self._leak_suspects(numbers, running)
+        # (A light cell that raised gets its own pass: its traceback is attributed to it.)
+        record["leaks"] = self._leak_suspects(numbers, running)
         # The stored dict itself (no copy per cell): only read here, serialized by the comm.
         stored = self.store.add(fit_record(record), owned=True, copy_back=False)
         if attached:
@@ -955,17 +1023,6 @@ class Tracker:
         except Exception as e:
             _warn("leak analysis skipped", e)
         return []
-
-    def _defer_leaks(self, running: _Running, numbers: dict[str, Any]) -> list[dict[str, Any]]:
-        """A batched light record's suspects: the last pass's, carried forward. The pass itself
-        runs once per batch, for its last record, just before the batch is sent
-        (:meth:`_complete_batch`): Run All pays one pass per batch, not one per cell. A cell that
-        raised gets its own pass (its traceback is attributed to it)."""
-        if numbers.get("error") is not None:
-            return self._leak_suspects(numbers, running)
-        self._note_touched(running)
-        self._leak_owed += 1
-        return list(self.leaks.last)
 
     def _note_touched(self, running: _Running) -> None:
         """Add the names the cell touched to those the next leak pass looks at."""

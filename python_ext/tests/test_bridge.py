@@ -86,6 +86,28 @@ def test_publish_reaches_every_open_comm_and_survives_send_failures(capsys):
     assert good.sent[-1] == {"v": 1, "type": "reset"}
 
 
+def test_records_queued_together_wait_for_a_send_or_send_now(monkeypatch):
+    store = RecordStore()
+    bridge = Bridge(store)
+    comm = opened(bridge, "m")
+    comm.sent.clear()
+    recs = [store.add(_measured_record()) for _ in range(5)]
+    bridge.queue_many(recs[:2], send=False)
+    assert comm.sent == []  # the next send takes them along
+    bridge.publish(recs[2])
+    assert [(m["type"], m.get("records") or [m.get("record")]) for m in comm.sent] == [
+        ("records", recs[:2]),
+        ("record", [recs[2]]),
+    ]
+    comm.sent.clear()
+    bridge.queue_many(recs[3:4], send=True)
+    assert comm.sent == [{"v": 1, "type": "records", "records": recs[3:4]}]
+    comm.sent.clear()
+    monkeypatch.setattr(bridge_mod, "BATCH_MAX", 2)
+    bridge.queue_many(recs[3:5], send=False)  # a full queue sends itself
+    assert comm.sent == [{"v": 1, "type": "records", "records": recs[3:5]}]
+
+
 def test_queued_records_share_one_message_and_keep_their_order():
     import asyncio
 

@@ -362,9 +362,10 @@ class _ListeningComm:
 
 
 def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell):
-    """Inside ipykernel's asyncio loop a light cell returns before its record is made: the loop
-    makes it after the reply, and the next cell never runs before it. Records made on the loop
-    wait up to BATCH_DELAY_S for one `records` message; history() sends what still waits."""
+    """Inside ipykernel's asyncio loop a light cell returns before it is analysed: the loop
+    takes its variables after the reply, and the next cell never runs before that. The records
+    of the analysed cells are built, stored and sent together, in one `records` message, when
+    the batch timer fires (BATCH_DELAY_S); history() builds and sends what still waits."""
     import asyncio
 
     from memtrack.bridge import BATCH_DELAY_S
@@ -377,15 +378,17 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell):
     async def cells():
         memtrack.start()
         run(shell, "light_a = [0] * 1000")
-        seen["after_cell"] = len(tracker.store)
+        seen["after_cell"] = (len(tracker.store), len(tracker._deferred))
         await asyncio.sleep(0)  # ipykernel: reply and idle status sent, then the callbacks
-        seen["after_loop"] = len(tracker.store)
-        run(shell, "light_b = 1")  # no loop turn: flushed by the next cell itself
-        run(shell, "light_c = 2")
-        seen["stored_after_c"] = len(tracker.store)
+        seen["after_loop"] = (len(tracker.store), len(tracker._deferred), len(tracker._unbuilt))
+        run(shell, "light_b = 1")  # no loop turn: analysed by the next cell itself
+        run(shell, "light_c = 2\nlight_b = 'now a str'")
+        seen["after_c"] = (len(tracker.store), len(tracker._deferred), len(tracker._unbuilt))
+        seen["status"] = tracker.status_line()
         seen["sent_at_once"] = list(comm.sent)
-        await asyncio.sleep(BATCH_DELAY_S * 1.5)  # light_c's record, then the batch's timer
+        await asyncio.sleep(BATCH_DELAY_S * 1.5)  # light_c analysed, then the batch's timer
         seen["batch"] = list(comm.sent)
+        seen["stored_after_timer"] = len(tracker.store)
         run(shell, "light_d = 3")
         await asyncio.sleep(0)
         seen["sent_before_history"] = len(comm.sent)  # light_d's record waits for its timer
@@ -394,22 +397,59 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell):
     try:
         n0 = len(tracker.store)
         asyncio.run(cells())
-        assert seen["after_cell"] == n0
-        assert seen["after_loop"] == n0 + 1
-        assert seen["stored_after_c"] == n0 + 2  # light_a, light_b; light_c still waits
+        assert seen["after_cell"] == (n0, 1)
+        assert seen["after_loop"] == (n0, 0, 1)  # analysed, its record not built yet
+        assert seen["after_c"] == (n0, 1, 2)  # light_a, light_b analysed; light_c waits
+        assert f"{n0 + 2} cell(s) recorded" in seen["status"]
         assert seen["sent_at_once"] == []
         (batch,) = seen["batch"]
         protocol.parse_message(batch)
         assert batch["type"] == "records"
-        names = [r["variables"][0]["name"] for r in batch["records"]]
-        assert names == ["light_a", "light_b", "light_c"]
+        assert seen["stored_after_timer"] == n0 + 3
+        names = [sorted(v["name"] for v in r["variables"]) for r in batch["records"]]
+        assert names == [["light_a"], ["light_b"], ["light_b", "light_c"]]
+        # light_b's row describes the namespace light_b's cell left, not the next cell's
+        assert batch["records"][1]["variables"][0]["type"] == "int"
+        assert [r["seq"] for r in batch["records"]] == [n0 + 1, n0 + 2, n0 + 3]
         assert seen["sent_before_history"] == 1
-        records = memtrack.history()  # sends what still waits
+        records = memtrack.history()  # builds and sends what still waits
         (last_msg,) = comm.sent[1:]
         assert [r["variables"][0]["name"] for r in last_msg["records"]] == ["light_d"]
-        assert [r["variables"][0]["name"] for r in records[-4:]] == [*names, "light_d"]
+        stored = [sorted(v["name"] for v in r["variables"]) for r in records[-4:]]
+        assert stored == [*names, ["light_d"]]
         assert all(r["mode"] == "light" for r in records[-4:])
-        assert tracker._deferred == []
+        assert tracker._deferred == [] and tracker._unbuilt == []
+    finally:
+        tracker.bridge._comms.pop(comm.comm_id, None)
+
+
+def test_a_deep_cell_after_waiting_light_cells_keeps_their_order(shell):
+    """A %%memtrack cell's record is stored and sent right away: the light records still waiting
+    for their batch go first, so seq and the messages keep the order of the cells."""
+    import asyncio
+
+    tracker = memtrack._tracker
+    comm = _ListeningComm()
+    tracker.bridge._comms[comm.comm_id] = comm
+
+    async def cells():
+        memtrack.start()
+        run(shell, "order_a = 1")
+        await asyncio.sleep(0)
+        run(shell, "order_b = 2")
+        await asyncio.sleep(0)
+        run(shell, "%%memtrack --quiet\norder_c = bytearray(1000)")
+        memtrack.stop()
+
+    try:
+        n0 = len(tracker.store)
+        asyncio.run(cells())
+        records = memtrack.history()[n0:]
+        assert [r["mode"] for r in records] == ["light", "light", "deep"]
+        assert [r["variables"][0]["name"] for r in records] == ["order_a", "order_b", "order_c"]
+        assert [r["seq"] for r in records] == sorted(r["seq"] for r in records)
+        sent = [r for msg in comm.sent for r in (msg.get("records") or [msg.get("record")])]
+        assert [r["seq"] for r in sent] == [r["seq"] for r in records]
     finally:
         tracker.bridge._comms.pop(comm.comm_id, None)
 
