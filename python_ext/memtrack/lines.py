@@ -54,6 +54,7 @@ _RESIZABLE = (list, dict, set, bytearray)
 _BUILTIN_NAMES = {t: type_name(t) for t in (*ATOMIC, *SKIP, list, tuple, dict, set, frozenset)}
 _MISSING = object()
 # IPython's own names (history, output cache): never reported as the cell's variables.
+_IPYTHON_WORDS = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
 _IPYTHON_NAMES = re.compile(r"^(_+|_\d+|_i+|_i\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
 CODE_MAX = 120  # characters of a line's source kept in a record
 SOURCE_SCAN_MAX = 20_000  # characters of a light cell's source searched for names
@@ -87,6 +88,8 @@ def first_line(code: Any) -> int | None:
 
 
 def user_name(name: str) -> bool:
+    if name[:1] != "_":  # most names: no regex (a light cell asks before it runs)
+        return name not in _IPYTHON_WORDS
     return _IPYTHON_NAMES.match(name) is None
 
 

@@ -259,6 +259,7 @@ class CellMeasurement:
         "_traced_peak_seen",
         "_wall0",
         "deep",
+        "error",
         "finished",
         "keep_tracing",
         "peak_reset",
@@ -271,6 +272,7 @@ class CellMeasurement:
         self.keep_tracing = keep_tracing
         self.started = False
         self.finished = False
+        self.error: str | None = None  # the exception type name stop() was given
         self._wall0: float | None = None
         self.tracing_started_here = False
         self.peak_reset = False
@@ -336,6 +338,7 @@ class CellMeasurement:
         if self.finished:
             raise RuntimeError("measurement already finished")
         self.finished = True
+        self.error = error
         duration = max(0.0, time.perf_counter() - self._t0)
         with _active_lock:
             if self in _active:

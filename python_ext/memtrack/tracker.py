@@ -149,19 +149,20 @@ def batch_pass_budget(cells: int, per_cell_s: float) -> float:
 
 
 def _light_record_dict(
-    fields: tuple[Any, ...], variables: list[dict[str, Any]], error: str | None, analysis_s: float
+    cell: tuple[Any, ...], variables: list[dict[str, Any]], analysis_s: float
 ) -> dict[str, Any]:
     """A light cell's record (the keys of Tracker._record, built in one go: Run All builds one
-    per cell) from its ``fields``: (execution_count, cell_id, label, started_at, duration_s,
-    rss_before, rss_after, rss_peak, gc, rss_peak_scope)."""
-    count, cell_id, label, started_at, duration, rss_before, rss_after, rss_peak, gc, scope = fields
+    per cell) from ``cell``: (execution_count, cell_id, label, its stopped CellMeasurement)."""
+    count, cell_id, label, m = cell
+    t0 = time.perf_counter()
+    error, duration, rss_before, rss_after, rss_peak, gc_delta = m.light_result()
     record = {
         "seq": 0,  # assigned by the store
         "execution_count": count,
-        "cell_id": cell_id,
+        "cell_id": cell_id if isinstance(cell_id, str) else None,
         "label": label,
         "mode": "light",
-        "started_at": started_at,
+        "started_at": m.started_at,
         "duration_s": duration,
         "rss_before": rss_before,
         "rss_after": rss_after,
@@ -171,13 +172,13 @@ def _light_record_dict(
         "top_lines": [],
         "types": [],
         "variables": variables,
-        "gc": gc,
+        "gc": gc_delta,
         "error": error,
         "leaks": [],
     }
-    if scope is not None:
-        record["rss_peak_scope"] = scope
-    record["analysis_s"] = analysis_s
+    if rss_peak is not None:
+        record["rss_peak_scope"] = PEAK_CELL if m.peak_reset else PEAK_PROCESS
+    record["analysis_s"] = round(analysis_s + time.perf_counter() - t0, 6)
     return record
 
 
@@ -709,35 +710,30 @@ class Tracker:
                 self._sync_flush = False
 
     def _light_record(self, running: _Running, queue_in: asyncio.AbstractEventLoop | None) -> None:
-        """A deferred light cell, after its reply: the readings and the variables (they describe
-        the namespace the cell left, so before the next cell runs). A cell that ran without an
-        error while a frontend listens and the loop can wait has its record built later with
-        the others of its batch (:meth:`_build_records`); any other gets its record now."""
+        """A deferred light cell, after its reply: its variables (they describe the namespace the
+        cell left, so before the next cell runs). A cell that ran without an error while a
+        frontend listens and the loop can wait has its record built later with the others of
+        its batch (:meth:`_build_records`); any other gets its record now."""
         t0 = time.perf_counter()
-        m = running.measurement
-        error, duration, rss_before, rss_after, rss_peak, gc_delta = m.light_result()
         variables = self._source_variables(running)
-        scope = None
-        if rss_peak is not None:
-            scope = PEAK_CELL if m.peak_reset else PEAK_PROCESS
-        cell_id = running.cell_id if isinstance(running.cell_id, str) else None
-        fields = (running.execution_count, cell_id, running.label, m.started_at, duration)
-        fields += (rss_before, rss_after, rss_peak, gc_delta, scope)
-        if error is None and queue_in is not None and self.bridge.attached():
+        m = running.measurement
+        if m.error is None and queue_in is not None and self.bridge.attached():
             # Its suspects are the last pass's, carried forward. The pass itself runs once per
             # batch, for its last record, just before the batch is sent (_complete_batch): Run
             # All pays one pass per batch, not one per cell.
             self._note_touched(running)
             self._leak_owed += 1
-            self._unbuilt.append((fields, variables, round(time.perf_counter() - t0, 6)))
+            cell = (running.execution_count, running.cell_id, running.label, m)
+            self._unbuilt.append((cell, variables, time.perf_counter() - t0))
             if len(self._unbuilt) >= bridge_mod.BATCH_MAX:
                 self._build_records(send=True)
             elif self._build_handle is None:
                 delay = bridge_mod.BATCH_DELAY_S  # the bridge's batches: read now (tests set it)
                 self._build_handle = queue_in.call_later(delay, self._build_from_loop)
             return
-        record = _light_record_dict(fields, variables, error, round(time.perf_counter() - t0, 6))
-        self._store_and_send(running, record, {"mode": "light", "error": error}, queue_in)
+        cell = (running.execution_count, running.cell_id, running.label, m)
+        record = _light_record_dict(cell, variables, time.perf_counter() - t0)
+        self._store_and_send(running, record, {"mode": "light", "error": record["error"]}, queue_in)
 
     def _build_from_loop(self) -> None:
         self._build_handle = None
@@ -758,8 +754,8 @@ class Tracker:
         carried = self.leaks.last
         add = self.store.add
         stored = []
-        for fields, variables, analysis_s in unbuilt:
-            record = _light_record_dict(fields, variables, None, analysis_s)
+        for cell, variables, analysis_s in unbuilt:
+            record = _light_record_dict(cell, variables, analysis_s)
             record["leaks"] = list(carried)
             stored.append(add(fit_record(record), owned=True, copy_back=False))
         self.bridge.queue_many(stored, send)
