@@ -253,6 +253,7 @@ class Tracker:
         # build after every cell.
         self._unbuilt: list[tuple[Any, ...]] = []
         self._build_handle: asyncio.TimerHandle | None = None
+        self._build_loop: asyncio.AbstractEventLoop | None = None  # the loop of _build_handle
         # Batched light records share one leak pass (see _complete_batch): the names the cells
         # since the last pass touched, and how many cells the owed pass stands for.
         self._leak_names: set[str] = set()
@@ -727,9 +728,11 @@ class Tracker:
             self._unbuilt.append((cell, variables, time.perf_counter() - t0))
             if len(self._unbuilt) >= bridge_mod.BATCH_MAX:
                 self._build_records(send=True)
-            elif self._build_handle is None:
+            elif self._build_handle is None or self._build_loop is not queue_in:
+                # (A timer left on another or a closed loop would never fire: one on this one.)
                 delay = bridge_mod.BATCH_DELAY_S  # the bridge's batches: read now (tests set it)
                 self._build_handle = queue_in.call_later(delay, self._build_from_loop)
+                self._build_loop = queue_in
             return
         cell = (running.execution_count, running.cell_id, running.label, m)
         record = _light_record_dict(cell, variables, time.perf_counter() - t0)

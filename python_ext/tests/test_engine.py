@@ -423,6 +423,39 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell):
         tracker.bridge._comms.pop(comm.comm_id, None)
 
 
+def test_waiting_light_records_go_out_on_the_next_loop_when_theirs_closed(shell):
+    """A batch timer left on a loop that closed never fires: the next light cell on another
+    loop arms one there, and the batch carries both cells' records."""
+    import asyncio
+
+    from memtrack.bridge import BATCH_DELAY_S
+
+    tracker = memtrack._tracker
+    comm = _ListeningComm()
+    tracker.bridge._comms[comm.comm_id] = comm
+
+    async def first():
+        memtrack.start()
+        run(shell, "loop_a = 1")
+        await asyncio.sleep(0)  # analysed; its timer is on this loop, which then closes
+
+    async def second():
+        run(shell, "loop_b = 2")
+        await asyncio.sleep(0)
+        await asyncio.sleep(BATCH_DELAY_S * 2)
+        memtrack.stop()
+
+    try:
+        asyncio.run(first())
+        assert comm.sent == [] and len(tracker._unbuilt) == 1
+        asyncio.run(second())
+        (batch,) = comm.sent
+        assert [r["variables"][0]["name"] for r in batch["records"]] == ["loop_a", "loop_b"]
+    finally:
+        tracker.bridge._comms.pop(comm.comm_id, None)
+        memtrack.stop()
+
+
 def test_a_deep_cell_after_waiting_light_cells_keeps_their_order(shell):
     """A %%memtrack cell's record is stored and sent right away: the light records still waiting
     for their batch go first, so seq and the messages keep the order of the cells."""
