@@ -23,6 +23,7 @@ import gc
 import io
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -255,7 +256,17 @@ def _added(
             bare[key].append(arms[0][key])
     out = {key: statistics.median(v) for key, v in diffs.items()}
     out.update({f"bare_{key}": statistics.median(v) for key, v in bare.items()})
+    out.update({f"interval_{key}": median_interval(v) for key, v in diffs.items()})
     return out
+
+
+def median_interval(values: list[float], resamples: int = 1000) -> tuple[float, float]:
+    """A 90% bootstrap interval of the median of ``values`` (rounds): how far the machine's
+    noise alone moves the figure (seeded, so a run repeats its own interval)."""
+    rng = random.Random(0)
+    k = len(values)
+    medians = sorted(statistics.median(rng.choices(values, k=k)) for _ in range(resamples))
+    return medians[int(0.05 * resamples)], medians[int(0.95 * resamples) - 1]
 
 
 def light_breakdown(ip: InteractiveShell, tracker, n: int) -> None:
@@ -337,9 +348,15 @@ def bench_light(ip: InteractiveShell, tracker, baseline: dict) -> None:
         )
         print(
             "       latency: until the cell's reply; all included: the loop's work after the "
-            "cell too (analysis, record, its message when sent alone); medians per cell. "
+            "cell too (its variables; a batch of records and their message when its timer "
+            "fires after it); medians per cell. "
             f"Mean, every batched message and batch leak pass spread over the cells: "
             f"{added['mean'] * 1e6:.0f} us"
+        )
+        (lat_lo, lat_hi), (all_lo, all_hi) = added["interval_latency"], added["interval_whole"]
+        print(
+            f"       90% intervals over the rounds (the noise): latency {lat_lo * 1e6:.0f}-"
+            f"{lat_hi * 1e6:.0f} us, all included {all_lo * 1e6:.0f}-{all_hi * 1e6:.0f} us"
         )
         floor = ReadingsOnly(ip)
         floor_trivial = _added(ip, "x = 1", rounds, n, arm=floor)
@@ -375,6 +392,17 @@ def bench_light(ip: InteractiveShell, tracker, baseline: dict) -> None:
                 f"       mean, batched messages and leak passes spread: {ratio_mean:.3f}x; "
                 f"floor, the readings alone: {ratio_floor:.3f}x"
             )
+            spans = []
+            for label, key in (("latency", "latency"), ("all included", "whole")):
+                lo, hi = added[f"interval_{key}"]
+                base = added[f"bare_{key}"]
+                spans.append(f"{label} {1 + lo / base:.3f}-{1 + hi / base:.3f}x")
+            lo, hi = floor_10k["interval_latency"]
+            spans.append(
+                f"floor {1 + lo / floor_10k['bare_latency']:.3f}-"
+                f"{1 + hi / floor_10k['bare_latency']:.3f}x"
+            )
+            print(f"       90% intervals over the rounds (the noise): {', '.join(spans)}")
     finally:
         tracker.bridge._comms.pop("bench", None)
         memtrack.stop()
