@@ -361,7 +361,18 @@ class _ListeningComm:
         self.sent.append(data)
 
 
-def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell):
+@pytest.fixture
+def listening(shell):
+    """A frontend comm on the tracker's bridge (light records are then deferred and batched, as
+    in a kernel with the sidebar open); closed after the test."""
+    comm = _ListeningComm()
+    bridges = memtrack._tracker.bridge._comms
+    bridges[comm.comm_id] = comm
+    yield comm
+    bridges.pop(comm.comm_id, None)
+
+
+def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell, listening):
     """Inside ipykernel's asyncio loop a light cell returns before it is analysed: the loop
     takes its variables after the reply, and the next cell never runs before that. The records
     of the analysed cells are built, stored and sent together, in one `records` message, when
@@ -371,8 +382,7 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell):
     from memtrack.bridge import BATCH_DELAY_S
 
     tracker = memtrack._tracker
-    comm = _ListeningComm()
-    tracker.bridge._comms[comm.comm_id] = comm
+    comm = listening
     seen = {}
 
     async def cells():
@@ -394,36 +404,33 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell):
         seen["sent_before_history"] = len(comm.sent)  # light_d's record waits for its timer
         memtrack.stop()
 
-    try:
-        n0 = len(tracker.store)
-        asyncio.run(cells())
-        assert seen["after_cell"] == (n0, 1)
-        assert seen["after_loop"] == (n0, 0, 1)  # analysed, its record not built yet
-        assert seen["after_c"] == (n0, 1, 2)  # light_a, light_b analysed; light_c waits
-        assert f"{n0 + 2} cell(s) recorded" in seen["status"]
-        assert seen["sent_at_once"] == []
-        (batch,) = seen["batch"]
-        protocol.parse_message(batch)
-        assert batch["type"] == "records"
-        assert seen["stored_after_timer"] == n0 + 3
-        names = [sorted(v["name"] for v in r["variables"]) for r in batch["records"]]
-        assert names == [["light_a"], ["light_b"], ["light_b", "light_c"]]
-        # light_b's row describes the namespace light_b's cell left, not the next cell's
-        assert batch["records"][1]["variables"][0]["type"] == "int"
-        assert [r["seq"] for r in batch["records"]] == [n0 + 1, n0 + 2, n0 + 3]
-        assert seen["sent_before_history"] == 1
-        records = memtrack.history()  # builds and sends what still waits
-        (last_msg,) = comm.sent[1:]
-        assert [r["variables"][0]["name"] for r in last_msg["records"]] == ["light_d"]
-        stored = [sorted(v["name"] for v in r["variables"]) for r in records[-4:]]
-        assert stored == [*names, ["light_d"]]
-        assert all(r["mode"] == "light" for r in records[-4:])
-        assert tracker._deferred == [] and tracker._unbuilt == []
-    finally:
-        tracker.bridge._comms.pop(comm.comm_id, None)
+    n0 = len(tracker.store)
+    asyncio.run(cells())
+    assert seen["after_cell"] == (n0, 1)
+    assert seen["after_loop"] == (n0, 0, 1)  # analysed, its record not built yet
+    assert seen["after_c"] == (n0, 1, 2)  # light_a, light_b analysed; light_c waits
+    assert f"{n0 + 2} cell(s) recorded" in seen["status"]
+    assert seen["sent_at_once"] == []
+    (batch,) = seen["batch"]
+    protocol.parse_message(batch)
+    assert batch["type"] == "records"
+    assert seen["stored_after_timer"] == n0 + 3
+    names = [sorted(v["name"] for v in r["variables"]) for r in batch["records"]]
+    assert names == [["light_a"], ["light_b"], ["light_b", "light_c"]]
+    # light_b's row describes the namespace light_b's cell left, not the next cell's
+    assert batch["records"][1]["variables"][0]["type"] == "int"
+    assert [r["seq"] for r in batch["records"]] == [n0 + 1, n0 + 2, n0 + 3]
+    assert seen["sent_before_history"] == 1
+    records = memtrack.history()  # builds and sends what still waits
+    (last_msg,) = comm.sent[1:]
+    assert [r["variables"][0]["name"] for r in last_msg["records"]] == ["light_d"]
+    stored = [sorted(v["name"] for v in r["variables"]) for r in records[-4:]]
+    assert stored == [*names, ["light_d"]]
+    assert all(r["mode"] == "light" for r in records[-4:])
+    assert tracker._deferred == [] and tracker._unbuilt == []
 
 
-def test_waiting_light_records_go_out_on_the_next_loop_when_theirs_closed(shell):
+def test_waiting_light_records_go_out_on_the_next_loop_when_theirs_closed(shell, listening):
     """A batch timer left on a loop that closed never fires: the next light cell on another
     loop arms one there, and the batch carries both cells' records."""
     import asyncio
@@ -431,8 +438,7 @@ def test_waiting_light_records_go_out_on_the_next_loop_when_theirs_closed(shell)
     from memtrack.bridge import BATCH_DELAY_S
 
     tracker = memtrack._tracker
-    comm = _ListeningComm()
-    tracker.bridge._comms[comm.comm_id] = comm
+    comm = listening
 
     async def first():
         memtrack.start()
@@ -445,25 +451,20 @@ def test_waiting_light_records_go_out_on_the_next_loop_when_theirs_closed(shell)
         await asyncio.sleep(BATCH_DELAY_S * 2)
         memtrack.stop()
 
-    try:
-        asyncio.run(first())
-        assert comm.sent == [] and len(tracker._unbuilt) == 1
-        asyncio.run(second())
-        (batch,) = comm.sent
-        assert [r["variables"][0]["name"] for r in batch["records"]] == ["loop_a", "loop_b"]
-    finally:
-        tracker.bridge._comms.pop(comm.comm_id, None)
-        memtrack.stop()
+    asyncio.run(first())
+    assert comm.sent == [] and len(tracker._unbuilt) == 1
+    asyncio.run(second())
+    (batch,) = comm.sent
+    assert [r["variables"][0]["name"] for r in batch["records"]] == ["loop_a", "loop_b"]
 
 
-def test_a_deep_cell_after_waiting_light_cells_keeps_their_order(shell):
+def test_a_deep_cell_after_waiting_light_cells_keeps_their_order(shell, listening):
     """A %%memtrack cell's record is stored and sent right away: the light records still waiting
     for their batch go first, so seq and the messages keep the order of the cells."""
     import asyncio
 
     tracker = memtrack._tracker
-    comm = _ListeningComm()
-    tracker.bridge._comms[comm.comm_id] = comm
+    comm = listening
 
     async def cells():
         memtrack.start()
@@ -474,17 +475,14 @@ def test_a_deep_cell_after_waiting_light_cells_keeps_their_order(shell):
         run(shell, "%%memtrack --quiet\norder_c = bytearray(1000)")
         memtrack.stop()
 
-    try:
-        n0 = len(tracker.store)
-        asyncio.run(cells())
-        records = memtrack.history()[n0:]
-        assert [r["mode"] for r in records] == ["light", "light", "deep"]
-        assert [r["variables"][0]["name"] for r in records] == ["order_a", "order_b", "order_c"]
-        assert [r["seq"] for r in records] == sorted(r["seq"] for r in records)
-        sent = [r for msg in comm.sent for r in (msg.get("records") or [msg.get("record")])]
-        assert [r["seq"] for r in sent] == [r["seq"] for r in records]
-    finally:
-        tracker.bridge._comms.pop(comm.comm_id, None)
+    n0 = len(tracker.store)
+    asyncio.run(cells())
+    records = memtrack.history()[n0:]
+    assert [r["mode"] for r in records] == ["light", "light", "deep"]
+    assert [r["variables"][0]["name"] for r in records] == ["order_a", "order_b", "order_c"]
+    assert [r["seq"] for r in records] == sorted(r["seq"] for r in records)
+    sent = [r for msg in comm.sent for r in (msg.get("records") or [msg.get("record")])]
+    assert [r["seq"] for r in sent] == [r["seq"] for r in records]
 
 
 def test_sizing_a_deleted_big_list_allocates_no_copy_of_it(shell):
