@@ -681,9 +681,10 @@ class Tracker:
         self.flush(batch=True)
 
     def flush(self, batch: bool = False) -> None:
-        """Analyse, store and send the deferred light cells now (before the next cell runs, so
-        the namespace they describe is the one they left). ``batch``: their records may wait a
-        little for one message with the next cells' (see Bridge.queue). Never raises."""
+        """Analyse the deferred light cells now (before the next cell runs, so the namespace
+        they describe is the one they left), then store and send every record that waits.
+        ``batch``: only analyse; their records wait for their batch (:meth:`_build_records`,
+        one message with the next cells'). Never raises."""
         handle, self._flush_handle = self._flush_handle, None
         if handle is not None:
             handle.cancel()
