@@ -719,13 +719,13 @@ class Tracker:
         t0 = time.perf_counter()
         variables = self._source_variables(running)
         m = running.measurement
+        cell = (running.execution_count, running.cell_id, running.label, m)
         if m.error is None and queue_in is not None and self.bridge.attached():
             # Its suspects are the last pass's, carried forward. The pass itself runs once per
             # batch, for its last record, just before the batch is sent (_complete_batch): Run
             # All pays one pass per batch, not one per cell.
             self._note_touched(running)
             self._leak_owed += 1
-            cell = (running.execution_count, running.cell_id, running.label, m)
             self._unbuilt.append((cell, variables, time.perf_counter() - t0))
             if len(self._unbuilt) >= bridge_mod.BATCH_MAX:
                 self._build_records(send=True)
@@ -735,7 +735,6 @@ class Tracker:
                 self._build_handle = queue_in.call_later(delay, self._build_from_loop)
                 self._build_loop = queue_in
             return
-        cell = (running.execution_count, running.cell_id, running.label, m)
         record = _light_record_dict(cell, variables, time.perf_counter() - t0)
         self._store_and_send(running, record, {"mode": "light", "error": record["error"]}, queue_in)
 
