@@ -771,12 +771,13 @@ class Tracker:
         snaps, absent = running.names
         running.names = None
         ns = self.shell.user_ns
-        # Words of the source that still name nothing (attributes, words in strings) are not
-        # worth a look from the leak pass.
-        running.touched = (snaps, [n for n in absent if n in ns])
+        # Words of the source that still name nothing (attributes, words in strings, keywords)
+        # are neither the cell's variables nor worth a look from the leak pass.
+        created = [*filter(ns.__contains__, absent)]
+        running.touched = (snaps, created)
         try:
             top = int(running.opts.get("top") or DEFAULT_TOP)
-            return changed_variables(ns, snaps, absent, top)
+            return changed_variables(ns, snaps, created, top)
         except Exception as e:
             _warn("variables skipped", e)
             return []

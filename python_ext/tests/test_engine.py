@@ -320,12 +320,22 @@ def test_every_record_under_2kb(shell):
     assert len(json.dumps(last(), separators=(",", ":"))) <= RECORD_MAX_BYTES
 
 
-def test_deep_size_respects_its_budget_and_never_calls_user_code():
+def test_deep_size_respects_its_budget_and_never_calls_user_code(monkeypatch):
     big = {i: str(i) for i in range(300_000)}
-    start = time.perf_counter()
-    r = sizes.deep_size(big, deadline=start + 0.02)
-    assert time.perf_counter() - start < 0.1
+    # A clock that moves 1 ms per reading: the walk must stop at the first reading past its
+    # deadline (readings every 256 children), whatever the machine's speed.
+    readings = []
+
+    def clock():
+        readings.append(None)
+        return len(readings) * 0.001
+
+    monkeypatch.setattr(sizes.time, "perf_counter", clock)
+    r = sizes.deep_size(big, deadline=0.02)
+    monkeypatch.undo()
     assert r["partial"] and r["size"] > 0
+    assert len(readings) == 21  # 20 readings within the deadline, then the one past it
+    assert r["objects"] <= 21 * 256 + 1
     full = sizes.deep_size({i: str(i) for i in range(100)})
     assert not full["partial"] and full["size"] > sys.getsizeof({})
     Hostile.calls.clear()
