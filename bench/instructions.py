@@ -30,15 +30,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PREVIOUS = HERE / "instructions.json"
-CELLS = {
+CELLS = {  # name: (cell, N); "notebook": bench/run.py's NOTEBOOK_CELL
     "trivial": ("x = 1", 100),
     "10k objects": ("objs = [{'i': i} for i in range(10_000)]", 10),
+    "19-line cell": ("notebook", 40),
 }
 ARMS = ("bare", "floor", "light")
 
 
 def child(arm: str, cell: str, n: int) -> None:
-    """Under valgrind: run ``cell`` ``n`` times in ``arm`` (after a warm-up)."""
+    """Under valgrind: run ``cell`` ``n`` times in ``arm`` (after a warm-up). The cell
+    "notebook" is bench/run.py's NOTEBOOK_CELL, after its NOTEBOOK_SETUP."""
     sys.path.insert(0, str(HERE))
     import run  # bench/run.py: the shell, the kernel-like loop, the floor arm; this tree's memtrack
 
@@ -46,6 +48,9 @@ def child(arm: str, cell: str, n: int) -> None:
     bridge = importlib.import_module("memtrack.bridge")
     bridge.BATCH_DELAY_S = 1e9  # batches by size only: the same messages in every run
     ip = run.shell()
+    if cell == "notebook":
+        ip.run_cell(run.NOTEBOOK_SETUP)
+        cell = run.NOTEBOOK_CELL
     memtrack._tracker.bridge._comms["bench"] = run.FakeComm()
     if arm == "floor":
         run.ReadingsOnly(ip).start()

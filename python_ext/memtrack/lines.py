@@ -433,41 +433,25 @@ def snap_source(ns: dict, source: str) -> tuple[dict[str, Before], set[str]]:
     words = source_words(source)
     present = [*filter(ns.__contains__, words)]  # the look-ups in C: most words name nothing
     absent = words.difference(present)
-    snaps = _snap_values(ns, [*filterfalse(_IPYTHON_NAMES.match, present)][:SNAP_MAX])
-    functions = [name for name in present if type(ns[name]) is FunctionType]
-    for name in functions:
-        func = ns.get(name)
-        for stored in global_stores(func) if type(func) is FunctionType else ():
+    snaps = {
+        name: _before(ns[name]) for name in [*filterfalse(_IPYTHON_NAMES.match, present)][:SNAP_MAX]
+    }
+    for name in [name for name in present if type(ns[name]) is FunctionType]:
+        for stored in global_stores(ns[name]):
             if stored not in snaps and stored not in absent:
                 _snap_name(ns, stored, snaps, absent)
-    func = None  # no reference left while the cell runs
     return snaps, absent
 
 
-def _snap_values(ns: dict, names: list[str]) -> dict[str, Before]:
-    """Snapshots of the existing ``names``, a step per name done by ``map`` in C (~0.2 us a
-    name against ~1 us for a Python loop: a cell mentioning 15 names pays it before it runs).
-    Values of builtin types, most of them, get ``sys.getsizeof``; others their type's name
-    and :func:`sizes.sizeof` (no framework ``__sizeof__``, a raising one gives None)."""
-    values = [*map(ns.__getitem__, names)]
-    types = [*map(type, values)]
-    type_names = [*map(_BUILTIN_NAMES.get, types)]
-    if None in type_names:
-        sizes = []
-        for i, value in enumerate(values):
-            if type_names[i] is None:
-                type_names[i] = type_name(types[i])
-                sizes.append(sizeof(value))
-            else:
-                sizes.append(sys.getsizeof(value))
-        value = None
-    else:
-        sizes = [*map(sys.getsizeof, values)]
-    ids = [*map(id, values)]
-    values = None  # no reference left while the cell runs
-    # Equal lengths by construction; zip's strict= keyword costs more than the rest of a name.
-    before = zip(ids, type_names, sizes, map(_RESIZABLE_TYPE.get, types))  # noqa: B905
-    return dict(zip(names, before))  # noqa: B905
+def _before(value: Any) -> Before:
+    """A value's snapshot: builtin types get ``sys.getsizeof`` and their name from a table;
+    others their type's name (descriptors) and :func:`sizes.sizeof` (no framework
+    ``__sizeof__``; one that raises gives None)."""
+    t = type(value)
+    name = _BUILTIN_NAMES.get(t)
+    if name is None:
+        return (id(value), type_name(t), sizeof(value), None)
+    return (id(value), name, sys.getsizeof(value), _RESIZABLE_TYPE.get(t))
 
 
 def _snap_name(ns: dict, name: str, snaps: dict[str, Before], absent: set[str]) -> None:
@@ -476,7 +460,7 @@ def _snap_name(ns: dict, name: str, snaps: dict[str, Before], absent: set[str]) 
     if value is _MISSING:
         absent.add(name)
     elif user_name(name) and len(snaps) < SNAP_MAX:
-        snaps.update(_snap_values(ns, [name]))
+        snaps[name] = _before(value)
     value = None
 
 
