@@ -53,6 +53,7 @@ from .leaks import LeakDetector
 from .lines import CellLedger, changed_variables, snap_source
 from .measure import PEAK_CELL, PEAK_PROCESS, CellMeasurement
 from .objects import TypeCounter
+from .protocol import RECORD_KEYS
 from .release import release_request
 from .roots import BUDGET_REQUEST_S, roots_from_shell
 from .store import RecordStore
@@ -148,6 +149,12 @@ def batch_pass_budget(cells: int, per_cell_s: float) -> float:
     return min(BATCH_PASS_MAX_S, max(BATCH_PASS_MIN_S, cells * per_cell_s))
 
 
+def _new_record(*values: Any) -> dict[str, Any]:
+    """A record's required keys (protocol.RECORD_KEYS, the wire order) from their values in
+    that order, ``seq`` left out (the store assigns it)."""
+    return dict(zip(RECORD_KEYS, (0, *values), strict=True))
+
+
 def _light_record_dict(
     cell: tuple[Any, ...], variables: list[dict[str, Any]], analysis_s: float
 ) -> dict[str, Any]:
@@ -156,26 +163,27 @@ def _light_record_dict(
     count, cell_id, label, m = cell
     t0 = time.perf_counter()
     error, duration, rss_before, rss_after, rss_peak, gc_delta = m.light_result()
-    record = {
-        "seq": 0,  # assigned by the store
-        "execution_count": count,
-        "cell_id": cell_id if isinstance(cell_id, str) else None,
-        "label": label,
-        "mode": "light",
-        "started_at": m.started_at,
-        "duration_s": duration,
-        "rss_before": rss_before,
-        "rss_after": rss_after,
-        "rss_peak": rss_peak,
-        "traced_delta": None,
-        "traced_peak": None,
-        "top_lines": [],
-        "types": [],
-        "variables": variables,
-        "gc": gc_delta,
-        "error": error,
-        "leaks": [],
-    }
+    # execution_count, cell_id, label, mode, started_at, duration_s, rss_before, rss_after,
+    # rss_peak, traced_delta, traced_peak, top_lines, types, variables, gc, error, leaks
+    record = _new_record(
+        count,
+        cell_id if isinstance(cell_id, str) else None,
+        label,
+        "light",
+        m.started_at,
+        duration,
+        rss_before,
+        rss_after,
+        rss_peak,
+        None,
+        None,
+        [],
+        [],
+        variables,
+        gc_delta,
+        error,
+        [],
+    )
     if rss_peak is not None:
         record["rss_peak_scope"] = PEAK_CELL if m.peak_reset else PEAK_PROCESS
     record["analysis_s"] = round(analysis_s + time.perf_counter() - t0, 6)
@@ -934,26 +942,26 @@ class Tracker:
         queue_in: asyncio.AbstractEventLoop | None = None,
     ) -> dict[str, Any]:
         """Store the record and send it (``queue_in``: a loop that may send it batched)."""
-        record = {
-            "seq": 0,  # assigned by the store
-            "execution_count": running.execution_count,
-            "cell_id": running.cell_id if isinstance(running.cell_id, str) else None,
-            "label": running.label,
-            "mode": numbers["mode"],
-            "started_at": numbers["started_at"],
-            "duration_s": numbers["duration_s"],
-            "rss_before": numbers["rss_before"],
-            "rss_after": numbers["rss_after"],
-            "rss_peak": numbers["rss_peak"],
-            "traced_delta": numbers["traced_delta"],
-            "traced_peak": numbers["traced_peak"],
-            "top_lines": numbers.get("top_lines") or [],
-            "types": numbers.get("types") or [],
-            "variables": numbers.get("variables") or [],
-            "gc": numbers["gc"],
-            "error": numbers["error"],
-            "leaks": [],
-        }
+        # In protocol.RECORD_KEYS order, as in _light_record_dict.
+        record = _new_record(
+            running.execution_count,
+            running.cell_id if isinstance(running.cell_id, str) else None,
+            running.label,
+            numbers["mode"],
+            numbers["started_at"],
+            numbers["duration_s"],
+            numbers["rss_before"],
+            numbers["rss_after"],
+            numbers["rss_peak"],
+            numbers["traced_delta"],
+            numbers["traced_peak"],
+            numbers.get("top_lines") or [],
+            numbers.get("types") or [],
+            numbers.get("variables") or [],
+            numbers["gc"],
+            numbers["error"],
+            [],  # leaks: the suspects are added when it is stored
+        )
         for key in (
             "rss_peak_scope",
             "traced_delta_method",
