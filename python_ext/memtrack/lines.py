@@ -35,7 +35,6 @@ import tracemalloc
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain, filterfalse
 from types import FunctionType
 from typing import Any
 
@@ -348,7 +347,7 @@ def changed_variables(
     older values, by id (a rebound or deleted value's delta)."""
     sizes = sizes or {}
     rows = []
-    for name in [*filterfalse(_IPYTHON_NAMES.match, chain(snaps, absent))]:
+    for name in [n for n in (*snaps, *absent) if user_name(n)]:
         before = snaps.get(name)
         oid, old_type, shallow0, resizable = _NOT_SEEN if before is None else before
         value = ns.get(name, _MISSING)
@@ -432,11 +431,19 @@ def snap_source(ns: dict, source: str) -> tuple[dict[str, Before], set[str]]:
     (``def load(): global df; df = ...``, then ``load()``): one level of calls, not deeper."""
     words = source_words(source)
     present = [*filter(ns.__contains__, words)]  # the look-ups in C: most words name nothing
+    if not present:
+        return {}, words
     absent = words.difference(present)
-    snaps = {
-        name: _before(ns[name]) for name in [*filterfalse(_IPYTHON_NAMES.match, present)][:SNAP_MAX]
-    }
-    for name in [name for name in present if type(ns[name]) is FunctionType]:
+    snaps: dict[str, Before] = {}
+    functions = []
+    for name in present:
+        value = ns[name]
+        if user_name(name) and len(snaps) < SNAP_MAX:
+            snaps[name] = _before(value)
+        if type(value) is FunctionType:
+            functions.append(name)
+    value = None  # no reference left while the cell runs
+    for name in functions:
         for stored in global_stores(ns[name]):
             if stored not in snaps and stored not in absent:
                 _snap_name(ns, stored, snaps, absent)
