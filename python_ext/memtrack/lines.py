@@ -113,7 +113,7 @@ class _Snap:
 
 # What changed_variables needs of a value before the cell: (id, type name, shallow size,
 # exact type when a resizable builtin container, else None). A light cell takes one per name
-# its source mentions, before it runs: a plain tuple, built in C (a dataclass costs 3x).
+# its source mentions, before it runs: a plain tuple (a dataclass costs 3x to build).
 Before = tuple[int, str, "int | None", "type | None"]
 _NOT_SEEN: tuple[None, None, None, None] = (None, None, None, None)
 
@@ -442,7 +442,6 @@ def snap_source(ns: dict, source: str) -> tuple[dict[str, Before], set[str]]:
             snaps[name] = _before(value)
         if type(value) is FunctionType:
             functions.append(name)
-    value = None  # no reference left while the cell runs
     for name in functions:
         for stored in global_stores(ns[name]):
             if stored not in snaps and stored not in absent:
@@ -468,7 +467,6 @@ def _snap_name(ns: dict, name: str, snaps: dict[str, Before], absent: set[str]) 
         absent.add(name)
     elif user_name(name) and len(snaps) < SNAP_MAX:
         snaps[name] = _before(value)
-    value = None
 
 
 # The names each function's code rebinds through ``global``, by code object: one bytecode scan
