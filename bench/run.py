@@ -292,6 +292,18 @@ def _added(
     return out
 
 
+def light_rows(cell: str, added: dict) -> None:
+    """A cell's two light rows (target <= 100 us added): until its reply, and all included."""
+    for what, key in (("latency", "latency"), ("all included", "whole")):
+        lo, hi = added[f"interval_{key}"]
+        row(
+            f"light: added per {cell}, {what}",
+            f"{added[key] * 1e6:.0f} us ({lo * 1e6:.0f}-{hi * 1e6:.0f})",
+            "<= 100 us",
+            added[key] <= 100e-6,
+        )
+
+
 def median_interval(values: list[float], resamples: int = 1000) -> tuple[float, float]:
     """A 90% bootstrap interval of the median of ``values`` (rounds): how far the machine's
     noise alone moves the figure (seeded, so a run repeats its own interval)."""
@@ -366,45 +378,17 @@ def bench_light(ip: InteractiveShell, tracker, baseline: dict) -> None:
         added = _added(ip, "x = 1", rounds, n)
         baseline["trivial_cell_s"] = added["bare_mean"]
         assert comm.sent > 0
-        row(
-            "light: added per trivial cell, latency",
-            f"{added['latency'] * 1e6:.0f} us",
-            "<= 100 us",
-            added["latency"] <= 100e-6,
-        )
-        row(
-            "light: added per trivial cell, all included",
-            f"{added['whole'] * 1e6:.0f} us",
-            "<= 100 us",
-            added["whole"] <= 100e-6,
-        )
+        light_rows("trivial cell", added)
         print(
             "       latency: until the cell's reply; all included: the loop's work after the "
             "cell too (its variables; a batch of records and their message when its timer "
-            "fires after it); medians per cell. "
-            f"Mean, every batched message and batch leak pass spread over the cells: "
+            "fires after it); medians per cell, 90% intervals over the rounds (the noise) in "
+            "brackets. Mean, every batched message and batch leak pass spread over the cells: "
             f"{added['mean'] * 1e6:.0f} us"
-        )
-        (lat_lo, lat_hi), (all_lo, all_hi) = added["interval_latency"], added["interval_whole"]
-        print(
-            f"       90% intervals over the rounds (the noise): latency {lat_lo * 1e6:.0f}-"
-            f"{lat_hi * 1e6:.0f} us, all included {all_lo * 1e6:.0f}-{all_hi * 1e6:.0f} us"
         )
         ip.run_cell(NOTEBOOK_SETUP)
         added = _added(ip, NOTEBOOK_CELL, rounds, n)
-        (lat_lo, lat_hi), (all_lo, all_hi) = added["interval_latency"], added["interval_whole"]
-        row(
-            "light: added per 19-line cell, latency",
-            f"{added['latency'] * 1e6:.0f} us ({lat_lo * 1e6:.0f}-{lat_hi * 1e6:.0f})",
-            "<= 100 us",
-            added["latency"] <= 100e-6,
-        )
-        row(
-            "light: added per 19-line cell, all included",
-            f"{added['whole'] * 1e6:.0f} us ({all_lo * 1e6:.0f}-{all_hi * 1e6:.0f})",
-            "<= 100 us",
-            added["whole"] <= 100e-6,
-        )
+        light_rows("19-line cell", added)
         print(
             f"       ({added['bare_latency'] * 1e3:.2f} ms bare: IPython compiles it statement "
             f"by statement); mean {added['mean'] * 1e6:.0f} us"
