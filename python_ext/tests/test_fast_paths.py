@@ -122,8 +122,11 @@ def test_source_words_hold_every_identifier_of_the_source():
     identifiers = set(_IDENTIFIER.findall(ascii_cell))
     assert identifiers <= words  # the translate-and-split path misses no name
     assert words - identifiers <= {"0x1F", "1", "1e5"}  # numbers: words that name nothing
-    # Other scripts take the regex: names next to non-ASCII characters are still found.
-    assert source_words("café=naïve+1 # →x") == {"café", "naïve", "x"}
+    # Other scripts' characters stay in words; a word that is then no name goes through the regex.
+    assert source_words("café=naïve+1 # →x, “quoted”") == {"café", "naïve", "1", "x", "quoted"}
+    unicode_cell = "données = [x² for x in range(3)]  # 値 → résultat\nprint(données)"
+    assert set(_IDENTIFIER.findall(unicode_cell)) <= source_words(unicode_cell)
+    assert {"a", "b"} <= source_words("a\ud800b = 1")  # a lone surrogate: no UnicodeError
     assert "late" not in source_words(" " * SOURCE_SCAN_MAX + "late = 1")
 
 
