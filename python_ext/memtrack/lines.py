@@ -59,7 +59,7 @@ _IPYTHON_WORDS = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
 _IPYTHON_NAMES = re.compile(r"^(_+|_\d+|_i+|_i\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
 CODE_MAX = 120  # characters of a line's source kept in a record
 SOURCE_SCAN_MAX = 20_000  # characters of a light cell's source searched for names
-SNAP_MAX = 500  # namespace names a light cell snapshots (~1 us each, paid before it runs)
+SNAP_MAX = 500  # namespace names a light cell snapshots (~0.5 us each, paid before it runs)
 _IDENTIFIER = re.compile(r"(?<!\w)[^\W\d]\w*")
 # Every ASCII character that cannot be part of a name, to a space: then ``split()`` gives words
 # (for ASCII sources; _UTF8_BREAKS leaves the bytes of other characters, all >= 0x80, alone).
