@@ -67,19 +67,41 @@ def _json_size(record: Mapping[str, Any]) -> int:
     return len(json.dumps(record, separators=(",", ":"), default=str))
 
 
+# A record with at most 3 table rows and no leak suspects takes at most SMALL_RECORD_FIXED
+# bytes of JSON besides its strings (keys, numbers, punctuation: tests/test_summary.py builds
+# the largest); its strings may take the rest when they are plain ASCII (one JSON byte each).
+SMALL_RECORD_FIXED = 1400
+_SMALL_ROWS = 3
+
+
+def _fits_unencoded(record: Mapping[str, Any], limit: int = RECORD_MAX_BYTES) -> bool:
+    """True when ``record`` surely fits in ``limit`` bytes of JSON without encoding it (~13 us
+    for a light record): few rows, no suspects, short plain strings. A string with another
+    character may take 12 bytes of JSON per character (``\\uXXXX`` twice); such records are
+    measured."""
+    tables = [record.get(key) or () for key in ("top_lines", "types", "variables")]
+    if sum(map(len, tables)) > _SMALL_ROWS or record.get("leaks"):
+        return False
+    budget = limit - SMALL_RECORD_FIXED
+    for values in (record.values(), *(row.values() for table in tables for row in table)):
+        for value in values:
+            if type(value) is str:
+                if not (value.isascii() and value.isprintable()) or '"' in value or "\\" in value:
+                    return False
+                budget -= len(value)
+                if budget < 0:
+                    return False
+    return True
+
+
 def fit_record(record: dict[str, Any], limit: int = RECORD_MAX_BYTES) -> dict[str, Any]:
     """Shrink ``record`` in place until its JSON is at most ``limit`` bytes: long strings are cut,
     then the last (smallest) rows of the longest table are dropped."""
     label = record.get("label")
     if isinstance(label, str) and len(label) > _TEXT_MAX:
         record["label"] = label[: _TEXT_MAX - 1] + "\u2026"
-    rows = (
-        len(record.get("top_lines") or ())
-        + len(record.get("types") or ())
-        + len(record.get("variables") or ())
-    )
-    if rows <= 3 and not record.get("leaks"):
-        return record  # ~700 B of fixed keys + 3 rows of <= 3 strings of <= 120 chars: fits
+    if _fits_unencoded(record):
+        return record
     size = _json_size(record)
     while size > limit:
         tables = [k for k in ("top_lines", "types", "variables") if record.get(k)]

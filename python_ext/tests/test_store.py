@@ -80,3 +80,51 @@ def test_summary_line_format():
 )
 def test_format_bytes(n, signed, text):
     assert format_bytes(n, signed) == text
+
+
+def _widest(schema: dict, definitions: dict, rows: int) -> object:
+    """The value of ``schema`` whose JSON is longest, strings empty (their content is what
+    summary._fits_unencoded counts); arrays of objects get ``rows`` rows, other arrays 3 items."""
+    if "$ref" in schema:
+        schema = definitions[schema["$ref"].rsplit("/", 1)[1]]
+    kinds = schema.get("type", "string")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "object" in kinds:
+        props = schema.get("properties", {})
+        return {k: _widest(v, definitions, rows) for k, v in props.items()}
+    if "array" in kinds:
+        item = schema.get("items", {})
+        n = rows if item.get("type") == "object" else 3
+        return [_widest(item, definitions, rows) for _ in range(n)]
+    if "integer" in kinds:
+        return -(10**19)
+    if "number" in kinds:
+        return -2.2250738585072014e-308
+    if "boolean" in kinds:
+        return False
+    return None if "null" in kinds else ""  # "null" is longer than ""
+
+
+def test_small_records_fit_without_encoding():
+    """fit_record skips the JSON for records of <= 3 rows with short plain strings: everything
+    but their strings must take at most SMALL_RECORD_FIXED bytes, on the schema's largest."""
+    import json
+
+    from conftest import MESSAGE_SCHEMA
+    from memtrack.summary import RECORD_MAX_BYTES, SMALL_RECORD_FIXED, fit_record
+
+    definitions = MESSAGE_SCHEMA["definitions"]
+    properties = definitions["record"]["properties"]
+    for table in ("top_lines", "types", "variables"):
+        record = {k: _widest(v, definitions, 0) for k, v in properties.items()}
+        record[table] = _widest(properties[table], definitions, 3)
+        record["leaks"] = []
+        assert len(json.dumps(record, separators=(",", ":"))) <= SMALL_RECORD_FIXED, table
+    # Non-ASCII text is measured, not assumed: 3 rows of 120-character names once passed.
+    name = "\u540d" * 120
+    record = {k: _widest(v, definitions, 0) for k, v in properties.items()}
+    record.update(label="\u6807" * 120, leaks=[], types=[], top_lines=[])
+    record["variables"] = [{"name": name, "type": "dict", "size": 1, "delta": 1}] * 3
+    fitted = fit_record(record)
+    assert len(json.dumps(fitted, separators=(",", ":"))) <= RECORD_MAX_BYTES
+    assert len(fitted["variables"]) < 3
