@@ -449,13 +449,16 @@ def snap_source(ns: dict, source: str) -> tuple[dict[str, Before], set[str]]:
     snaps: dict[str, Before] = {}
     functions = []
     for name in present:
-        value = ns[name]
+        value = ns.get(name, _MISSING)
+        if value is _MISSING:  # deleted since the look-up (another thread: ipykernel subshells)
+            absent.add(name)
+            continue
         if user_name(name) and len(snaps) < SNAP_MAX:
             snaps[name] = _before(value)
         if type(value) is FunctionType:
-            functions.append(name)
-    for name in functions:
-        for stored in global_stores(ns[name]):
+            functions.append(value)  # dropped on return, before the cell runs
+    for func in functions:
+        for stored in global_stores(func):
             if stored not in snaps and stored not in absent:
                 _snap_name(ns, stored, snaps, absent)
     return snaps, absent

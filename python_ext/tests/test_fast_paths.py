@@ -130,6 +130,19 @@ def test_source_words_hold_every_identifier_of_the_source():
     assert "late" not in source_words(" " * SOURCE_SCAN_MAX + "late = 1")
 
 
+def test_light_snapshot_survives_a_name_deleted_after_its_look_up():
+    """Another thread (ipykernel 7 subshells) may delete a name between the look-up and the
+    snapshot: the name counts as absent, no KeyError."""
+
+    class Vanishing(dict):
+        def __contains__(self, key):  # found by the look-up, gone right after it
+            return key == "gone" or dict.__contains__(self, key)
+
+    ns = Vanishing(kept=[1])
+    snaps, absent = snap_source(ns, "kept.append(gone)")
+    assert set(snaps) == {"kept"} and "gone" in absent
+
+
 def test_store_add_without_copy_back_returns_the_stored_dict():
     store = RecordStore()
     record = {"label": "x", "variables": []}
