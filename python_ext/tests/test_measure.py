@@ -34,7 +34,13 @@ def test_peak_rss_at_least_current():
 def test_50mb_allocation_shows_in_traced_delta_and_peak(no_tracing):
     m = CellMeasurement(deep=True).start()
     x = bytearray(50 * MB)
+    # The RSS check needs pages new to the process: malloc may hand the bytearray memory it
+    # freed earlier and kept resident (it depends on what ran before), an anonymous map never.
+    fresh = mmap.mmap(-1, 50 * MB)
+    for offset in range(0, 50 * MB, mmap.PAGESIZE):
+        fresh[offset] = 1
     result = m.finish()
+    fresh.close()
     try:
         assert result["mode"] == "deep"
         assert 49 * MB <= result["traced_delta"] <= 52 * MB
