@@ -49,8 +49,8 @@ _GLOBAL_OPS = frozenset(
     dis.opmap[name] for name in ("STORE_GLOBAL", "DELETE_GLOBAL") if name in dis.opmap
 )
 _EXTENDED_ARG = dis.opmap.get("EXTENDED_ARG", 144)
-_RESIZABLE = (list, dict, set, bytearray)
-_RESIZABLE_TYPE = {t: t for t in _RESIZABLE}
+# Exact builtin containers whose buffer a cell may resize in place (type -> itself: one get).
+_RESIZABLE = {t: t for t in (list, dict, set, bytearray)}
 # Names of the types most variables have, without type_name()'s descriptor reads per snapshot.
 _BUILTIN_NAMES = {t: type_name(t) for t in (*ATOMIC, *SKIP, list, tuple, dict, set, frozenset)}
 _MISSING = object()
@@ -324,14 +324,11 @@ class CellLedger:
 def _snapshot(value: Any, fresh_tracing: bool) -> _Snap:
     """id, type name and shallow size of ``value``; ``fresh_tracing``: also whether tracemalloc
     missed its allocation (a resizable container older than the tracing session)."""
-    t = type(value)
-    shallow = sizeof(value)
-    resizable = t if t in _RESIZABLE else None
+    oid, name, shallow, resizable = _before(value)
     untraced = False
     if fresh_tracing and resizable is not None:
         untraced = tracemalloc.get_object_traceback(value) is None
-    name = _BUILTIN_NAMES.get(t) or type_name(t)
-    return _Snap(id(value), name, shallow, resizable, untraced, shallow)
+    return _Snap(oid, name, shallow, resizable, untraced, shallow)
 
 
 def changed_variables(
@@ -472,7 +469,7 @@ def _before(value: Any) -> Before:
     name = _BUILTIN_NAMES.get(t)
     if name is None:
         return (id(value), type_name(t), sizeof(value), None)
-    return (id(value), name, sys.getsizeof(value), _RESIZABLE_TYPE.get(t))
+    return (id(value), name, sys.getsizeof(value), _RESIZABLE.get(t))
 
 
 def _snap_name(ns: dict, name: str, snaps: dict[str, Before], absent: set[str]) -> None:

@@ -68,7 +68,7 @@ def _json_size(record: Mapping[str, Any]) -> int:
 
 
 # A record with at most 3 table rows and no leak suspects takes at most SMALL_RECORD_FIXED
-# bytes of JSON besides its strings (keys, numbers, punctuation: tests/test_summary.py builds
+# bytes of JSON besides its strings (keys, numbers, punctuation: tests/test_store.py builds
 # the largest); its strings may take the rest when they are plain ASCII (one JSON byte each).
 SMALL_RECORD_FIXED = 1400
 _SMALL_ROWS = 3
