@@ -61,8 +61,9 @@ _proc: _ProcFiles | None = None
 def _forget_files() -> None:
     # After a fork the child's "self" is another process: reopen on first use (no getpid()
     # per reading: it is a system call since glibc 2.25).
-    global _proc
+    global _proc, _ru_least, _stale_maxrss
     _proc = None
+    _ru_least, _stale_maxrss = None, 0  # the child's ru_maxrss is its own
 
 
 if hasattr(os, "register_at_fork"):
@@ -133,11 +134,16 @@ def reset_peak_rss() -> bool:
         return False
 
 
-# ru_maxrss above VmHWM right after a reset: the maximum the kernel keeps in the process's signal
-# struct, set at exec from the parent's memory (Python's subprocess spawns with vfork, so a kernel
-# started by a 150 MB Jupyter server reports >= 150 MB). No reset clears it; while the RSS stays
-# below it, ru_maxrss says nothing and VmHWM is read directly.
+# ru_maxrss is max(VmHWM, a value the kernel keeps in the process's signal struct). That value is
+# set at exec from the memory of the process that exec'd (Python's subprocess spawns with vfork:
+# a kernel started by a 90 MB Jupyter server reports >= 90 MB) and then never changes while the
+# process lives (do_exit folds the memory in only when the whole process dies); no reset clears
+# it. So every reading is an upper bound of it: a reading above the lowest one seen so far
+# (_ru_least) is VmHWM itself, with no /proc/self/status to parse (~9 us). _stale_maxrss: the
+# value itself, once a reading above VmHWM showed it; while the RSS stays below it, ru_maxrss
+# only repeats it and VmHWM is read directly.
 _stale_maxrss = 0
+_ru_least: int | None = None
 
 
 def _note_stale_maxrss(value: int) -> None:
@@ -147,10 +153,25 @@ def _note_stale_maxrss(value: int) -> None:
 
 def _rusage_peak() -> int | None:
     """``ru_maxrss`` in bytes (Linux: KiB). ~1 us, against ~9 us for parsing /proc/self/status.
-
-    On Linux it is VmHWM, or higher: an exited thread may have left a larger value in the
-    process's signal struct, which no reset clears. So it is an upper bound of the peak."""
+    An upper bound of the peak since the last reset: see ``_ru_least``."""
     return _maxrss_bytes()
+
+
+def _peak_from_rusage(top: int) -> tuple[int | None, int | None]:
+    """``(ru_maxrss, the peak since the reset or None)`` where ``top`` is the larger of the RSS
+    readings at both ends: the peak when ru_maxrss alone proves it, else None (read VmHWM)."""
+    global _ru_least
+    ru = _rusage_peak()
+    if ru is None:
+        return None, None
+    least = _ru_least
+    if least is None or ru < least:
+        _ru_least = ru  # a real reading: still an upper bound of the exec value
+    if ru <= top:
+        return ru, top  # VmHWM <= ru_maxrss <= top <= VmHWM: nothing above the ends
+    if least is not None and ru > least:
+        return ru, ru  # above the exec value: it is VmHWM
+    return ru, None
 
 
 def gc_stats() -> list[tuple[int, int, int]]:
@@ -354,14 +375,12 @@ class CellMeasurement:
         rss_after = rss()
         hwm = ru = None
         if self.peak_reset and self._rss_before is not None and rss_after is not None:
-            # ru_maxrss is an upper bound of the peak since the reset (~1 us). When it is not
-            # above the RSS at both ends, the peak is the larger end; only a cell that really
-            # peaked (or a stale ru_maxrss) needs VmHWM from /proc/self/status (~9 us).
+            # ru_maxrss (~1 us) proves the peak since the reset for most cells: one that did not
+            # peak above its ends, or (once a first reading is known) one that did while the
+            # process is above its exec value. The others read VmHWM (~9 us, see _ru_least).
             top = max(self._rss_before, rss_after)
             if top >= _stale_maxrss:  # below it, ru_maxrss only repeats the stale value
-                ru = _rusage_peak()
-                if ru is not None and ru <= top:
-                    hwm = top
+                ru, hwm = _peak_from_rusage(top)
         if hwm is None:
             hwm = peak_rss()
             if ru is not None and hwm is not None and ru > hwm:

@@ -53,6 +53,7 @@ def test_a_stale_rusage_peak_falls_back_to_vmhwm(monkeypatch):
 
     monkeypatch.setattr(measure, "_rusage_peak", stale_rusage_peak)
     monkeypatch.setattr(measure, "_stale_maxrss", 0)
+    monkeypatch.setattr(measure, "_ru_least", None)
     m = CellMeasurement().start()
     result = m.finish()
     assert result["rss_peak"] < 1 << 40
@@ -61,6 +62,24 @@ def test_a_stale_rusage_peak_falls_back_to_vmhwm(monkeypatch):
     result = CellMeasurement().start().finish()
     assert calls == [1]  # known stale: VmHWM read directly
     assert max(result["rss_before"], result["rss_after"]) <= result["rss_peak"] < 1 << 40
+
+
+def test_a_peak_above_the_exec_value_comes_from_rusage_alone(monkeypatch):
+    # Every ru_maxrss reading bounds the value exec left (it never changes while the process
+    # lives): a later reading above the lowest one is VmHWM itself, no /proc/self/status.
+    assert measure.reset_peak_rss()
+    monkeypatch.setattr(measure, "_ru_least", measure._rusage_peak())
+    monkeypatch.setattr(measure, "_stale_maxrss", 0)
+    status_reads = []
+    read_status = measure.peak_rss
+    monkeypatch.setattr(measure, "peak_rss", lambda: status_reads.append(1) or read_status())
+    m = CellMeasurement().start()
+    tmp = b"\x01" * (40 * MB)
+    del tmp
+    result = m.finish()
+    assert status_reads == []
+    assert result["rss_peak"] - result["rss_before"] >= 35 * MB
+    assert result["rss_peak"] == read_status()  # the same number VmHWM gives
 
 
 def test_light_peak_sees_a_temporary_buffer():

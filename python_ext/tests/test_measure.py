@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import json
 import mmap
+import os
+import subprocess
 import sys
 import tracemalloc
 
@@ -65,6 +68,38 @@ def test_temporary_80mb_buffer_shows_only_in_peaks(no_tracing):
         assert result["rss_peak_scope"] == measure.PEAK_CELL
         assert result["rss_peak"] - result["rss_before"] >= 70 * MB
         assert result["rss_peak"] >= result["rss_after"]
+
+
+_CHILD_PEAKS = """
+import json, resource
+from memtrack.measure import CellMeasurement
+inherited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+cells = []
+for size in (0, 20_000_000, 30_000_000):  # the second and third: the stale value is known
+    m = CellMeasurement().start()
+    tmp = b"\\x01" * size
+    del tmp
+    r = m.finish()
+    cells.append([r["rss_before"], r["rss_after"], r["rss_peak"], size])
+print(json.dumps({"inherited": inherited, "cells": cells}))
+"""
+
+
+def test_a_process_started_by_a_bigger_one_reports_its_own_peaks():
+    # A kernel inherits at exec the ru_maxrss of the server that started it: its cells must
+    # still report their own peak (from VmHWM), never the server's size.
+    ballast = bytearray(300 * MB)
+    ballast[:: mmap.PAGESIZE] = b"\x01" * len(range(0, len(ballast), mmap.PAGESIZE))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD_PEAKS], env=env, capture_output=True, text=True, check=True
+    )
+    del ballast
+    child = json.loads(out.stdout)
+    assert child["inherited"] >= 300 * MB  # the condition under test
+    for before, after, peak, size in child["cells"]:
+        assert max(before, after) <= peak < 250 * MB
+        assert peak - before >= size * 0.9
 
 
 def test_reuses_user_tracemalloc_session_with_its_frame_limit(no_tracing):
