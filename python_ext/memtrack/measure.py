@@ -157,6 +157,19 @@ def _rusage_peak() -> int | None:
     return _maxrss_bytes()
 
 
+def _page_faults() -> int | None:
+    """Page faults of the whole process so far (minor and major; ~1 us). Every page that becomes
+    resident in its page tables is faulted in, populating calls included: none since the peak's
+    reset means the RSS has not grown since."""
+    if resource is None:
+        return None
+    try:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+    except (OSError, ValueError):
+        return None
+    return usage.ru_minflt + usage.ru_majflt
+
+
 def _peak_from_rusage(top: int) -> tuple[int | None, int | None]:
     """``(ru_maxrss, the peak since the reset or None)`` where ``top`` is the larger of the RSS
     readings at both ends: the peak when ru_maxrss alone proves it, else None (read VmHWM)."""
@@ -271,6 +284,7 @@ class CellMeasurement:
 
     __slots__ = (
         "_end",
+        "_faults_before",
         "_gc_after",
         "_gc_before",
         "_rss_before",
@@ -299,6 +313,7 @@ class CellMeasurement:
         self.peak_reset = False
         self._t0 = 0.0
         self._rss_before: int | None = None
+        self._faults_before: int | None = None
         self._rss_peak_seen: int | None = None
         self._traced_before: int | None = None
         self._traced_peak_seen: int | None = None
@@ -318,6 +333,8 @@ class CellMeasurement:
         self._wall0 = time.time()
         self._gc_before = _raw_gc_stats()
         self._rss_before = rss()
+        if self._rss_before is not None and self._rss_before < _stale_maxrss:
+            self._faults_before = _page_faults()  # ru_maxrss will say nothing: see stop()
 
         if _active:
             _save_peaks_before_reset(rss_hwm=True, traced=self.deep)
@@ -381,6 +398,8 @@ class CellMeasurement:
             top = max(self._rss_before, rss_after)
             if top >= _stale_maxrss:  # below it, ru_maxrss only repeats the stale value
                 ru, hwm = _peak_from_rusage(top)
+            elif self._faults_before is not None and _page_faults() == self._faults_before:
+                hwm = top  # no page faulted in since the reset: nothing above the ends
         if hwm is None:
             hwm = peak_rss()
             if ru is not None and hwm is not None and ru > hwm:

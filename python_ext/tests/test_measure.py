@@ -72,22 +72,27 @@ def test_temporary_80mb_buffer_shows_only_in_peaks(no_tracing):
 
 _CHILD_PEAKS = """
 import json, resource
+from memtrack import measure
 from memtrack.measure import CellMeasurement
 inherited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+read_status, status_reads = measure.peak_rss, []
+measure.peak_rss = lambda: status_reads.append(1) or read_status()
 cells = []
-for size in (0, 20_000_000, 30_000_000):  # the second and third: the stale value is known
+for size in (0, 20_000_000, 30_000_000, 0, 0, 0):
+    reads = len(status_reads)
     m = CellMeasurement().start()
     tmp = b"\\x01" * size
     del tmp
     r = m.finish()
-    cells.append([r["rss_before"], r["rss_after"], r["rss_peak"], size])
+    cells.append([r["rss_before"], r["rss_after"], r["rss_peak"], size, len(status_reads) - reads])
 print(json.dumps({"inherited": inherited, "cells": cells}))
 """
 
 
 def test_a_process_started_by_a_bigger_one_reports_its_own_peaks():
     # A kernel inherits at exec the ru_maxrss of the server that started it: its cells must
-    # still report their own peak (from VmHWM), never the server's size.
+    # still report their own peak, never the server's size. ru_maxrss says nothing there:
+    # VmHWM is read, unless no page was faulted in during the cell.
     ballast = bytearray(300 * MB)
     ballast[:: mmap.PAGESIZE] = b"\x01" * len(range(0, len(ballast), mmap.PAGESIZE))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -97,9 +102,12 @@ def test_a_process_started_by_a_bigger_one_reports_its_own_peaks():
     del ballast
     child = json.loads(out.stdout)
     assert child["inherited"] >= 300 * MB  # the condition under test
-    for before, after, peak, size in child["cells"]:
+    for before, after, peak, size, _ in child["cells"]:
         assert max(before, after) <= peak < 250 * MB
         assert peak - before >= size * 0.9
+    reads = [cell[4] for cell in child["cells"]]
+    assert reads[1:3] == [1, 1]  # the buffers faulted pages in: VmHWM
+    assert reads[3:] == [0, 0, 0], reads  # nothing faulted in: the ends are the peak
 
 
 def test_reuses_user_tracemalloc_session_with_its_frame_limit(no_tracing):
