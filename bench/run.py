@@ -148,6 +148,7 @@ READINGS = {
     "reset_peak_rss": "peak reset",
     "_rusage_peak": "ru_maxrss",
     "peak_rss": "VmHWM",
+    "_page_faults": "page faults",
     "_raw_gc_stats": "gc stats",
 }
 
@@ -220,8 +221,8 @@ class ReadingsOnly:
     """The floor under any per-cell tracker of this kind: pre/post_run_cell hooks that take the
     light record's readings (clock, RSS, peak-RSS reset and read, gc counters) and nothing else:
     no bookkeeping, no variables, no record, no message. Registered in place of memtrack's.
-    The peak is ru_maxrss, or VmHWM from /proc/self/status while ru_maxrss is the value exec
-    left (the process is below it: ``start`` looks)."""
+    The peak is ru_maxrss; while ru_maxrss is the value exec left (the process is below it:
+    ``start`` looks), VmHWM from /proc/self/status when a page was faulted in during the cell."""
 
     def __init__(self, ip: InteractiveShell) -> None:
         import resource
@@ -241,18 +242,29 @@ class ReadingsOnly:
         def post(result):
             kept.append((clock(), pread(statm, 64, 0), rusage(0), stats()))
 
-        def post_below_exec_value(result):
-            kept.append((clock(), pread(statm, 64, 0), pread(status, 8192, 0), stats()))
+        # Below the exec value: VmHWM, unless the process faulted in no page during the cell.
+        faults = [0]
 
-        self.pre, self.posts = pre, (post, post_below_exec_value)
-        self.post = post
+        def pre_below_exec_value(info):
+            usage = rusage(0)
+            faults[0] = usage.ru_minflt + usage.ru_majflt
+            pre(info)
+
+        def post_below_exec_value(result):
+            end = (clock(), pread(statm, 64, 0), rusage(0), stats())
+            if end[2].ru_minflt + end[2].ru_majflt != faults[0]:
+                pread(status, 8192, 0)
+            kept.append(end)
+
+        self.hooks = ((pre, post), (pre_below_exec_value, post_below_exec_value))
+        self.pre, self.post = pre, post
 
     def start(self) -> None:
         import resource
 
         measure.reset_peak_rss()
         inherited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        self.post = self.posts[inherited > (measure.rss() or 0) + 2**20]
+        self.pre, self.post = self.hooks[inherited > (measure.rss() or 0) + 2**20]
         self.ip.events.register("pre_run_cell", self.pre)
         self.ip.events.register("post_run_cell", self.post)
 
@@ -684,7 +696,7 @@ def main() -> None:
         inherited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
             f"ru_maxrss inherited at exec: {inherited:.0f} MB, as a kernel started by a Jupyter "
-            "server (BENCH_SERVER_MB=0: none); the light cells below it read VmHWM each time"
+            "server (BENCH_SERVER_MB=0: none); below it, a cell that faults pages in reads VmHWM"
         )
     sections = {
         "light": lambda: bench_light(ip, tracker, baseline),
