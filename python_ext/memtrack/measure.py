@@ -159,8 +159,10 @@ def _rusage_peak() -> int | None:
 
 def _page_faults() -> int | None:
     """Page faults of the whole process so far (minor and major; ~1 us). Every page that becomes
-    resident in its page tables is faulted in, populating calls included: none since the peak's
-    reset means the RSS has not grown since."""
+    resident in its page tables is faulted in, populating calls (mmap's MAP_POPULATE, mlock,
+    madvise's MADV_POPULATE_*) included: none since the peak's reset means the RSS has not grown
+    since. Not seen: a khugepaged collapse filling a huge page (<= 2 MB) or another process
+    writing into this one's memory, when freed again before the cell ends."""
     if resource is None:
         return None
     try:
