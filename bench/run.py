@@ -38,6 +38,7 @@ sys.path.insert(0, str(HERE.parent / "python_ext"))
 
 import memtrack  # noqa: E402
 from memtrack import measure  # noqa: E402
+from memtrack import store as store_mod  # noqa: E402
 from memtrack.summary import RECORD_MAX_BYTES  # noqa: E402
 
 BASELINE = HERE / "baseline.json"
@@ -583,8 +584,9 @@ def _history_outputs(ip: InteractiveShell) -> int:
 
 
 def _in_store(tracker) -> int:
-    with tracker.store._lock:
-        return sum(_tracked_in(r) for r in tracker.store._records)
+    store = tracker.store
+    with store._lock:
+        return sum(_tracked_in(r) for r in (*store._cold, *store._records))
 
 
 def _growth(ip: InteractiveShell, tracker, n: int, tracked: bool) -> tuple[int, int]:
@@ -617,6 +619,7 @@ def bench_store(ip: InteractiveShell, tracker) -> None:
         bare_growth, _ = _growth(ip, tracker, n, tracked=False)
         tracked_growth, _ = _growth(ip, tracker, n, tracked=True)
         records = memtrack.history()
+        held = tracker.store.nbytes()  # Python objects, shared small values counted each time
         sizes = [len(json.dumps(r, separators=(",", ":"))) for r in records]
         worst = max(sizes)
         row(
@@ -624,6 +627,12 @@ def bench_store(ip: InteractiveShell, tracker) -> None:
             f"{worst} B",
             f"<= {RECORD_MAX_BYTES} B",
             worst <= RECORD_MAX_BYTES,
+        )
+        row(
+            f"store: memory per light record, {len(records)} kept",
+            f"{held / len(records):.0f} B",
+            f"<= {RECORD_MAX_BYTES} B",
+            held / len(records) <= RECORD_MAX_BYTES,
         )
         # A deep record with full tables.
         ip.run_cell(
@@ -645,8 +654,9 @@ def bench_store(ip: InteractiveShell, tracker) -> None:
             abs(other) <= 50,
         )
         print(
-            f"       history: {len(records)} records, {tracker.store.nbytes() / 1e6:.1f} MB in "
-            f"Python objects; tracker lists: cells {len(tracker._cells)}, running "
+            f"       history: {len(records)} records, {held / 1e6:.1f} MB in Python objects "
+            f"(the newest {store_mod.HOT_RECORDS}+ as dicts, the others as their JSON); tracker "
+            f"lists: cells {len(tracker._cells)}, running "
             f"{len(tracker._running)}"
         )
     finally:

@@ -3,11 +3,15 @@
 Comm handlers may run on another thread than the cells (ipykernel 7 subshells), so every access
 goes through one lock. Records are plain JSON-safe dicts; copies go in and out, so nobody can
 change the stored history by mutating what they were handed.
+
+Only the newest records stay dicts. Older ones are kept as their compact JSON: a light record
+takes ~3.7 KB as dicts, ints and strings and ~0.5 KB as JSON; a deep one ~14 KB and at most 2 KB.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import threading
 import weakref
@@ -19,6 +23,12 @@ from typing import Any
 Listener = Callable[[str, "dict[str, Any] | None"], None]
 
 DEFAULT_MAX_RECORDS = 10_000
+# Records kept as dicts, at least (at most twice as many): the bridge may still be sending the
+# newest ones (a batch's last record gets its leak suspects just before the send; a batch holds
+# at most memtrack.bridge.BATCH_MAX records, fewer than this), and they are the ones read most.
+# Older ones are packed this many at a time, every HOT_RECORDS records: ~6 us of JSON encoding a
+# light record, up to ~30 us a deep one (~2 to ~8 ms at once).
+HOT_RECORDS = 256
 
 
 def _copy(value: Any) -> Any:
@@ -29,6 +39,20 @@ def _copy(value: Any) -> Any:
     if t is list or t is tuple:
         return [_copy(v) for v in value]
     return value
+
+
+def _pack(record: dict[str, Any]) -> bytes | dict[str, Any]:
+    """A stored record's compact form: its JSON (records are JSON-safe: string keys, lists, so
+    it gives them back equal), or the record itself when json cannot encode it."""
+    try:
+        return json.dumps(record, separators=(",", ":")).encode()
+    except (TypeError, ValueError):
+        return record
+
+
+def _unpack(packed: bytes | dict[str, Any]) -> dict[str, Any]:
+    """A new dict of a stored record (both forms)."""
+    return json.loads(packed) if type(packed) is bytes else _copy(packed)
 
 
 def _nbytes(value: Any) -> int:
@@ -48,13 +72,15 @@ class RecordStore:
         if max_records < 1:
             raise ValueError("max_records must be >= 1")
         self._lock = threading.Lock()
-        self._records: deque[dict[str, Any]] = deque(maxlen=max_records)
+        self._max = max_records
+        self._cold: deque[bytes | dict[str, Any]] = deque()  # the older records, packed
+        self._records: deque[dict[str, Any]] = deque()  # the newest, oldest first
         self._next_seq = 1
         self._listeners: list[weakref.WeakMethod] = []
 
     @property
     def max_records(self) -> int:
-        return self._records.maxlen or 0
+        return self._max
 
     def add(
         self, record: Mapping[str, Any], owned: bool = False, copy_back: bool = True
@@ -73,7 +99,13 @@ class RecordStore:
         with self._lock:
             stored["seq"] = self._next_seq
             self._next_seq += 1
-            self._records.append(stored)
+            hot, cold = self._records, self._cold
+            hot.append(stored)
+            if len(hot) >= 2 * HOT_RECORDS:
+                cold.extend(_pack(hot.popleft()) for _ in range(HOT_RECORDS))
+            excess = len(cold) + len(hot) - self._max
+            for _ in range(max(0, excess)):
+                (cold or hot).popleft()  # the oldest record goes
         if self._listeners:
             self._notify("add", stored)
         return _copy(stored) if copy_back or not owned else stored
@@ -81,14 +113,14 @@ class RecordStore:
     def snapshot(self) -> list[dict[str, Any]]:
         """Copies of all records, oldest first."""
         with self._lock:
-            records = list(self._records)
-        return [_copy(r) for r in records]
+            records = [*self._cold, *self._records]
+        return [_unpack(r) for r in records]
 
     def tail(self, count: int) -> list[dict[str, Any]]:
         """Copies of the last ``count`` records, oldest first."""
         with self._lock:
-            records = list(self._records)[-count:] if count > 0 else []
-        return [_copy(r) for r in records]
+            records = [*self._cold, *self._records][-count:] if count > 0 else []
+        return [_unpack(r) for r in records]
 
     def add_listener(self, method: Listener) -> None:
         """Call the bound ``method("add", record)`` after each :meth:`add` (with a copy of the
@@ -121,16 +153,21 @@ class RecordStore:
         """Memory the stored records take (Python objects, shared small values counted each
         time: an upper bound)."""
         with self._lock:
-            records = list(self._records)
-        return sys.getsizeof(self._records) + sum(_nbytes(r) for r in records)
+            records = [*self._cold, *self._records]
+        return (
+            sys.getsizeof(self._cold)
+            + sys.getsizeof(self._records)
+            + sum(_nbytes(r) for r in records)
+        )
 
     def clear(self) -> None:
         """Forget every record; ``seq`` keeps counting (it is unique per kernel process)."""
         with self._lock:
+            self._cold.clear()
             self._records.clear()
         if self._listeners:
             self._notify("clear", None)
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._records)
+            return len(self._cold) + len(self._records)

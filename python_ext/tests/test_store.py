@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import sys
 import threading
 
 import pytest
 from memtrack.store import RecordStore
-from memtrack.summary import format_bytes, format_summary
+from memtrack.summary import RECORD_MAX_BYTES, format_bytes, format_summary
 
 
 def test_seq_from_one_copies_and_bound():
@@ -25,6 +28,56 @@ def test_seq_from_one_copies_and_bound():
     assert store.add({})["seq"] == 6
     with pytest.raises(ValueError):
         RecordStore(max_records=0)
+
+
+def _fixture_records() -> list[dict]:
+    from conftest import SCHEMA_DIR
+
+    names = ("record-deep-full", "record-leaks", "record-light", "record")
+    records = []
+    for name in names:
+        record = json.loads((SCHEMA_DIR / "fixtures" / "valid" / f"{name}.json").read_text())
+        records.append(record["record"])
+    return records
+
+
+def test_older_records_are_kept_packed_and_come_back_equal():
+    from memtrack import bridge
+    from memtrack import store as store_mod
+
+    # A batch's last record is completed just before it is sent: it must still be a dict.
+    assert store_mod.HOT_RECORDS > bridge.BATCH_MAX
+    hot = store_mod.HOT_RECORDS
+    store = RecordStore(max_records=3 * hot)
+    records = []
+    for i in range(4 * hot):
+        record = copy.deepcopy(_fixture_records()[i % 4])
+        record.pop("seq", None)
+        record["label"] = f'cell {i} \u540d \U0001f600 "q" \\'
+        record["duration_s"] = i / 7  # floats come back exactly
+        records.append(store.add(record))
+    assert len(store) == 3 * hot
+    assert store.snapshot() == records[hot:]  # the oldest went; the others come back equal
+    assert store.tail(2) == records[-2:]
+    assert all(type(r) is bytes for r in store._cold)
+    assert hot <= len(store._records) < 2 * hot
+    # What they take: each packed record is its JSON (at most 2 KB), not ~4-14 KB of dicts.
+    packed = [sys.getsizeof(r) for r in store._cold]
+    assert max(packed) <= RECORD_MAX_BYTES + 64
+    as_dicts = [store_mod._nbytes(r) for r in records[hot : hot + len(packed)]]
+    assert sum(packed) * 3 < sum(as_dicts)
+    store.clear()
+    assert len(store) == 0 and store.snapshot() == []
+
+
+def test_a_record_json_cannot_hold_stays_a_dict():
+    from memtrack import store as store_mod
+
+    store = RecordStore()
+    odd = store.add({"label": "set", "value": {1, 2}})
+    for _ in range(2 * store_mod.HOT_RECORDS):
+        store.add({"label": "x"})
+    assert store.snapshot()[0] == odd and type(store._cold[0]) is dict
 
 
 def test_concurrent_adds_get_unique_seq():
