@@ -79,13 +79,21 @@ def _files() -> _ProcFiles:
     return proc
 
 
-def _maxrss_bytes() -> int | None:
+def _rusage() -> Any:
+    """``getrusage(RUSAGE_SELF)`` (the whole process), or None where it cannot be read."""
     if resource is None:
         return None
     try:
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return resource.getrusage(resource.RUSAGE_SELF)
     except (OSError, ValueError):
         return None
+
+
+def _maxrss_bytes() -> int | None:
+    usage = _rusage()
+    if usage is None:
+        return None
+    maxrss = usage.ru_maxrss
     # Linux and the BSDs report KiB, macOS bytes.
     return int(maxrss) if sys.platform == "darwin" else int(maxrss) * 1024
 
@@ -163,13 +171,8 @@ def _page_faults() -> int | None:
     madvise's MADV_POPULATE_*) included: none since the peak's reset means the RSS has not grown
     since. Not seen: a khugepaged collapse filling a huge page (<= 2 MB) or another process
     writing into this one's memory, when freed again before the cell ends."""
-    if resource is None:
-        return None
-    try:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-    except (OSError, ValueError):
-        return None
-    return usage.ru_minflt + usage.ru_majflt
+    usage = _rusage()
+    return None if usage is None else usage.ru_minflt + usage.ru_majflt
 
 
 def _peak_from_rusage(top: int) -> tuple[int | None, int | None]:
