@@ -18,7 +18,7 @@ PY_DEV_DEPS := "jupyterlab>=4.6,<5" "notebook>=7.6,<8" "ipykernel>=7" "ipywidget
 	"pytest>=7" "jsonschema>=4" "ruff>=0.5"
 TS_SOURCES := $(wildcard src/*.ts) $(wildcard style/*) $(wildcard style/icons/*) \
 	$(wildcard schema/settings/*.json) package.json tsconfig.json
-PY_SOURCES := $(filter-out %/_version.py,$(wildcard python_ext/memtrack/*.py)) pyproject.toml
+PY_SOURCES := $(filter-out %/_version.py,$(wildcard python_ext/memtrack/*.py python_ext/memtrack/*/*.py)) pyproject.toml
 
 .PHONY: help setup build lab test test-py test-js test-ui lint format bench chromium valgrind clean
 

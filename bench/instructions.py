@@ -45,7 +45,7 @@ def child(arm: str, cell: str, n: int) -> None:
     import run  # bench/run.py: the shell, the kernel-like loop, the floor arm; this tree's memtrack
 
     memtrack = run.memtrack
-    bridge = importlib.import_module("memtrack.bridge")
+    bridge = importlib.import_module("memtrack.shell.bridge")
     bridge.BATCH_DELAY_S = 1e9  # batches by size only: the same messages in every run
     ip = run.shell()
     if cell == "notebook":

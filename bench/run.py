@@ -37,9 +37,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "python_ext"))
 
 import memtrack  # noqa: E402
-from memtrack import measure  # noqa: E402
 from memtrack import store as store_mod  # noqa: E402
-from memtrack.summary import RECORD_MAX_BYTES  # noqa: E402
+from memtrack.measure import cell as measure  # noqa: E402
+from memtrack.record import RECORD_MAX_BYTES  # noqa: E402
 
 BASELINE = HERE / "baseline.json"
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -542,7 +542,7 @@ def bench_deep(ip: InteractiveShell, tracker, baseline: dict) -> None:
 
 def bench_types(ip: InteractiveShell) -> None:
     print("object counts by type at 5e6 live objects:")
-    from memtrack.objects import TypeCounter
+    from memtrack.measure.type_counts import TypeCounter
 
     build_heap(ip, 5_000_000)
     for n in (10_000, 100_000, 1_000_000):

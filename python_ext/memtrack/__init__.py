@@ -11,10 +11,7 @@ import os
 import sys
 from typing import Any
 
-try:
-    from ._version import __version__
-except ImportError:  # not built: running from a source checkout
-    __version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "__version__",
@@ -31,7 +28,7 @@ __all__ = [
     "widget",
 ]
 
-_tracker: Any = None  # memtrack.tracker.Tracker of the shell the extension is loaded in
+_tracker: Any = None  # memtrack.shell.tracker.Tracker of the shell the extension is loaded in
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
@@ -41,7 +38,7 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 def load_ipython_extension(ip: Any) -> None:
     """``%load_ext memtrack``. Loading again in the same shell does nothing."""
     global _tracker
-    from .tracker import Tracker
+    from .shell.tracker import Tracker
 
     if _tracker is not None:
         if _tracker.shell is ip and _tracker.installed:
@@ -53,7 +50,7 @@ def load_ipython_extension(ip: Any) -> None:
     _tracker = tracker
     # Widgets made before an %unload_ext/%load_ext follow the new history. Only if some were
     # made: importing ipywidgets here would tax every kernel that never shows one.
-    widgets = sys.modules.get(f"{__name__}.ipywidget")
+    widgets = sys.modules.get(f"{__name__}.shell.widget")
     if widgets is not None:
         widgets.follow_tracker(tracker.store, tracker.bridge.main_loop)
 
@@ -91,7 +88,7 @@ def export(path: str | os.PathLike[str], format: str | None = None) -> str:
     """Write the history to ``path`` like ``%memtrack export``: ``format`` is json, csv or html
     (default: from the extension). Returns the absolute path written; raises
     :class:`memtrack.report.ReportError` (a ValueError) naming the problem."""
-    from .report import write_report
+    from .reports.files import write_report
 
     tracker = _require()
     tracker.flush()  # light cells whose record waits for the kernel to be idle
@@ -106,7 +103,7 @@ def widget(max_records: int = 500) -> Any:
         import ipywidgets  # noqa: F401  (optional dependency: imported only here)
     except ImportError as e:
         raise ImportError("memtrack.widget() needs ipywidgets: pip install ipywidgets") from e
-    from .ipywidget import MemtrackWidget
+    from .shell.widget import MemtrackWidget
 
     tracker = _require()
     tracker.flush()  # light cells whose record waits for the kernel to be idle
@@ -134,7 +131,7 @@ def reset() -> None:
 
 def suspects() -> list[dict[str, Any]]:
     """The leak suspects now (dicts like a record's ``leaks``), like ``%memtrack leaks``."""
-    from .roots import roots_from_shell
+    from .leaks.roots import roots_from_shell
 
     tracker = _require()
     return tracker.leaks.current(roots_from_shell(tracker.shell))
@@ -143,8 +140,8 @@ def suspects() -> list[dict[str, Any]]:
 def why(name: str, budget_s: float = 0.3) -> list[str] | None:
     """Why the value of ``name`` (a variable, ``Out[N]``, ``sys.last_traceback`` or a deleted
     suspect) is alive: a referrer chain from a namespace root, found within ``budget_s``."""
-    from .holders import why as why_chain
-    from .roots import roots_from_shell
+    from .leaks.roots import roots_from_shell
+    from .leaks.why_alive import why as why_chain
 
     tracker = _require()
     chain, _ = why_chain(roots_from_shell(tracker.shell), name, tracker.leaks, budget_s)

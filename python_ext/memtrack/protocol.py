@@ -1,7 +1,8 @@
 """Wire format of the ``jupyterlab-memtrack`` comm.
 
 The single source of truth is ``schema/wire/message.schema.json``; this module mirrors it by hand
-so that the kernel side needs no JSON Schema library. It is pure: no IPython, no comm.
+so that the kernel side needs no JSON Schema library, and checks records by their one definition
+(:mod:`memtrack.record`). It is pure: no IPython, no comm.
 
 Every message is a JSON object ``{"v": PROTOCOL_VERSION, "type": ..., ...}``.
 """
@@ -11,6 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from .record import RecordError
+from .record import validate_record as check_record
 
 PROTOCOL_VERSION = 1
 
@@ -42,30 +46,6 @@ WHY_STATUSES = ("found", "timeout", "not-found", "gone")
 WHY_BUDGET_MAX_S = 5.0
 REQUEST_ID_MAX = 100
 TARGET_MAX = 200
-
-#: The keys every record carries (the schema's ``record.required``), in wire order.
-RECORD_KEYS = (
-    "seq",
-    "execution_count",
-    "cell_id",
-    "label",
-    "mode",
-    "started_at",
-    "duration_s",
-    "rss_before",
-    "rss_after",
-    "rss_peak",
-    "traced_delta",
-    "traced_peak",
-    "top_lines",
-    "types",
-    "variables",
-    "gc",
-    "error",
-    "leaks",
-)
-
-RECORD_MODES = ("light", "deep")
 
 
 class ProtocolError(ValueError):
@@ -221,81 +201,17 @@ def _check_opt_str(obj: Mapping, key: str, where: str) -> None:
         _check(isinstance(obj[key], str), f"{where}.{key}", "must be a string")
 
 
-def _check_items(value: Any, where: str, required: dict[str, Any]) -> None:
-    """An array of objects whose ``required`` keys satisfy the given predicates."""
-    _check(isinstance(value, list), where, "must be an array")
-    for i, item in enumerate(value):
-        here = f"{where}[{i}]"
-        _check(isinstance(item, dict), here, "must be an object")
-        for key, pred in required.items():
-            _check(key in item, here, f"missing key {key!r}")
-            _check(pred(item[key]), f"{here}.{key}", "has the wrong type")
-
-
 def _nullable_int(value: Any) -> bool:
     return value is None or _is_int(value)
 
 
 def validate_record(record: Any, where: str = "record") -> None:
-    """Raise :class:`ProtocolError` unless ``record`` matches the schema's record definition."""
-    _check(isinstance(record, dict), where, "must be an object")
-    missing = [k for k in RECORD_KEYS if k not in record]
-    _check(not missing, where, f"missing key(s) {', '.join(map(repr, missing))}")
-    r = record
-    _check(_is_int(r["seq"]) and r["seq"] >= 1, f"{where}.seq", "must be an integer >= 1")
-    _check(_nullable_int(r["execution_count"]), f"{where}.execution_count", "must be int or null")
-    for key in ("cell_id", "label", "error"):
-        _check(r[key] is None or isinstance(r[key], str), f"{where}.{key}", "must be str or null")
-    _check(r["mode"] in RECORD_MODES, f"{where}.mode", f"must be one of {RECORD_MODES}")
-    _check(isinstance(r["started_at"], str), f"{where}.started_at", "must be a string")
-    _check(
-        _is_number(r["duration_s"]) and r["duration_s"] >= 0,
-        f"{where}.duration_s",
-        "must be a number >= 0",
-    )
-    for key in ("rss_before", "rss_after", "rss_peak", "traced_delta", "traced_peak"):
-        _check(
-            _nullable_int(r[key]), f"{where}.{key}", "must be an integer number of bytes or null"
-        )
-    _check_items(
-        r["top_lines"],
-        f"{where}.top_lines",
-        {
-            "line": _is_int,
-            "code": lambda v: isinstance(v, str),
-            "increment": _is_int,
-            "occurrences": lambda v: _is_int(v) and v >= 0,
-        },
-    )
-    _check_items(
-        r["types"], f"{where}.types", {"type": lambda v: isinstance(v, str), "count_delta": _is_int}
-    )
-    _check_items(
-        r["variables"],
-        f"{where}.variables",
-        {"name": lambda v: isinstance(v, str), "type": lambda v: isinstance(v, str)},
-    )
-    for i, var in enumerate(r["variables"]):
-        _check("size" in var, f"{where}.variables[{i}]", "missing key 'size'")
-        _check(_nullable_int(var["size"]), f"{where}.variables[{i}].size", "must be int or null")
-    gc_stats = r["gc"]
-    if gc_stats is not None:
-        _check(isinstance(gc_stats, dict), f"{where}.gc", "must be an object or null")
-        if "collections" in gc_stats:
-            cols = gc_stats["collections"]
-            _check(
-                isinstance(cols, list) and all(_is_int(c) for c in cols),
-                f"{where}.gc.collections",
-                "must be an array of integers",
-            )
-        for key in ("collected", "uncollectable"):
-            if key in gc_stats:
-                _check(_is_int(gc_stats[key]), f"{where}.gc.{key}", "must be an integer")
-    _check(
-        isinstance(r["leaks"], list) and all(isinstance(x, dict) for x in r["leaks"]),
-        f"{where}.leaks",
-        "must be an array of objects",
-    )
+    """Raise :class:`ProtocolError` unless ``record`` matches the record's definition
+    (:mod:`memtrack.record`, the schema's ``record``)."""
+    try:
+        check_record(record, where)
+    except RecordError as e:
+        raise ProtocolError(str(e)) from None
 
 
 def _check_request_id(data: Mapping, where: str) -> None:

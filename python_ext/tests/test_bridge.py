@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import memtrack
 from conftest import message_validator
-from memtrack import bridge as bridge_mod
-from memtrack.bridge import TARGET_NAME, Bridge
+from memtrack.shell import bridge as bridge_mod
+from memtrack.shell.bridge import TARGET_NAME, Bridge
 from memtrack.store import RecordStore
 from test_protocol import _measured_record
 

@@ -14,9 +14,12 @@ import memtrack
 import pytest
 from conftest import record_validator
 from IPython.core.error import UsageError
-from memtrack import lines, objects, protocol, sizes
+from memtrack import protocol
+from memtrack.measure import ledger as lines
+from memtrack.measure import sizes
+from memtrack.measure import type_counts as objects
+from memtrack.record import RECORD_MAX_BYTES, fit_record
 from memtrack.store import RecordStore
-from memtrack.summary import RECORD_MAX_BYTES, fit_record
 
 MB = 1_000_000
 LINUX = sys.platform.startswith("linux")
@@ -282,7 +285,7 @@ def test_summary_text_and_html_without_frontend(shell, capsys):
     assert "lines: line 2:" in out
     assert "types: dict +" in out
     assert "variables: rows: list created" in out
-    from memtrack.summary import format_html
+    from memtrack.reports.summary import format_html
 
     html = format_html(last())
     assert html.startswith("<div class='memtrack-summary'>") and "<li>" in html
@@ -389,7 +392,7 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell, listening
     the batch timer fires (BATCH_DELAY_S); history() builds and sends what still waits."""
     import asyncio
 
-    from memtrack.bridge import BATCH_DELAY_S
+    from memtrack.shell.bridge import BATCH_DELAY_S
 
     tracker = memtrack._tracker
     comm = listening
@@ -445,7 +448,7 @@ def test_waiting_light_records_go_out_on_the_next_loop_when_theirs_closed(shell,
     loop arms one there, and the batch carries both cells' records."""
     import asyncio
 
-    from memtrack.bridge import BATCH_DELAY_S
+    from memtrack.shell.bridge import BATCH_DELAY_S
 
     tracker = memtrack._tracker
     comm = listening
@@ -511,8 +514,8 @@ def test_batched_light_cells_share_one_leak_pass_for_the_last_record(shell):
     namespace that cell left). The records before carry the previous pass's suspects."""
     import asyncio
 
-    from memtrack.bridge import BATCH_DELAY_S
-    from memtrack.tracker import batch_pass_budget
+    from memtrack.shell.bridge import BATCH_DELAY_S
+    from memtrack.shell.tracker import batch_pass_budget
 
     tracker = memtrack._tracker
     shell.run_line_magic("memtrack", "reset")  # no suspects left by earlier tests to carry
@@ -563,7 +566,7 @@ def test_batched_light_cells_share_one_leak_pass_for_the_last_record(shell):
 
 
 def test_a_batch_pass_has_the_budget_of_its_cells_within_bounds():
-    from memtrack.tracker import BATCH_PASS_MAX_S, BATCH_PASS_MIN_S, batch_pass_budget
+    from memtrack.shell.tracker import BATCH_PASS_MAX_S, BATCH_PASS_MIN_S, batch_pass_budget
 
     assert batch_pass_budget(1, 0.0003) == BATCH_PASS_MIN_S
     assert batch_pass_budget(4, 0.0003) == 4 * 0.0003

@@ -9,9 +9,10 @@ from datetime import datetime, timezone
 
 import memtrack
 from conftest import record_validator
-from memtrack import measure, objects
-from memtrack.lines import changed_variables, snap_source
-from memtrack.measure import CellMeasurement
+from memtrack.measure import cell as measure
+from memtrack.measure import type_counts as objects
+from memtrack.measure.cell import CellMeasurement
+from memtrack.measure.ledger import changed_variables, snap_source
 from memtrack.store import RecordStore
 
 MB = 1_000_000
@@ -134,7 +135,7 @@ def test_light_snapshot_comes_from_the_source_names():
 
 
 def test_source_words_hold_every_identifier_of_the_source():
-    from memtrack.lines import _IDENTIFIER, SOURCE_SCAN_MAX, source_words
+    from memtrack.measure.ledger import _IDENTIFIER, SOURCE_SCAN_MAX, source_words
 
     ascii_cell = "df2 = df.groupby('key').agg({'v': 'sum'})\nx_1=0x1F+1e5; print(df2[x_1])  # ok"
     words = source_words(ascii_cell)
@@ -189,7 +190,9 @@ def test_light_mode_runs_statements_through_ipythons_own_coroutine(shell):
 def test_deep_analysis_shares_one_deadline(shell, monkeypatch):
     """After the cell, type counts and variable sizes share one deadline within the analysis
     budget (types first, their share of it): the bench measures the time, this the plan."""
-    from memtrack import lines, objects, tracker
+    from memtrack.measure import ledger as lines
+    from memtrack.measure import type_counts as objects
+    from memtrack.shell import tracker
 
     calls = {}
 
@@ -218,7 +221,7 @@ def test_deep_analysis_shares_one_deadline(shell, monkeypatch):
 
 def test_light_snapshot_is_bounded():
     """A cell mentioning thousands of existing names pays for at most SNAP_MAX snapshots."""
-    from memtrack.lines import SNAP_MAX
+    from memtrack.measure.ledger import SNAP_MAX
 
     ns = {f"v{i}": i for i in range(3 * SNAP_MAX)}
     snaps, absent = snap_source(ns, " + ".join(ns))
@@ -226,7 +229,7 @@ def test_light_snapshot_is_bounded():
 
 
 def test_global_stores_are_cached_weakly_and_bounded(monkeypatch):
-    from memtrack import lines
+    from memtrack.measure import ledger as lines
 
     ns: dict = {}
     exec("def gs_f():\n    global gs_a, gs_b\n    gs_a = 1\n    del gs_b", ns)
@@ -245,7 +248,7 @@ def test_global_stores_are_cached_weakly_and_bounded(monkeypatch):
 def test_cell_options_are_parsed_once_per_line_and_handed_out_as_copies(monkeypatch):
     import pytest
     from IPython.core.error import UsageError
-    from memtrack import magics
+    from memtrack.shell import magics
 
     calls = []
     parse = magics._cell_options

@@ -13,9 +13,11 @@ import weakref
 import memtrack
 import pytest
 from conftest import record_validator
-from memtrack import holders, leaks, release
-from memtrack.leaks import LeakConfig, LeakDetector
-from memtrack.roots import MAX_NAMES, Roots, estimate_size
+from memtrack.leaks import detector as leaks
+from memtrack.leaks import release
+from memtrack.leaks import why_alive as holders
+from memtrack.leaks.detector import LeakConfig, LeakDetector
+from memtrack.leaks.roots import MAX_NAMES, Roots, estimate_size
 
 
 def _detector() -> LeakDetector:
@@ -595,7 +597,7 @@ def test_shell_gc_callback_only_while_tracking_deep(shell):
 
 
 def test_shell_deep_leak_analysis_shares_the_analysis_deadline(shell, monkeypatch):
-    from memtrack import tracker as tracker_mod
+    from memtrack.shell import tracker as tracker_mod
 
     det = memtrack._tracker.leaks
     inner = det.after_cell

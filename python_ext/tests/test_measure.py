@@ -11,8 +11,8 @@ import sys
 import tracemalloc
 
 import pytest
-from memtrack import measure
-from memtrack.measure import CellMeasurement
+from memtrack.measure import cell as measure
+from memtrack.measure.cell import CellMeasurement
 
 MB = 1_000_000
 LINUX = sys.platform.startswith("linux")
@@ -72,8 +72,8 @@ def test_temporary_80mb_buffer_shows_only_in_peaks(no_tracing):
 
 _CHILD_PEAKS = """
 import json, resource
-from memtrack import measure
-from memtrack.measure import CellMeasurement
+from memtrack.measure import cell as measure
+from memtrack.measure.cell import CellMeasurement
 inherited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 read_status, status_reads = measure.peak_rss, []
 measure.peak_rss = lambda: status_reads.append(1) or read_status()

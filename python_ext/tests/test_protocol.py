@@ -7,7 +7,8 @@ import json
 import pytest
 from conftest import SCHEMA_DIR, message_validator
 from memtrack import protocol
-from memtrack.measure import CellMeasurement
+from memtrack import record as record_mod
+from memtrack.measure.cell import CellMeasurement
 
 VALID = sorted((SCHEMA_DIR / "fixtures" / "valid").glob("*.json"))
 INVALID = sorted((SCHEMA_DIR / "fixtures" / "invalid").glob("*.json"))
@@ -66,7 +67,7 @@ def test_parse_errors_say_why(data, fragment):
 
 def _measured_record(seq=1):
     numbers = CellMeasurement(deep=False).start().finish(error=None)
-    record = {key: None for key in protocol.RECORD_KEYS}
+    record = {key: None for key in record_mod.RECORD_KEYS}
     record.update(
         seq=seq,
         execution_count=7,
@@ -111,7 +112,7 @@ def test_builders_produce_valid_messages():
 def test_record_keys_match_schema():
     from conftest import MESSAGE_SCHEMA
 
-    assert list(protocol.RECORD_KEYS) == MESSAGE_SCHEMA["definitions"]["record"]["required"]
+    assert list(record_mod.RECORD_KEYS) == MESSAGE_SCHEMA["definitions"]["record"]["required"]
     assert tuple(MESSAGE_SCHEMA["properties"]["type"]["enum"]) == protocol.MESSAGE_TYPES
 
 

@@ -16,10 +16,13 @@ from pathlib import Path
 import jsonschema
 import memtrack
 import pytest
-from conftest import MESSAGE_SCHEMA, REPO, SCHEMA_DIR, real_kernel
+from conftest import MESSAGE_SCHEMA, SCHEMA_DIR, real_kernel
 from IPython.core.error import UsageError
-from memtrack import report
-from memtrack.report import CSV_COLUMNS, ReportError, load_report
+from memtrack.record import CSV_COLUMNS
+from memtrack.reports import files as report
+from memtrack.reports import html as html_report
+from memtrack.reports import text as text_report
+from memtrack.reports.files import ReportError, load_report
 from referencing import Registry, Resource
 
 REPORT_SCHEMA = json.loads((SCHEMA_DIR / "report" / "report.schema.json").read_text("utf-8"))
@@ -107,11 +110,9 @@ def test_build_report_has_the_sidebar_keys():
 
 
 def test_csv_fields_like_the_sidebar():
-    # The sidebar's columns, read from its source: the two exports stay identical.
-    source = (REPO / "src" / "export.ts").read_text("utf-8")
-    block = re.search(r"CSV_COLUMNS = \[(.*?)\]", source, re.S)
-    assert block is not None
-    assert list(report.CSV_COLUMNS) == re.findall(r"'(\w+)'", block.group(1))
+    # The schema's columns, which the sidebar's export uses too (src/__tests__ checks it): the
+    # two exports stay identical.
+    assert list(CSV_COLUMNS) == MESSAGE_SCHEMA["definitions"]["record"]["x-csv-columns"]
     assert report._csv_field('say "hi", then go') == '"say ""hi"", then go"'
     assert report._csv_field('=HYPERLINK("x")') == '"\'=HYPERLINK(""x"")"'
     assert report._csv_field("@SUM(A1)") == "'@SUM(A1)"
@@ -250,7 +251,7 @@ def test_html_lists_leak_suspects_and_escapes_them():
     }
     record = json.loads((SCHEMA_DIR / "fixtures" / "valid" / "record.json").read_text())["record"]
     record["leaks"] = [suspect]
-    page_html = report.to_html(report.build_report([record], {"pid": 1}))
+    page_html = html_report.to_html(report.build_report([record], {"pid": 1}))
     page = _Page()
     page.feed(page_html)
     assert not {"img", "script"} & {tag for tag, _ in page.tags}
@@ -359,13 +360,13 @@ def test_report_table_limits_rows_and_lists_suspects():
     leaky = json.loads((SCHEMA_DIR / "fixtures" / "valid" / "record-leaks.json").read_text())
     # The last cell (light: its RSS grew 88 MB) carries the current suspects.
     records[-1] = {**leaky["record"], "seq": 60, "execution_count": 60, "rss_after": 600_000_000}
-    text = report.format_text(records, limit=10)
+    text = text_report.format_text(records, limit=10)
     assert "60 cell(s) recorded; the 10 that grew memory most are shown" in text
     shown = re.findall(r"^\s+\[(\d+)\]", text, flags=re.M)
     assert shown == [str(n) for n in range(51, 61)]
     assert "leak suspects after the last cell" in text
     assert re.search(r"^  Out\[12\]\s+output-history\s+381\.0 MB  Out\[12\]", text, re.M)
-    assert report.format_text([]) == "memtrack: no cells recorded yet"
+    assert text_report.format_text([]) == "memtrack: no cells recorded yet"
 
 
 # --------------------------------------------------------------------------- a real kernel

@@ -9,7 +9,7 @@ import tracemalloc
 import memtrack
 from conftest import record_validator
 from IPython.core.error import UsageError
-from memtrack import measure
+from memtrack.measure import cell as measure
 
 MB = 1_000_000
 

@@ -8,8 +8,10 @@ import sys
 import threading
 
 import pytest
+from memtrack.record import RECORD_MAX_BYTES
+from memtrack.reports.summary import format_summary
 from memtrack.store import RecordStore
-from memtrack.summary import RECORD_MAX_BYTES, format_bytes, format_summary
+from memtrack.units import format_bytes
 
 
 def test_seq_from_one_copies_and_bound():
@@ -42,8 +44,8 @@ def _fixture_records() -> list[dict]:
 
 
 def test_older_records_are_kept_packed_and_come_back_equal():
-    from memtrack import bridge
     from memtrack import store as store_mod
+    from memtrack.shell import bridge
 
     # A batch's last record is completed just before it is sent: it must still be a dict.
     assert store_mod.HOT_RECORDS > bridge.BATCH_MAX
@@ -164,7 +166,7 @@ def test_small_records_fit_without_encoding():
     import json
 
     from conftest import MESSAGE_SCHEMA
-    from memtrack.summary import RECORD_MAX_BYTES, SMALL_RECORD_FIXED, fit_record
+    from memtrack.record import RECORD_MAX_BYTES, SMALL_RECORD_FIXED, fit_record
 
     definitions = MESSAGE_SCHEMA["definitions"]
     properties = definitions["record"]["properties"]

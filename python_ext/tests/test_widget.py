@@ -16,7 +16,7 @@ from queue import Empty
 import memtrack
 import pytest
 from conftest import REPO, real_kernel, record_validator
-from memtrack.ipywidget import MemtrackWidget
+from memtrack.shell.widget import MemtrackWidget
 from memtrack.store import RecordStore
 
 PYTHON_EXT = str(Path(__file__).resolve().parents[1])
@@ -222,7 +222,7 @@ def test_widget_follows_the_new_history_after_unload_and_load(shell):
 
 
 def test_reload_from_another_thread_resyncs_on_the_main_loop():
-    from memtrack.ipywidget import follow_tracker
+    from memtrack.shell.widget import follow_tracker
 
     old, new = RecordStore(), RecordStore()
     old.add(sample("old"))

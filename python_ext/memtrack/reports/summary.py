@@ -1,31 +1,13 @@
-"""Text and HTML summaries of records, for when no frontend listens (terminal, nbconvert,
-VS Code), and the 2 KB cap on a stored record."""
+"""Text and HTML summaries of one record, for when no frontend listens (terminal, nbconvert,
+VS Code)."""
 
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping
 from typing import Any
 
-
-def format_bytes(n: int | None, signed: bool = False) -> str:
-    """Bytes in base-10 units: ``50.0 MB``; ``+50.0 MB`` when ``signed``; ``?`` for None."""
-    if n is None:
-        return "?"
-    sign = ""
-    if signed:
-        sign = "+" if n >= 0 else "-"
-    elif n < 0:
-        sign = "-"
-    value = float(abs(n))
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            if unit == "B":
-                return f"{sign}{int(value)} B"
-            return f"{sign}{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")  # pragma: no cover
+from ..units import format_bytes
 
 
 def format_summary(record: Mapping[str, Any], peak_scope: str | None = None) -> str:
@@ -55,71 +37,6 @@ def format_summary(record: Mapping[str, Any], peak_scope: str | None = None) -> 
     if record.get("error"):
         parts.append(f"raised {record['error']}")
     return f"{head}: {', '.join(parts)}"
-
-
-# --------------------------------------------------------------------------- record size
-
-RECORD_MAX_BYTES = 2048  # stored history: at most this much JSON per record
-_TEXT_MAX = 120
-
-
-def _json_size(record: Mapping[str, Any]) -> int:
-    return len(json.dumps(record, separators=(",", ":"), default=str))
-
-
-# A record with at most 3 table rows and no leak suspects takes at most SMALL_RECORD_FIXED
-# bytes of JSON besides its strings (keys, numbers, punctuation: tests/test_store.py builds
-# the largest); its strings may take the rest when they are plain ASCII (one JSON byte each).
-SMALL_RECORD_FIXED = 1400
-_SMALL_ROWS = 3
-
-
-def _fits_unencoded(record: Mapping[str, Any], limit: int = RECORD_MAX_BYTES) -> bool:
-    """True when ``record`` surely fits in ``limit`` bytes of JSON without encoding it (~13 us
-    for a light record): few rows, no suspects, short plain strings. A string with another
-    character may take 12 bytes of JSON per character (``\\uXXXX`` twice); such records are
-    measured."""
-    tables = [record.get(key) or () for key in ("top_lines", "types", "variables")]
-    if sum(map(len, tables)) > _SMALL_ROWS or record.get("leaks"):
-        return False
-    budget = limit - SMALL_RECORD_FIXED
-    for values in (record.values(), *(row.values() for table in tables for row in table)):
-        for value in values:
-            if type(value) is str:
-                if not (value.isascii() and value.isprintable()) or '"' in value or "\\" in value:
-                    return False
-                budget -= len(value)
-                if budget < 0:
-                    return False
-    return True
-
-
-def fit_record(record: dict[str, Any], limit: int = RECORD_MAX_BYTES) -> dict[str, Any]:
-    """Shrink ``record`` in place until its JSON is at most ``limit`` bytes: long strings are cut,
-    then the last (smallest) rows of the longest table are dropped."""
-    label = record.get("label")
-    if isinstance(label, str) and len(label) > _TEXT_MAX:
-        record["label"] = label[: _TEXT_MAX - 1] + "\u2026"
-    if _fits_unencoded(record):
-        return record
-    size = _json_size(record)
-    while size > limit:
-        tables = [k for k in ("top_lines", "types", "variables") if record.get(k)]
-        if not tables:
-            method = record.get("types_method")
-            if isinstance(method, str) and len(method) > 40:
-                record["types_method"] = method[:39] + "\u2026"
-                size = _json_size(record)
-                continue
-            if record.get("leaks"):  # the smallest suspect last (memtrack.leaks sorts them)
-                record["leaks"] = record["leaks"][:-1]
-                size = _json_size(record)
-                continue
-            break
-        longest = max(tables, key=lambda k: len(record[k]))
-        record[longest] = record[longest][:-1]
-        size = _json_size(record)
-    return record
 
 
 # --------------------------------------------------------------------------- rich summary

@@ -40,8 +40,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from .holders import _step, _traceback_locals, why
-from .measure import rss
+from ..measure.cell import rss
+from ..measure.sizes import ATOMIC, SKIP, sizeof, type_name
+from ..units import format_bytes
 from .roots import (
     _CONTAINERS,
     _MISSING,
@@ -52,11 +53,10 @@ from .roots import (
     _memory_now,
     _sample,
     estimate_size,
-    format_bytes,
     user_name,
     user_values,
 )
-from .sizes import ATOMIC, SKIP, sizeof, type_name
+from .why_alive import _step, _traceback_locals, why
 
 DEFAULT_THRESHOLD = 1_000_000  # bytes; the frontend setting ``leakThreshold`` has the same default
 DEFAULT_GROWTH_RUNS = 3

@@ -46,18 +46,18 @@ import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..leaks.detector import LeakDetector
+from ..leaks.release import release_request
+from ..leaks.roots import BUDGET_REQUEST_S, roots_from_shell
+from ..leaks.why_alive import why_alive
+from ..measure.cell import PEAK_CELL, PEAK_PROCESS, CellMeasurement
+from ..measure.ledger import CellLedger, changed_variables, snap_source
+from ..measure.type_counts import TypeCounter
+from ..record import RECORD_KEYS, fit_record
+from ..reports.summary import format_html, format_text
+from ..store import RecordStore
 from . import bridge as bridge_mod
 from .bridge import Bridge
-from .holders import why_alive
-from .leaks import LeakDetector
-from .lines import CellLedger, changed_variables, snap_source
-from .measure import PEAK_CELL, PEAK_PROCESS, CellMeasurement
-from .objects import TypeCounter
-from .protocol import RECORD_KEYS
-from .release import release_request
-from .roots import BUDGET_REQUEST_S, roots_from_shell
-from .store import RecordStore
-from .summary import fit_record, format_html, format_text
 
 _FIRST_LINE = re.compile(r"^%%memtrack(?:[ \t]+(?P<args>[^\r\n]*))?[ \t]*\r?\n?$")
 _INDENT = re.compile(r"^[ \t]+")
@@ -414,7 +414,7 @@ class Tracker:
         self.leaks.config.update(threshold=leak_threshold)
 
     def status_line(self) -> str:
-        from .summary import format_bytes
+        from ..units import format_bytes
 
         frontend = "attached" if self.bridge.attached() else "not attached"
         tracing = "on" if tracemalloc.is_tracing() else "off"
@@ -426,7 +426,7 @@ class Tracker:
 
     def report_text(self) -> str:
         """``%memtrack report``: a plain-text table of the cells and the leak suspects."""
-        from .report import format_text
+        from ..reports.text import format_text
 
         self.flush()
         return format_text(self.store.snapshot())
@@ -890,9 +890,9 @@ class Tracker:
                     self._sync_gc_hook()
 
     def _running_counter(self, ledger: CellLedger | None) -> TypeCounter | None:
-        from . import objects
+        from ..measure import type_counts
 
-        return objects._active
+        return type_counts._active
 
     def _exec_body(self, cell: str, ledger: CellLedger | None = None) -> Any:
         """Run ``cell`` statement by statement (so the ledger sees each), like IPython does."""

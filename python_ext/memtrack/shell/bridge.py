@@ -26,8 +26,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import protocol, report
-from .store import RecordStore
+from .. import protocol
+from ..reports import files as report
+from ..store import RecordStore
+from ..version import __version__
 
 TARGET_NAME = "jupyterlab-memtrack"
 # Queued records wait at most this long for one ``records`` message, and at most BATCH_MAX of them.
@@ -154,8 +156,6 @@ class Bridge:
         return bool(self._comms)
 
     def kernel_info(self) -> dict[str, Any]:
-        from . import __version__
-
         return {"pid": os.getpid(), "python": platform.python_version(), "memtrack": __version__}
 
     # -- sending ------------------------------------------------------------------------------

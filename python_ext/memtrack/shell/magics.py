@@ -269,7 +269,7 @@ class MemtrackMagics(Magics):
     def _export_command(self, opts: argparse.Namespace) -> None:
         """``%memtrack export PATH [--format json|csv|html]`` (the writing is in
         :mod:`memtrack.report`)."""
-        from . import report
+        from ..reports import files as report
 
         if opts.why or opts.threshold or opts.runs or opts.dry_run:
             raise UsageError("use: %memtrack export PATH [--format json|csv|html]")
@@ -292,9 +292,9 @@ class MemtrackMagics(Magics):
     def _leak_command(self, opts: argparse.Namespace) -> None:
         """``%memtrack leaks [--why NAME] [--threshold B] [--runs N]`` and ``%memtrack release``
         (the logic is in :mod:`memtrack.leaks` and :mod:`memtrack.release`)."""
-        from .leaks import command_leaks
-        from .release import command_release
-        from .roots import roots_from_shell
+        from ..leaks.detector import command_leaks
+        from ..leaks.release import command_release
+        from ..leaks.roots import roots_from_shell
 
         roots = roots_from_shell(self.shell)
         detector = self.tracker.leaks

@@ -17,11 +17,11 @@ import types
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..measure.sizes import ATOMIC, SKIP, type_name
 from .roots import BUDGET_REQUEST_S, Roots, estimate_size, user_name
-from .sizes import ATOMIC, SKIP, type_name
 
 if TYPE_CHECKING:
-    from .leaks import LeakDetector
+    from .detector import LeakDetector
 
 # Frames of these packages are the machinery around a cell, not the user's functions.
 _INFRA_MODULES = ("IPython", "ipykernel", "asyncio", "memtrack", "tornado", "zmq", "traitlets")

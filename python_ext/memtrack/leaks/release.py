@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from .holders import _traceback_locals, iter_frames
+from ..units import format_bytes
 from .roots import (
     _MISSING,
     BUDGET_REQUEST_S,
@@ -23,10 +23,10 @@ from .roots import (
     _instance_attr,
     _memory_now,
     estimate_size,
-    format_bytes,
     user_name,
     user_values,
 )
+from .why_alive import _traceback_locals, iter_frames
 
 # --------------------------------------------------------------------------- release
 

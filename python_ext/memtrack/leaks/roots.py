@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from .measure import rss
-from .sizes import ATOMIC, SKIP, deep_size, sizeof
+from ..measure.cell import rss
+from ..measure.sizes import ATOMIC, SKIP, deep_size, sizeof
 
 BUDGET_REQUEST_S = 0.3  # %memtrack leaks / memtrack.why(): someone waits for the answer
 MAX_NAMES = 2000  # names watched per namespace
@@ -39,12 +39,6 @@ _exc_context = BaseException.__dict__["__context__"].__get__
 _exc_cause = BaseException.__dict__["__cause__"].__get__
 
 _MISSING = object()
-
-
-def format_bytes(n: int | None) -> str:
-    from .summary import format_bytes as fmt
-
-    return fmt(n)
 
 
 def user_name(name: Any) -> bool:

@@ -1,299 +1,21 @@
-"""Reports of a kernel's history: JSON, CSV, a self-contained HTML page, and the text table of
-``%memtrack report``.
-
-Pure: no IPython, no comm. The JSON report is described by ``schema/report/report.schema.json``
-(its cells are the wire schema's records) and has the same keys as the sidebar's export
-(``src/export.ts`` ``toJsonReport``); the CSV has the columns of ``CSV_COLUMNS`` there.
-"""
+"""The HTML report: one offline page (no script, no network) with the memory plot, the cell
+table with each cell's top lines, types and variables, and the leak suspects; light and dark."""
 
 from __future__ import annotations
 
-import contextlib
 import html
-import json
 import math
-import os
-import platform
-import tempfile
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
-from . import protocol
-from .summary import format_bytes
-
-REPORT_FORMAT = "memtrack-report"
-REPORT_VERSION = 1
-FORMATS = ("json", "csv", "html")
-EXTENSIONS = {".json": "json", ".csv": "csv", ".html": "html", ".htm": "html"}
-REPORT_KEYS = ("format", "version", "created", "python", "platform", "kernel", "cells")
-
-#: The same columns, in the same order, as src/export.ts ``CSV_COLUMNS``.
-CSV_COLUMNS = (
-    "seq",
-    "execution_count",
-    "cell_id",
-    "label",
-    "mode",
-    "started_at",
-    "duration_s",
-    "rss_before",
-    "rss_after",
-    "rss_peak",
-    "traced_delta",
-    "traced_peak",
-    "error",
-    "leaks",
-)
+from ..record import cell_ref, latest_suspects, record_delta
+from ..units import format_bytes
 
 Record = Mapping[str, Any]
 
 
-class ReportError(ValueError):
-    """A report that cannot be written or read; the text says why."""
-
-
-# --------------------------------------------------------------------------- building
-
-
-def _now_iso() -> str:
-    # The sidebar writes Date.toISOString(): milliseconds and "Z".
-    stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
-
-
-def build_report(
-    records: Sequence[Record],
-    kernel_info: Mapping[str, Any] | None,
-    created: str | None = None,
-    platform_name: str | None = None,
-) -> dict[str, Any]:
-    """The JSON report: ``kernel_info`` is the bridge's ``{pid, python, memtrack}``."""
-    kernel = dict(kernel_info or {})
-    return {
-        "format": REPORT_FORMAT,
-        "version": REPORT_VERSION,
-        "created": created or _now_iso(),
-        "python": kernel.get("python"),
-        "platform": platform_name if platform_name is not None else platform.platform(),
-        "kernel": kernel,
-        "cells": [dict(r) for r in records],
-    }
-
-
-def record_delta(record: Record) -> int | None:
-    """The net change a record stands for: traced when measured, else RSS (as the sidebar)."""
-    if record.get("traced_delta") is not None:
-        return int(record["traced_delta"])
-    before, after = record.get("rss_before"), record.get("rss_after")
-    if before is not None and after is not None:
-        return int(after) - int(before)
-    return None
-
-
-def record_peak(record: Record) -> int | None:
-    """Traced peak above the cell's start when measured, else the RSS peak."""
-    peak = record.get("traced_peak")
-    return peak if peak is not None else record.get("rss_peak")
-
-
-def latest_suspects(records: Sequence[Record]) -> list[dict[str, Any]]:
-    """The leak suspects after the last tracked cell (each record carries the current ones)."""
-    return [dict(s) for s in records[-1].get("leaks") or ()] if records else []
-
-
-# --------------------------------------------------------------------------- JSON
-
-
-def to_json(report: Mapping[str, Any]) -> str:
-    try:
-        return json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    except (TypeError, ValueError) as e:
-        raise ReportError(f"the history is not JSON-safe ({e})") from None
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def load_report(path_or_text: str | bytes | os.PathLike[str]) -> dict[str, Any]:
-    """Read a JSON report (a path, or the JSON text itself) and check it; raises ReportError."""
-    if isinstance(path_or_text, bytes):
-        text = path_or_text.decode("utf-8", errors="replace")
-    elif isinstance(path_or_text, str) and path_or_text.lstrip().startswith("{"):
-        text = path_or_text
-    else:
-        path = os.fspath(path_or_text)
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except (OSError, UnicodeDecodeError) as e:
-            raise ReportError(f"cannot read memtrack report {path}: {e}") from None
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise ReportError(f"not a memtrack report: invalid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise ReportError(f"not a memtrack report: a JSON {type(data).__name__}, not an object")
-    if data.get("format") != REPORT_FORMAT:
-        raise ReportError(
-            f"not a memtrack report: 'format' is {data.get('format')!r}, expected {REPORT_FORMAT!r}"
-        )
-    version = data.get("version")
-    if not _is_int(version) or version < 1:
-        raise ReportError(f"memtrack report has no valid 'version' (got {version!r})")
-    if version > REPORT_VERSION:
-        raise ReportError(
-            f"memtrack report version {version} is newer than this memtrack supports "
-            f"({REPORT_VERSION}); upgrade jupyterlab-memtrack"
-        )
-    missing = [k for k in REPORT_KEYS if k not in data]
-    if missing:
-        raise ReportError(f"memtrack report is missing {', '.join(map(repr, missing))}")
-    if not isinstance(data["created"], str):
-        raise ReportError("memtrack report: 'created' must be a date-time string")
-    for key in ("python", "platform"):
-        if data[key] is not None and not isinstance(data[key], str):
-            raise ReportError(f"memtrack report: {key!r} must be a string or null")
-    kernel = data["kernel"]
-    if not isinstance(kernel, dict):
-        raise ReportError("memtrack report: 'kernel' must be an object")
-    if "pid" in kernel and not _is_int(kernel["pid"]):
-        raise ReportError("memtrack report: 'kernel.pid' must be an integer")
-    for key in ("python", "memtrack"):
-        if key in kernel and not isinstance(kernel[key], str):
-            raise ReportError(f"memtrack report: 'kernel.{key}' must be a string")
-    if not isinstance(data["cells"], list):
-        raise ReportError("memtrack report: 'cells' must be an array of records")
-    for i, cell in enumerate(data["cells"]):
-        try:
-            protocol.validate_record(cell, f"cells[{i}]")
-        except protocol.ProtocolError as e:
-            raise ReportError(f"memtrack report: {e}") from None
-    return data
-
-
-# --------------------------------------------------------------------------- CSV
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_field(value: Any) -> str:
-    """One field as src/export.ts writes it: lists as their length, formulas defused."""
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        text = str(len(value))
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = str(value)
-    # A spreadsheet runs a text cell starting with these as a formula; numbers stay numbers.
-    if isinstance(value, str) and text.startswith(_FORMULA_STARTS):
-        text = "'" + text
-    if any(c in text for c in '",\r\n'):
-        text = '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def to_csv(report: Mapping[str, Any]) -> str:
-    """One row per tracked execution after a header row (RFC 4180, CRLF), bytes as integers."""
-    rows = [",".join(CSV_COLUMNS)]
-    for cell in report["cells"]:
-        rows.append(",".join(_csv_field(cell.get(c)) for c in CSV_COLUMNS))
-    return "\r\n".join(rows) + "\r\n"
-
-
-# --------------------------------------------------------------------------- text table
-
-
-def _one_line(text: Any, width: int) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "\u2026"
-
-
-def _cell_ref(record: Record) -> str:
-    count = record.get("execution_count")
-    return f"[{count}]" if count is not None else "[ ]"
-
-
-def format_text(records: Sequence[Record], limit: int = 40) -> str:
-    """``%memtrack report``: an aligned plain-text table of the cells, then the leak suspects.
-
-    Beyond ``limit`` cells only those that grew memory most are listed (in execution order).
-    """
-    if not records:
-        return "memtrack: no cells recorded yet"
-    shown = list(records)
-    if len(shown) > limit:
-        largest = sorted(range(len(shown)), key=lambda i: record_delta(shown[i]) or 0)[-limit:]
-        shown = [shown[i] for i in sorted(largest)]
-    header = ("[n]", "label", "mode", "delta", "peak", "RSS after", "duration", "")
-    rows = [header]
-    for r in shown:
-        notes = []
-        if r.get("error"):
-            notes.append(f"raised {r['error']}")
-        if r.get("leaks"):
-            notes.append(f"{len(r['leaks'])} leak suspect(s)")
-        rows.append(
-            (
-                _cell_ref(r),
-                _one_line(r.get("label") or "", 28),
-                str(r.get("mode") or ""),
-                format_bytes(record_delta(r), signed=True) if record_delta(r) is not None else "?",
-                format_bytes(record_peak(r)),
-                format_bytes(r.get("rss_after")),
-                f"{float(r.get('duration_s') or 0.0):.2f} s",
-                _one_line("; ".join(notes), 40),
-            )
-        )
-    right = {0, 3, 4, 5, 6}  # numbers align right
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [f"memtrack: {len(records)} cell(s) recorded"]
-    if len(shown) < len(records):
-        lines[0] += (
-            f"; the {len(shown)} that grew memory most are shown "
-            "(%memtrack export PATH writes them all)"
-        )
-    for row in rows:
-        cols = [
-            v.rjust(w) if i in right else v.ljust(w)
-            for i, (v, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append(("  " + "  ".join(cols)).rstrip())
-    lines.append("  delta, peak: traced (deep cells; peak above the cell's start), else RSS")
-    traced = [r["traced_delta"] for r in records if r.get("traced_delta") is not None]
-    total = []
-    if traced:
-        total.append(f"traced {format_bytes(sum(traced), signed=True)}")
-    first, last = records[0].get("rss_before"), records[-1].get("rss_after")
-    if first is not None or last is not None:
-        total.append(f"RSS {format_bytes(first)} -> {format_bytes(last)}")
-    total.append(f"{sum(float(r.get('duration_s') or 0.0) for r in records):.2f} s")
-    lines.append("total: " + ", ".join(total))
-    suspects = latest_suspects(records)
-    if suspects:
-        lines.append("leak suspects after the last cell (%memtrack leaks --why NAME explains one):")
-        table = [
-            (
-                _one_line(s.get("name", "?"), 24),
-                str(s.get("kind", "")),
-                format_bytes(s.get("size")),
-                _one_line(s.get("reason", ""), 100),
-            )
-            for s in suspects
-        ]
-        widths = [max(len(row[i]) for row in table) for i in range(4)]
-        for row in table:
-            cols = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].rjust(widths[2])]
-            lines.append(("  " + "  ".join([*cols, row[3]])).rstrip())
-    else:
-        lines.append("no leak suspects after the last cell")
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- HTML
 
 
 def _e(value: Any) -> str:
@@ -309,7 +31,7 @@ def _bytes_html(n: int | None, signed: bool = False) -> str:
 
 def _title(record: Record) -> str:
     label = record.get("label")
-    return f"{_cell_ref(record)} {label}" if label else _cell_ref(record)
+    return f"{cell_ref(record)} {label}" if label else cell_ref(record)
 
 
 _CSS = """
@@ -585,7 +307,7 @@ def _cell_row(record: Record) -> str:
     started = str(record.get("started_at") or "").replace("T", " ")[:19]
     cells = [
         ("n", _e(record.get("seq", ""))),
-        ("n", _e(_cell_ref(record))),
+        ("n", _e(cell_ref(record))),
         ("", label),
         ("", _e(record.get("mode", ""))),
         ("t", f'<span title="{_e(record.get("started_at") or "")}">{_e(started)}</span>'),
@@ -702,78 +424,3 @@ def to_html(report: Mapping[str, Any]) -> str:
         "</body></html>",
     ]
     return "\n".join(out) + "\n"
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def resolve_format(path: str, format: str | None = None) -> str:
-    """``format`` when given (json, csv, html), else from the extension of ``path``."""
-    if format is not None:
-        fmt = str(format).strip().lower().lstrip(".")
-        fmt = "html" if fmt == "htm" else fmt
-        if fmt not in FORMATS:
-            raise ReportError(f"unknown report format {format!r}; use json, csv or html")
-        return fmt
-    ext = os.path.splitext(path)[1].lower()
-    if ext in EXTENSIONS:
-        return EXTENSIONS[ext]
-    raise ReportError(
-        f"cannot tell the report format of {os.path.basename(path)!r}: name it .json, .csv, "
-        ".html or .htm, or pass --format json|csv|html"
-    )
-
-
-def render(report: Mapping[str, Any], fmt: str) -> str:
-    return {"json": to_json, "csv": to_csv, "html": to_html}[fmt](report)
-
-
-def _new_file_mode(target: str) -> int:
-    try:
-        return os.stat(target).st_mode & 0o7777  # overwriting: keep its permissions
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _atomic_write(target: str, text: str) -> None:
-    """Write through a temporary file in the same directory: never a half-written report."""
-    directory = os.path.dirname(target)
-    if os.path.isdir(target):
-        raise ReportError(f"cannot write {target}: it is a directory; give a file name")
-    if not os.path.isdir(directory):
-        raise ReportError(f"cannot write {target}: directory {directory} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory
-        )
-    except OSError as e:
-        raise ReportError(f"cannot write {target}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _new_file_mode(target))
-        os.replace(tmp, target)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise ReportError(f"cannot write {target}: {e.strerror or e}") from None
-        raise
-
-
-def write_report(
-    path: str | os.PathLike[str],
-    records: Sequence[Record],
-    kernel_info: Mapping[str, Any] | None,
-    format: str | None = None,
-) -> str:
-    """Write the history to ``path`` (format from ``format`` or the extension); returns the
-    absolute path written. Raises ReportError naming the problem."""
-    target = os.path.abspath(os.path.expanduser(os.fspath(path)))
-    fmt = resolve_format(target, format)
-    _atomic_write(target, render(build_report(records, kernel_info), fmt))
-    return target

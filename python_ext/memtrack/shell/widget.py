@@ -18,8 +18,8 @@ from typing import Any
 from ipywidgets import DOMWidget
 from traitlets import Dict, Int, List, Unicode
 
-from . import __version__
-from .store import RecordStore
+from ..store import RecordStore
+from ..version import __version__
 
 MODULE_NAME = "jupyterlab-memtrack"
 # The sidebar's default maxPoints: the plot never draws more.

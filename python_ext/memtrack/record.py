@@ -1,0 +1,328 @@
+"""The record: one tracked execution, defined once.
+
+:data:`FIELDS` is the one table of a record's keys (wire order), from which the rest of the kernel
+side takes what it needs: the required keys and their order (:data:`RECORD_KEYS`), the optional
+keys a measurement may add (:data:`OPTIONAL_KEYS`), the validation of a record
+(:func:`validate_record`, used by :mod:`memtrack.protocol`), the CSV columns
+(:data:`CSV_COLUMNS`, used by :mod:`memtrack.reports`) and the derived figures every report
+shows (:func:`record_delta`, :func:`record_peak`). ``schema/wire/message.schema.json`` stays the
+contract with the frontend; tests check this table against it (keys, order, CSV columns).
+
+Adding a measured quantity: a row here, its property in the schema (and in ``x-csv-columns`` when
+it is a CSV column), and the code that measures it. Pure: no IPython, no comm.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+RECORD_MODES = ("light", "deep")
+PEAK_SCOPES = ("cell", "process")
+DELTA_METHODS = ("continuous", "cell+freed-estimate", "cell-only")
+LINE_GRANULARITIES = ("statement", "line")
+
+
+class RecordError(ValueError):
+    """A record that does not match its definition (the text says where and why)."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _check(cond: bool, where: str, what: str) -> None:
+    if not cond:
+        raise RecordError(f"{where}: {what}")
+
+
+def _check_rows(value: Any, where: str, required: Mapping[str, Callable[[Any], bool]]) -> None:
+    """An array of objects whose ``required`` keys satisfy the given predicates."""
+    _check(isinstance(value, list), where, "must be an array")
+    for i, item in enumerate(value):
+        here = f"{where}[{i}]"
+        _check(isinstance(item, dict), here, "must be an object")
+        for key, pred in required.items():
+            _check(key in item, here, f"missing key {key!r}")
+            _check(pred(item[key]), f"{here}.{key}", "has the wrong type")
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_nullable_int(value: Any) -> bool:
+    return value is None or _is_int(value)
+
+
+def _check_gc(value: Any, where: str) -> None:
+    if value is None:
+        return
+    _check(isinstance(value, dict), where, "must be an object or null")
+    if "collections" in value:
+        cols = value["collections"]
+        _check(
+            isinstance(cols, list) and all(_is_int(c) for c in cols),
+            f"{where}.collections",
+            "must be an array of integers",
+        )
+    for key in ("collected", "uncollectable"):
+        if key in value:
+            _check(_is_int(value[key]), f"{where}.{key}", "must be an integer")
+
+
+def _check_objects(value: Any, where: str) -> None:
+    _check(
+        isinstance(value, list) and all(isinstance(x, dict) for x in value),
+        where,
+        "must be an array of objects",
+    )
+
+
+def _rows(**required: Callable[[Any], bool]) -> Callable[[Any, str], None]:
+    def check(value: Any, where: str) -> None:
+        _check_rows(value, where, required)
+
+    return check
+
+
+def _check_variables(value: Any, where: str) -> None:
+    _check_rows(value, where, {"name": _is_str, "type": _is_str})
+    for i, var in enumerate(value):
+        _check("size" in var, f"{where}[{i}]", "missing key 'size'")
+        _check(_is_nullable_int(var["size"]), f"{where}[{i}].size", "must be int or null")
+
+
+def _scalar(pred: Callable[[Any], bool], what: str) -> Callable[[Any, str], None]:
+    def check(value: Any, where: str) -> None:
+        _check(pred(value), where, what)
+
+    return check
+
+
+def _one_of(choices: tuple[Any, ...]) -> Callable[[Any, str], None]:
+    return _scalar(lambda v: v in choices, f"must be one of {choices}")
+
+
+#: How each kind of value is checked: ``check(value, where)`` raises RecordError.
+KINDS: dict[str, Callable[[Any, str], None]] = {
+    "seq": _scalar(lambda v: _is_int(v) and v >= 1, "must be an integer >= 1"),
+    "count": _scalar(_is_nullable_int, "must be int or null"),
+    "text": _scalar(lambda v: v is None or isinstance(v, str), "must be str or null"),
+    "string": _scalar(_is_str, "must be a string"),
+    "timestamp": _scalar(_is_str, "must be a string"),
+    "mode": _one_of(RECORD_MODES),
+    "seconds": _scalar(lambda v: _is_number(v) and v >= 0, "must be a number >= 0"),
+    "bytes": _scalar(_is_nullable_int, "must be an integer number of bytes or null"),
+    "flag": _scalar(lambda v: isinstance(v, bool), "must be true or false"),
+    "peak_scope": _one_of((*PEAK_SCOPES, None)),
+    "delta_method": _one_of((*DELTA_METHODS, None)),
+    "granularity": _one_of(LINE_GRANULARITIES),
+    "top_lines": _rows(
+        line=_is_int,
+        code=_is_str,
+        increment=_is_int,
+        occurrences=lambda v: _is_int(v) and v >= 0,
+    ),
+    "types": _rows(type=_is_str, count_delta=_is_int),
+    "variables": _check_variables,
+    "gc": _check_gc,
+    "leaks": _check_objects,
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a record.
+
+    ``kind`` names its check in :data:`KINDS`; ``required``: every record carries it (None where
+    not measured, when ``nullable``); ``csv``: a column of the CSV export; ``empty``: the value a
+    record starts with before the measurement fills it in.
+    """
+
+    name: str
+    kind: str
+    required: bool = True
+    nullable: bool = False
+    csv: bool = False
+    empty: Any = None
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("seq", "seq", csv=True, empty=0),  # assigned by the store
+    Field("execution_count", "count", nullable=True, csv=True),
+    Field("cell_id", "text", nullable=True, csv=True),
+    Field("label", "text", nullable=True, csv=True),
+    Field("mode", "mode", csv=True),
+    Field("started_at", "timestamp", csv=True),
+    Field("duration_s", "seconds", csv=True),
+    Field("rss_before", "bytes", nullable=True, csv=True),
+    Field("rss_after", "bytes", nullable=True, csv=True),
+    Field("rss_peak", "bytes", nullable=True, csv=True),
+    Field("traced_delta", "bytes", nullable=True, csv=True),
+    Field("traced_peak", "bytes", nullable=True, csv=True),
+    Field("top_lines", "top_lines", empty=()),
+    Field("types", "types", empty=()),
+    Field("variables", "variables", empty=()),
+    Field("gc", "gc", nullable=True),
+    Field("error", "text", nullable=True, csv=True),
+    Field("leaks", "leaks", csv=True, empty=()),
+    # Added by the measurement when it has them (absent otherwise).
+    Field("rss_peak_scope", "peak_scope", required=False),
+    Field("traced_delta_method", "delta_method", required=False),
+    Field("freed_estimate", "bytes", required=False),
+    Field("freed_estimate_partial", "flag", required=False),
+    Field("top_lines_granularity", "granularity", required=False),
+    Field("types_method", "string", required=False),
+    Field("analysis_s", "seconds", required=False),
+)
+
+#: The keys every record carries (the schema's ``record.required``), in wire order.
+RECORD_KEYS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
+#: Keys a measurement adds when it has a value for them, in wire order.
+OPTIONAL_KEYS: tuple[str, ...] = tuple(f.name for f in FIELDS if not f.required)
+#: The CSV export's columns (the schema's ``record["x-csv-columns"]``, src/record.ts too).
+CSV_COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.csv)
+
+_REQUIRED = tuple(f for f in FIELDS if f.required)
+_OPTIONAL = tuple(f for f in FIELDS if not f.required)
+# (name, empty value, whether it is a fresh list): new_record runs once per cell.
+_STARTS = tuple((f.name, f.empty, f.empty == ()) for f in _REQUIRED)
+
+
+def new_record(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A record with every required key in wire order: from ``values`` where given (and not
+    None), else the field's empty value (a fresh list for tables); then each optional key that
+    ``values`` has a value for. ``seq`` is 0, for the store to assign."""
+    record: dict[str, Any] = {}
+    get = values.get
+    for name, empty, is_list in _STARTS:
+        value = get(name)
+        if value is None:
+            value = [] if is_list else empty
+        record[name] = value
+    for name in OPTIONAL_KEYS:
+        value = get(name)
+        if value is not None:
+            record[name] = value
+    return record
+
+
+def validate_record(record: Any, where: str = "record") -> None:
+    """Raise :class:`RecordError` unless ``record`` matches :data:`FIELDS` (required keys
+    present, every known key of its kind; unknown keys are allowed, as in the schema)."""
+    _check(isinstance(record, dict), where, "must be an object")
+    missing = [k for k in RECORD_KEYS if k not in record]
+    _check(not missing, where, f"missing key(s) {', '.join(map(repr, missing))}")
+    for f in _REQUIRED:
+        KINDS[f.kind](record[f.name], f"{where}.{f.name}")
+    for f in _OPTIONAL:
+        if f.name in record:
+            KINDS[f.kind](record[f.name], f"{where}.{f.name}")
+
+
+# --------------------------------------------------------------------------- derived figures
+
+
+def record_delta(record: Mapping[str, Any]) -> int | None:
+    """The net change a record stands for: traced when measured, else RSS (as the sidebar)."""
+    if record.get("traced_delta") is not None:
+        return int(record["traced_delta"])
+    before, after = record.get("rss_before"), record.get("rss_after")
+    if before is not None and after is not None:
+        return int(after) - int(before)
+    return None
+
+
+def record_peak(record: Mapping[str, Any]) -> int | None:
+    """Traced peak above the cell's start when measured, else the RSS peak."""
+    peak = record.get("traced_peak")
+    return peak if peak is not None else record.get("rss_peak")
+
+
+def cell_ref(record: Mapping[str, Any]) -> str:
+    """``[5]``: the cell's execution count as the notebook shows it (``[ ]`` without one)."""
+    count = record.get("execution_count")
+    return f"[{count}]" if count is not None else "[ ]"
+
+
+def latest_suspects(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The leak suspects after the last tracked cell (each record carries the current ones)."""
+    return [dict(s) for s in records[-1].get("leaks") or ()] if records else []
+
+
+# --------------------------------------------------------------------------- size cap
+
+RECORD_MAX_BYTES = 2048  # stored history: at most this much JSON per record
+_TEXT_MAX = 120
+_TABLES = ("top_lines", "types", "variables")
+
+
+def _json_size(record: Mapping[str, Any]) -> int:
+    return len(json.dumps(record, separators=(",", ":"), default=str))
+
+
+# A record with at most 3 table rows and no leak suspects takes at most SMALL_RECORD_FIXED
+# bytes of JSON besides its strings (keys, numbers, punctuation: tests/test_store.py builds
+# the largest); its strings may take the rest when they are plain ASCII (one JSON byte each).
+SMALL_RECORD_FIXED = 1400
+_SMALL_ROWS = 3
+
+
+def _fits_unencoded(record: Mapping[str, Any], limit: int = RECORD_MAX_BYTES) -> bool:
+    """True when ``record`` surely fits in ``limit`` bytes of JSON without encoding it (~13 us
+    for a light record): few rows, no suspects, short plain strings. A string with another
+    character may take 12 bytes of JSON per character (``\\uXXXX`` twice); such records are
+    measured."""
+    tables = [record.get(key) or () for key in _TABLES]
+    if sum(map(len, tables)) > _SMALL_ROWS or record.get("leaks"):
+        return False
+    budget = limit - SMALL_RECORD_FIXED
+    for values in (record.values(), *(row.values() for table in tables for row in table)):
+        for value in values:
+            if type(value) is str:
+                if not (value.isascii() and value.isprintable()) or '"' in value or "\\" in value:
+                    return False
+                budget -= len(value)
+                if budget < 0:
+                    return False
+    return True
+
+
+def fit_record(record: dict[str, Any], limit: int = RECORD_MAX_BYTES) -> dict[str, Any]:
+    """Shrink ``record`` in place until its JSON is at most ``limit`` bytes: long strings are cut,
+    then the last (smallest) rows of the longest table are dropped."""
+    label = record.get("label")
+    if isinstance(label, str) and len(label) > _TEXT_MAX:
+        record["label"] = label[: _TEXT_MAX - 1] + "\u2026"
+    if _fits_unencoded(record):
+        return record
+    size = _json_size(record)
+    while size > limit:
+        tables = [k for k in _TABLES if record.get(k)]
+        if not tables:
+            method = record.get("types_method")
+            if isinstance(method, str) and len(method) > 40:
+                record["types_method"] = method[:39] + "\u2026"
+                size = _json_size(record)
+                continue
+            if record.get("leaks"):  # the smallest suspect last (memtrack.leaks sorts them)
+                record["leaks"] = record["leaks"][:-1]
+                size = _json_size(record)
+                continue
+            break
+        longest = max(tables, key=lambda k: len(record[k]))
+        record[longest] = record[longest][:-1]
+        size = _json_size(record)
+    return record
