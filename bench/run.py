@@ -349,10 +349,10 @@ def light_breakdown(ip: InteractiveShell, tracker, n: int) -> None:
     try:
         t.wrap(tracker, "_pre_run_cell", "pre_run_cell hook")
         t.wrap(tracker, "_post_run_cell", "post_run_cell hook")
-        t.wrap(tracker, "flush", "deferred: analysis + record")
+        t.wrap(tracker.batch, "flush", "deferred: analysis + record")
         t.wrap(tracker.bridge, "flush_records", "batched message")
-        # Light records share one leak pass per batch, run just before the batch is sent.
-        t.wrap(tracker, "_leak_pass", "  of which its leak pass")
+        # Light records share one leak pass per batch, run for its last record before it is stored.
+        t.wrap(tracker.batch, "leak_pass", "  of which its leak pass")
         for name, key in READINGS.items():
             t.wrap(measure, name, key)
         events.register("pre_run_cell", tracker._pre_run_cell)
@@ -489,8 +489,7 @@ def bench_deep(ip: InteractiveShell, tracker, baseline: dict) -> None:
         tracemalloc.stop()
 
     leak_times = Timings()
-    if hasattr(tracker, "_leak_suspects"):
-        leak_times.wrap(tracker, "_leak_suspects", "leaks")
+    leak_times.wrap(tracker.batch, "leak_suspects", "leaks")
     try:
         for live in (1_000_000, 5_000_000):
             build_heap(ip, live)

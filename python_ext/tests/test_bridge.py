@@ -111,8 +111,13 @@ def test_records_queued_together_wait_for_a_send_or_send_now(monkeypatch):
 def test_queued_records_share_one_message_and_keep_their_order():
     import asyncio
 
+    from memtrack.leaks.detector import LeakDetector
+    from memtrack.shell import batching
+
     store = RecordStore()
     bridge = Bridge(store)
+    # The records that wait for a batch's message are the batcher's; the bridge sends them.
+    batcher = batching.RecordBatcher(None, store, bridge, LeakDetector(), lambda: 0)
     comm = opened(bridge, "q")
     comm.sent.clear()
     validate = message_validator().validate
@@ -120,10 +125,10 @@ def test_queued_records_share_one_message_and_keep_their_order():
 
     async def queue_two_then_wait():
         loop = asyncio.get_running_loop()
-        bridge.queue(recs[0], loop)
-        bridge.queue(recs[1], loop)
+        batcher.queue_record(recs[0], loop)
+        batcher.queue_record(recs[1], loop)
         assert comm.sent == []  # waits for the timer
-        await asyncio.sleep(bridge_mod.BATCH_DELAY_S * 2)
+        await asyncio.sleep(batching.BATCH_DELAY_S * 2)
 
     asyncio.run(queue_two_then_wait())
     (batch,) = comm.sent
@@ -134,9 +139,9 @@ def test_queued_records_share_one_message_and_keep_their_order():
     comm.sent.clear()
 
     async def queue_then_publish():
-        bridge.queue(recs[2], asyncio.get_running_loop())
+        batcher.queue_record(recs[2], asyncio.get_running_loop())
         bridge.publish(recs[3])
-        await asyncio.sleep(bridge_mod.BATCH_DELAY_S * 2)  # the timer finds nothing left
+        await asyncio.sleep(batching.BATCH_DELAY_S * 2)  # the timer finds nothing left
 
     asyncio.run(queue_then_publish())
     assert [(m["type"], m.get("record", m.get("records"))) for m in comm.sent] == [
@@ -147,15 +152,15 @@ def test_queued_records_share_one_message_and_keep_their_order():
     # Without a loop the record goes now; a reset drops what waits; a history request sends
     # the queue first (else those records would come twice).
     comm.sent.clear()
-    bridge.queue(recs[0], None)
+    batcher.queue_record(recs[0], None)
     assert comm.sent == [{"v": 1, "type": "records", "records": [recs[0]]}]
     loop = asyncio.new_event_loop()
     try:
-        bridge.queue(recs[1], loop)
+        batcher.queue_record(recs[1], loop)
         bridge.publish_reset()
         assert comm.sent[-1] == {"v": 1, "type": "reset"}
         assert bridge.flush_records() == 0
-        bridge.queue(recs[2], loop)
+        batcher.queue_record(recs[2], loop)
         bridge.send_history(comm)
     finally:
         loop.close()
@@ -166,7 +171,7 @@ def test_queued_records_share_one_message_and_keep_their_order():
     loop = asyncio.new_event_loop()
     try:
         for _ in range(bridge_mod.BATCH_MAX):
-            bridge.queue(recs[0], loop)
+            batcher.queue_record(recs[0], loop)
     finally:
         loop.close()
     (full,) = comm.sent

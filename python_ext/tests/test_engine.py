@@ -392,7 +392,7 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell, listening
     the batch timer fires (BATCH_DELAY_S); history() builds and sends what still waits."""
     import asyncio
 
-    from memtrack.shell.bridge import BATCH_DELAY_S
+    from memtrack.shell.batching import BATCH_DELAY_S
 
     tracker = memtrack._tracker
     comm = listening
@@ -401,12 +401,20 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell, listening
     async def cells():
         memtrack.start()
         run(shell, "light_a = [0] * 1000")
-        seen["after_cell"] = (len(tracker.store), len(tracker._deferred))
+        seen["after_cell"] = (len(tracker.store), len(tracker.batch.deferred))
         await asyncio.sleep(0)  # ipykernel: reply and idle status sent, then the callbacks
-        seen["after_loop"] = (len(tracker.store), len(tracker._deferred), len(tracker._unbuilt))
+        seen["after_loop"] = (
+            len(tracker.store),
+            len(tracker.batch.deferred),
+            len(tracker.batch.unbuilt),
+        )
         run(shell, "light_b = 1")  # no loop turn: analysed by the next cell itself
         run(shell, "light_c = 2\nlight_b = 'now a str'")
-        seen["after_c"] = (len(tracker.store), len(tracker._deferred), len(tracker._unbuilt))
+        seen["after_c"] = (
+            len(tracker.store),
+            len(tracker.batch.deferred),
+            len(tracker.batch.unbuilt),
+        )
         seen["status"] = tracker.status_line()
         seen["sent_at_once"] = list(comm.sent)
         await asyncio.sleep(BATCH_DELAY_S * 1.5)  # light_c analysed, then the batch's timer
@@ -440,7 +448,7 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell, listening
     stored = [sorted(v["name"] for v in r["variables"]) for r in records[-4:]]
     assert stored == [*names, ["light_d"]]
     assert all(r["mode"] == "light" for r in records[-4:])
-    assert tracker._deferred == [] and tracker._unbuilt == []
+    assert tracker.batch.deferred == [] and tracker.batch.unbuilt == []
 
 
 def test_waiting_light_records_go_out_on_the_next_loop_when_theirs_closed(shell, listening):
@@ -448,7 +456,7 @@ def test_waiting_light_records_go_out_on_the_next_loop_when_theirs_closed(shell,
     loop arms one there, and the batch carries both cells' records."""
     import asyncio
 
-    from memtrack.shell.bridge import BATCH_DELAY_S
+    from memtrack.shell.batching import BATCH_DELAY_S
 
     tracker = memtrack._tracker
     comm = listening
@@ -465,7 +473,7 @@ def test_waiting_light_records_go_out_on_the_next_loop_when_theirs_closed(shell,
         memtrack.stop()
 
     asyncio.run(first())
-    assert comm.sent == [] and len(tracker._unbuilt) == 1
+    assert comm.sent == [] and len(tracker.batch.unbuilt) == 1
     asyncio.run(second())
     (batch,) = comm.sent
     assert [r["variables"][0]["name"] for r in batch["records"]] == ["loop_a", "loop_b"]
@@ -498,6 +506,61 @@ def test_a_deep_cell_after_waiting_light_cells_keeps_their_order(shell, listenin
     assert [r["seq"] for r in sent] == [r["seq"] for r in records]
 
 
+def test_a_light_batch_is_stored_and_announced_once_complete(shell, listening, monkeypatch):
+    """Every record of a light batch reaches a store listener (memtrack.widget()), the store and
+    the comm message with the same leak suspects: the batch's leak pass completes its last
+    record before it is stored, never after (it used to patch the stored dict as it was sent,
+    so the listener's copy missed the marks the sidebar showed)."""
+    import asyncio
+
+    from memtrack.shell import batching
+
+    tracker = memtrack._tracker
+    shell.run_line_magic("memtrack", "reset")
+    comm = listening
+    heard = []
+
+    class Listener:
+        def on_history(self, event, record):
+            if event == "add":
+                heard.append(record)
+
+    listener = Listener()
+    tracker.store.add_listener(listener.on_history)
+    # What the passes find is under test here, not whether this machine met their budget.
+    monkeypatch.setattr(batching, "BATCH_PASS_MAX_S", 5.0)
+    monkeypatch.setattr(tracker.leaks.config, "budget_light_s", 5.0)
+
+    async def batches():
+        memtrack.start()
+        run(shell, "grown = list(range(300_000))")
+        run(shell, "grown_n = 1")
+        for step in range(5):  # the list grows in separate batches of two cells each
+            await asyncio.sleep(batching.BATCH_DELAY_S * 2)
+            run(shell, "grown.extend(range(300_000))")
+            run(shell, f"grown_n = {step + 2}")
+        await asyncio.sleep(batching.BATCH_DELAY_S * 2)
+        memtrack.stop()
+
+    try:
+        asyncio.run(batches())
+        sent = [r for msg in comm.sent if msg["type"] == "records" for r in msg["records"]]
+        stored = memtrack.history()
+        assert len(sent) == len(heard) == len(stored) == 12
+        assert [r["seq"] for r in sent] == [r["seq"] for r in heard] == [r["seq"] for r in stored]
+        for message_copy, listener_copy, store_copy in zip(sent, heard, stored, strict=True):
+            assert message_copy["leaks"] == listener_copy["leaks"] == store_copy["leaks"]
+        growing = [
+            r["seq"] for r in heard if any(s["kind"] == "growing-variable" for s in r["leaks"])
+        ]
+        assert growing, [r["leaks"] for r in heard]  # the growth was seen, by the listener too
+    finally:
+        tracker.store.remove_listener(listener.on_history)
+        for name in ("grown", "grown_n"):
+            shell.user_ns.pop(name, None)
+        shell.run_line_magic("memtrack", "reset")
+
+
 def test_sizing_a_deleted_big_list_allocates_no_copy_of_it(shell):
     """The freed-size estimate walks a 12.5M-item list in place: gc.get_referents would copy its
     100 MB of references and show up as the cell's own peak."""
@@ -514,8 +577,7 @@ def test_batched_light_cells_share_one_leak_pass_for_the_last_record(shell):
     namespace that cell left). The records before carry the previous pass's suspects."""
     import asyncio
 
-    from memtrack.shell.bridge import BATCH_DELAY_S
-    from memtrack.shell.tracker import batch_pass_budget
+    from memtrack.shell.batching import BATCH_DELAY_S, batch_pass_budget
 
     tracker = memtrack._tracker
     shell.run_line_magic("memtrack", "reset")  # no suspects left by earlier tests to carry
@@ -566,7 +628,7 @@ def test_batched_light_cells_share_one_leak_pass_for_the_last_record(shell):
 
 
 def test_a_batch_pass_has_the_budget_of_its_cells_within_bounds():
-    from memtrack.shell.tracker import BATCH_PASS_MAX_S, BATCH_PASS_MIN_S, batch_pass_budget
+    from memtrack.shell.batching import BATCH_PASS_MAX_S, BATCH_PASS_MIN_S, batch_pass_budget
 
     assert batch_pass_budget(1, 0.0003) == BATCH_PASS_MIN_S
     assert batch_pass_budget(4, 0.0003) == 4 * 0.0003

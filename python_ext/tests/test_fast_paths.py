@@ -192,7 +192,7 @@ def test_deep_analysis_shares_one_deadline(shell, monkeypatch):
     budget (types first, their share of it): the bench measures the time, this the plan."""
     from memtrack.measure import ledger as lines
     from memtrack.measure import type_counts as objects
-    from memtrack.shell import tracker
+    from memtrack.shell import lifecycle as tracker
 
     calls = {}
 

@@ -329,7 +329,7 @@ def test_run_all_of_light_cells_ends_with_current_suspects(kernel):
     # 0.3 ms a cell before the pass reaches the output history (the next pass would find it).
     execute(
         kc,
-        "import memtrack, memtrack.shell.tracker as mt\n"
+        "import memtrack, memtrack.shell.batching as mt\n"
         "ra_cfg = memtrack._tracker.leaks.config\n"
         "ra_saved = (mt.BATCH_PASS_MAX_S, ra_cfg.budget_light_s)\n"
         "mt.BATCH_PASS_MAX_S = ra_cfg.budget_light_s = 5.0",

@@ -597,7 +597,7 @@ def test_shell_gc_callback_only_while_tracking_deep(shell):
 
 
 def test_shell_deep_leak_analysis_shares_the_analysis_deadline(shell, monkeypatch):
-    from memtrack.shell import tracker as tracker_mod
+    from memtrack.shell import batching as tracker_mod
 
     det = memtrack._tracker.leaks
     inner = det.after_cell

@@ -259,7 +259,7 @@ def test_loading_twice_is_harmless(shell):
     run(shell, "%load_ext memtrack")
     memtrack.load_ipython_extension(shell)
     tracker = memtrack._tracker
-    assert shell.input_transformers_cleanup.count(tracker._transformer) == 1
+    assert shell.input_transformers_cleanup.count(tracker.transformer) == 1
     assert shell.events.callbacks["post_run_cell"].count(tracker._post_run_cell) == 1
     run(shell, "%%memtrack\nn = 1")
     assert len(memtrack.history()) == 1
@@ -268,7 +268,7 @@ def test_loading_twice_is_harmless(shell):
 def test_unload_removes_everything(shell):
     tracker = memtrack._tracker
     memtrack.unload_ipython_extension(shell)
-    assert tracker._transformer not in shell.input_transformers_cleanup
+    assert tracker.transformer not in shell.input_transformers_cleanup
     assert tracker._post_run_cell not in shell.events.callbacks["post_run_cell"]
     assert "memtrack" not in shell.magics_manager.magics["cell"]
     assert memtrack.history() == []

@@ -412,16 +412,28 @@ class CellMeasurement:
         self._end = (error, duration, tracing, traced_now, traced_peak, rss_after, hwm)
         self._gc_after = _raw_gc_stats()
 
-    def light_result(self) -> tuple[str | None, float, int | None, int | None, int | None, Any]:
-        """A light measurement's ``(error, duration_s, rss_before, rss_after, rss_peak, gc)``,
-        read by :meth:`stop`: what :meth:`result` gives for it, without the dict."""
+    def light_result(self) -> dict[str, Any]:
+        """A light measurement's record keys (mode, started_at, duration_s, rss_before, rss_after,
+        rss_peak and its scope, gc, error), read by :meth:`stop`: what :meth:`result` gives for
+        it, without the deep parts."""
         if self._end is None or self.deep:
             raise RuntimeError("not a stopped light measurement")
         error, duration, _, _, _, rss_after, hwm = self._end
         self._end = None
         peak = self._rss_peak(rss_after, hwm)
-        gc_delta = _gc_delta(self._gc_before, self._gc_after)
-        return error, duration, self._rss_before, rss_after, peak, gc_delta
+        return {
+            "mode": "light",
+            "started_at": self.started_at,
+            "duration_s": duration,
+            "rss_before": self._rss_before,
+            "rss_after": rss_after,
+            "rss_peak": peak,
+            "rss_peak_scope": None
+            if peak is None
+            else (PEAK_CELL if self.peak_reset else PEAK_PROCESS),
+            "gc": _gc_delta(self._gc_before, self._gc_after),
+            "error": error,
+        }
 
     def _rss_peak(self, rss_after: int | None, hwm: int | None) -> int | None:
         if not self.peak_reset and hwm is not None:

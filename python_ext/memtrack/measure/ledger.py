@@ -313,6 +313,10 @@ class CellLedger:
             self.ns, before, self._absent, top, deep=deep, deadline=deadline, sizes=self._sizes
         )
 
+    def touched_names(self) -> set[str]:
+        """The names the cell's statements referenced (asked before :meth:`release`)."""
+        return {*self._snaps, *self._absent}
+
     def release(self) -> None:
         """Forget everything (ids and weakrefs only, but keep nothing after the cell)."""
         self._pending.clear()

@@ -65,6 +65,11 @@ def count_types(objs: list, into: dict) -> None:
         chunk.clear()
 
 
+def active_counter() -> TypeCounter | None:
+    """The counter of the cell being measured now, if any."""
+    return _active
+
+
 class TypeCounter:
     def __init__(self) -> None:
         self.method: str | None = None  # None while usable

@@ -3,8 +3,9 @@
 The frontend opens a comm to the target ``jupyterlab-memtrack`` with ``{"v":1,"type":"hello"}``
 as open data. The kernel answers at once with the whole history on that comm, and later pushes
 the new records to every open comm: a ``record`` message per deep or synchronous cell, and one
-``records`` message for the light cells recorded within ``BATCH_DELAY_S`` (a message costs more
-than a record: serializing, signing, the socket). Records keep their order either way. Nothing
+``records`` message for a batch of light cells (a message costs more than a record: serializing,
+signing, the socket; :mod:`memtrack.shell.batching` decides what waits and for how long). Records
+keep their order either way, and are complete when they reach the bridge. Nothing
 a frontend sends can raise in the kernel: malformed, unknown or newer-version messages get an
 ``error`` message back.
 
@@ -32,8 +33,8 @@ from ..store import RecordStore
 from ..version import __version__
 
 TARGET_NAME = "jupyterlab-memtrack"
-# Queued records wait at most this long for one ``records`` message, and at most BATCH_MAX of them.
-BATCH_DELAY_S = 0.05
+# At most this many records wait for one ``records`` message (memtrack.shell.batching decides
+# when the others go).
 BATCH_MAX = 100
 
 
@@ -98,10 +99,6 @@ class Bridge:
         self._manager: Any = None
         self._handler: Callable[[Any, Any], None] | None = None
         self._queued: list[Mapping[str, Any]] = []  # records waiting for one `records` message
-        self._timer_loop: asyncio.AbstractEventLoop | None = None  # a send is scheduled there
-        # Called with a batch of queued records just before it is sent (the tracker completes
-        # the last record's leak suspects there); must not raise.
-        self.before_send: Callable[[list[Mapping[str, Any]]], None] | None = None
 
     # -- registration -------------------------------------------------------------------------
 
@@ -178,20 +175,6 @@ class Bridge:
         self.flush_records()
         return self._broadcast(protocol.record_message(record))
 
-    def queue(self, record: Mapping[str, Any], loop: asyncio.AbstractEventLoop | None) -> None:
-        """Send ``record`` with the others queued, in one ``records`` message: within
-        ``BATCH_DELAY_S`` when ``loop`` (the running loop of this thread) can wait, else now."""
-        with self._lock:
-            self._queued.append(record)
-            full = len(self._queued) >= BATCH_MAX
-            later = loop is not None and not full
-            # (A timer on another or a closed loop may never fire: schedule on this one.)
-            if later and self._timer_loop is not loop:
-                loop.call_later(BATCH_DELAY_S, self._on_timer, loop)
-                self._timer_loop = loop
-        if not later:
-            self.flush_records()
-
     def queue_many(self, records: list[Mapping[str, Any]], send: bool) -> None:
         """Queue ``records`` (in order); ``send``: send the queue now, in one message (else the
         next send takes them along, or a full queue sends itself)."""
@@ -201,24 +184,12 @@ class Bridge:
         if send or full:
             self.flush_records()
 
-    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
-        with self._lock:
-            if self._timer_loop is loop:
-                self._timer_loop = None
-        self.flush_records()
-
     def flush_records(self) -> int:
-        """Send the queued records now (one message); returns how many comms got them. A timer
-        still pending finds nothing left to send (no cancel: it may belong to another thread)."""
+        """Send the queued records now (one message); returns how many comms got them."""
         with self._lock:
             batch, self._queued = self._queued, []
         if not batch:
             return 0
-        if self.before_send is not None:
-            try:
-                self.before_send(batch)
-            except Exception as e:  # the records still go out
-                _warn(f"could not complete the records ({type(e).__name__}: {e})")
         return self._broadcast(protocol.records_message(batch))
 
     def publish_reset(self) -> int:
@@ -383,6 +354,11 @@ _active: Bridge | None = None
 def set_active(bridge: Bridge | None) -> None:
     global _active
     _active = bridge
+
+
+def attached_bridge() -> Bridge | None:
+    """The bridge of the loaded extension, if any."""
+    return _active
 
 
 def attached() -> bool:
