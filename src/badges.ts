@@ -6,8 +6,7 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { formatBytes, formatDelta, sizeClass, Units } from './format';
-import { recordDelta, recordPeak } from './series';
-import { IMemtrackRecord } from './tokens';
+import { IMemtrackRecord, recordDelta, recordPeak } from './record';
 
 const BADGE_CLASS = 'jp-Memtrack-badge';
 

@@ -8,10 +8,12 @@
  * MAX_RUNS runs; a run holds the record's scalar fields (bytes as integers),
  * its first top lines and types, and its leak suspects' names. Strings are
  * cut so that a run stays well under 2 kB of JSON.
+ * schema/metadata/cell-runs.schema.json describes it (tested against this module).
  */
 import { IDisposable } from '@lumino/disposable';
 
-import { IHistoryChange, IMemtrackModel, IMemtrackRecord, ITopLine, ITypeDelta } from './tokens';
+import { BYTE_KEYS, ByteKey, IMemtrackRecord, ITopLine, ITypeDelta, startedAtMs } from './record';
+import { IHistoryChange, IMemtrackModel } from './tokens';
 
 export const METADATA_KEY = 'memtrack';
 export const METADATA_VERSION = 1;
@@ -34,11 +36,7 @@ export interface ISavedRun extends Pick<
   | 'mode'
   | 'started_at'
   | 'duration_s'
-  | 'rss_before'
-  | 'rss_after'
-  | 'rss_peak'
-  | 'traced_delta'
-  | 'traced_peak'
+  | ByteKey
   | 'error'
   | 'top_lines'
 > {
@@ -59,8 +57,6 @@ export interface IMetadataCell {
   getMetadata(key: string): unknown;
   setMetadata(key: string, value: any): void;
 }
-
-const BYTES = ['rss_before', 'rss_after', 'rss_peak', 'traced_delta', 'traced_peak'] as const;
 
 /** At most `max` characters (whole code points), with an ellipsis when cut. */
 function cut(text: string, max: number): string {
@@ -186,7 +182,7 @@ export function parseSavedRun(value: unknown): ISavedRun | string {
   if (typeof value.duration_s !== 'number' || !(value.duration_s >= 0)) {
     return 'duration_s is not a non-negative number';
   }
-  for (const name of BYTES) {
+  for (const name of BYTE_KEYS) {
     if (!isNullableInt(field(name, null))) {
       return `${name} is not an integer number of bytes`;
     }
@@ -203,7 +199,7 @@ export function parseSavedRun(value: unknown): ISavedRun | string {
   if (!Array.isArray(leaks) || !leaks.every(name => typeof name === 'string')) {
     return 'leaks is not a list of names';
   }
-  const bytes = (name: (typeof BYTES)[number]) => field(name, null) as number | null;
+  const bytes = (name: ByteKey) => field(name, null) as number | null;
   return {
     execution_count: field('execution_count', null) as number | null,
     label: field('label', null) as string | null,
@@ -284,8 +280,7 @@ export function mergeRuns(existing: unknown, records: IMemtrackRecord[]): ISaved
     return null;
   }
   // A stable sort keeps runs with the same (or an unreadable) start in arrival order.
-  const time = (run: ISavedRun) => Date.parse(run.started_at) || 0;
-  const kept = runs.sort((a, b) => time(a) - time(b)).slice(-MAX_RUNS);
+  const kept = runs.sort((a, b) => startedAtMs(a) - startedAtMs(b)).slice(-MAX_RUNS);
   if (!kept.some(run => added.has(savedKey(run)))) {
     return null;
   }

@@ -1,21 +1,16 @@
 /**
  * The tracked-cells table: sortable by delta, peak and duration, keyboard
- * navigable, and the plot's text alternative. DOM is built with textContent
- * only, so user-controlled strings never become markup.
+ * navigable, and the plot's text alternative. This module decides which rows
+ * are in the DOM (sort order, a window of the rows in view for long tables,
+ * focus); cellTableRows.ts builds the header and the rows themselves.
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import { formatBytes, formatDelta, formatDuration, recordTitle, sizeClass, Units } from './format';
-import { recordDelta, recordPeak } from './series';
-import { IMemtrackRecord } from './tokens';
+import { IColumn, recordRow, SortKey, spacerRow, tableColumns, tableHead } from './cellTableRows';
+import { Units } from './format';
+import { IMemtrackRecord, recordDelta, recordPeak } from './record';
 
-export type SortKey = 'order' | 'delta' | 'peak' | 'duration';
-
-interface IColumn {
-  key: SortKey | null;
-  title: string;
-  numeric: boolean;
-}
+export type { SortKey } from './cellTableRows';
 
 export interface ICellTableOptions {
   trans: TranslationBundle;
@@ -96,14 +91,7 @@ export class CellTable {
     this._trans = options.trans;
     this._onActivate = options.onActivate;
     this.node.className = 'jp-Memtrack-table';
-    const t = this._trans;
-    this._columns = [
-      { key: 'order', title: t.__('Cell'), numeric: false },
-      { key: 'delta', title: t.__('Delta'), numeric: true },
-      { key: 'peak', title: t.__('Peak'), numeric: true },
-      { key: null, title: t.__('RSS'), numeric: true },
-      { key: 'duration', title: t.__('Time'), numeric: true }
-    ];
+    this._columns = tableColumns(this._trans);
   }
 
   get sortKey(): SortKey {
@@ -260,45 +248,17 @@ export class CellTable {
   }
 
   private _head(): HTMLElement {
-    const head = document.createElement('thead');
-    const row = document.createElement('tr');
-    row.setAttribute('aria-rowindex', '1');
-    for (const column of this._columns) {
-      const th = document.createElement('th');
-      th.scope = 'col';
-      if (column.numeric) {
-        th.classList.add('jp-Memtrack-numeric');
-      }
-      if (column.key === null) {
-        th.textContent = column.title;
-      } else {
-        const key = column.key;
-        const button = document.createElement('button');
-        button.className = 'jp-Memtrack-sort';
-        button.textContent = column.title;
-        button.title = this._trans.__('Sort by %1', column.title);
-        button.addEventListener('click', () => this.sortBy(key));
-        th.append(button);
-        if (key === this._sortKey) {
-          th.setAttribute('aria-sort', this._descending ? 'descending' : 'ascending');
-          button.dataset.direction = this._descending ? 'descending' : 'ascending';
-        }
-      }
-      row.append(th);
-    }
-    head.append(row);
-    return head;
+    return tableHead({
+      columns: this._columns,
+      sortKey: this._sortKey,
+      descending: this._descending,
+      trans: this._trans,
+      onSort: key => this.sortBy(key)
+    });
   }
 
-  /** An empty row standing for the rows above or below the rendered window. */
   private _spacer(): HTMLTableRowElement {
-    const row = document.createElement('tr');
-    row.className = 'jp-Memtrack-spacer';
-    row.setAttribute('aria-hidden', 'true');
-    const cell = document.createElement('td');
-    cell.colSpan = this._columns.length;
-    row.append(cell);
-    return row;
+    return spacerRow(this._columns.length);
   }
 
   private _windowSize(): number {
@@ -431,59 +391,14 @@ export class CellTable {
   };
 
   private _row(record: IMemtrackRecord): HTMLTableRowElement {
-    const units = this._units;
-    const row = document.createElement('tr');
-    row.className = 'jp-Memtrack-row';
-    row.tabIndex = 0;
-    const delta = recordDelta(record);
-    row.dataset.size = sizeClass(delta);
-    row.dataset.seq = String(record.seq);
-    if (record.leaks.length) {
-      row.classList.add('jp-Memtrack-leaking');
-    }
-    const run = this._runs.get(record) ?? null;
-    let title = recordTitle(record);
-    if (run !== null) {
-      title += ` ${this._trans.__('(run %1)', run)}`;
-    }
-    const cells = [
-      title,
-      formatDelta(delta, units),
-      formatBytes(recordPeak(record), units),
-      formatBytes(record.rss_after, units),
-      formatDuration(record.duration_s)
-    ];
-    cells.forEach((text, i) => {
-      const td = document.createElement('td');
-      td.textContent = text;
-      if (this._columns[i].numeric) {
-        td.classList.add('jp-Memtrack-numeric');
-      }
-      row.append(td);
+    return recordRow(record, {
+      columns: this._columns,
+      units: this._units,
+      run: this._runs.get(record) ?? null,
+      trans: this._trans,
+      onActivate: activated => this._onActivate(activated),
+      onKey: (event, keyed) => this._onKey(event, keyed)
     });
-    const notes: string[] = [];
-    if (record.saved) {
-      // A run read back from the notebook's cell metadata, not from the kernel.
-      row.classList.add('jp-Memtrack-saved');
-      const tag = document.createElement('span');
-      tag.className = 'jp-Memtrack-savedTag';
-      tag.textContent = this._trans.__('saved');
-      row.firstElementChild!.append(' ', tag);
-      notes.push(this._trans.__('Saved in the notebook by an earlier session'));
-    }
-    if (record.error) {
-      notes.push(this._trans.__('The cell raised %1', record.error));
-    }
-    if (record.leaks.length) {
-      notes.push(this._trans._n('%1 leak suspect', '%1 leak suspects', record.leaks.length));
-    }
-    if (record.cell_id) {
-      notes.push(this._trans.__('Enter: go to the cell'));
-    }
-    row.title = notes.join('\n');
-    row.addEventListener('click', () => this._onActivate(record));
-    row.addEventListener('keydown', event => this._onKey(event, record));
-    return row;
   }
 
   private _onKey(event: KeyboardEvent, record: IMemtrackRecord): void {

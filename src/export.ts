@@ -1,8 +1,9 @@
 /**
  * Pure serializers of a notebook's history. The browser download lives in
- * index.ts; these only turn records into text.
+ * commands.ts; these only turn records into text.
  */
-import { IKernelInfo, IMemtrackRecord } from './tokens';
+import { CSV_COLUMNS, IMemtrackRecord } from './record';
+import { IKernelInfo } from './tokens';
 
 export const REPORT_FORMAT = 'memtrack-report';
 export const REPORT_VERSION = 1;
@@ -24,24 +25,6 @@ export function toJsonReport(
   };
   return JSON.stringify(report, null, 2) + '\n';
 }
-
-/** Columns of the CSV export: scalar record fields, bytes as integers. */
-export const CSV_COLUMNS = [
-  'seq',
-  'execution_count',
-  'cell_id',
-  'label',
-  'mode',
-  'started_at',
-  'duration_s',
-  'rss_before',
-  'rss_after',
-  'rss_peak',
-  'traced_delta',
-  'traced_peak',
-  'error',
-  'leaks'
-] as const;
 
 function csvField(value: unknown): string {
   if (value === null || value === undefined) {

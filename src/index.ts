@@ -6,24 +6,20 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
-import {
-  ICommandPalette,
-  IThemeManager,
-  Notification,
-  showErrorMessage
-} from '@jupyterlab/apputils';
+import { ICommandPalette, IThemeManager, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
-import { LabIcon } from '@jupyterlab/ui-components';
 
 import { BadgeUpdater, renderBadges } from './badges';
-import { exportFileName, toCsv, toJsonReport } from './export';
+import { addCommands, addPaletteItems } from './commands';
+import { memoryIcon } from './icons';
 import { MemtrackModel } from './model';
+import { NotebookFollower } from './notebookFollower';
 import { followSettingRegistry, SettingsState } from './settings';
 import { MemtrackSidebar } from './sidebar';
-import { CommandIDs, IMemtrackModel, PLUGIN_ID } from './tokens';
-import { NotebookFollower } from './tracker';
+import { IMemtrackModel, PLUGIN_ID } from './tokens';
+import { VERSION } from './version';
 import {
   MODULE_NAME,
   MODULE_VERSION,
@@ -31,25 +27,6 @@ import {
   setWidgetSettings,
   widgetExports
 } from './widget';
-
-import memoryIconSvg from '../style/icons/memory.svg';
-
-// Keep in step with package.json; sent to the kernel in the hello message.
-const VERSION = '0.1.0';
-
-const memoryIcon = new LabIcon({ name: 'jupyterlab-memtrack:memory', svgstr: memoryIconSvg });
-
-/** Let the browser save `text` as a file. */
-function download(text: string, fileName: string, mime: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: mime }));
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = fileName;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 0);
-}
 
 const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
   id: PLUGIN_ID,
@@ -76,7 +53,6 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
     themeManager: IThemeManager | null
   ): IMemtrackModel => {
     const trans = (translator ?? nullTranslator).load('jupyterlab-memtrack');
-    const { commands } = app;
     const model = new MemtrackModel();
     const settings = new SettingsState();
 
@@ -94,7 +70,7 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
     const sidebar = new MemtrackSidebar({
       model,
       settings,
-      commands,
+      commands: app.commands,
       translator: translator ?? undefined,
       leakRequests: key => follower.bridge(key),
       setMetric: metric => {
@@ -140,171 +116,17 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
     });
     settings.changed.connect(() => notebooks.forEach(panel => badges.invalidate(panel.id)));
 
-    const current = () => model.currentKey;
-    const connected = () => model.status(current()).status === 'connected';
-
-    commands.addCommand(CommandIDs.openSidebar, {
-      label: trans.__('Show Memory Sidebar'),
-      caption: trans.__('Open the per-cell memory history of the active notebook'),
-      icon: memoryIcon,
-      execute: () => {
-        labShell?.expandRight();
-        app.shell.activateById(sidebar.id);
-      }
+    addCommands(app, {
+      model,
+      follower,
+      sidebar,
+      settings,
+      settingRegistry,
+      labShell,
+      trans
     });
-    commands.addCommand(CommandIDs.toggleSidebar, {
-      label: trans.__('Memory Sidebar'),
-      caption: trans.__('Show or hide the memory sidebar'),
-      isToggled: () => sidebar.isVisible,
-      execute: () => {
-        if (sidebar.isVisible && labShell) {
-          labShell.collapseRight();
-        } else {
-          labShell?.expandRight();
-          app.shell.activateById(sidebar.id);
-        }
-      }
-    });
-    commands.addCommand(CommandIDs.toggleTracking, {
-      label: () =>
-        model.tracking(current()) === 'off'
-          ? trans.__('Track Every Cell')
-          : trans.__('Stop Tracking Every Cell'),
-      caption: trans.__('Record every cell of the active notebook (light mode: time and RSS)'),
-      isEnabled: connected,
-      isToggleable: true,
-      isToggled: () => model.tracking(current()) !== 'off',
-      execute: async () => {
-        const bridge = follower.bridge(current());
-        if (!bridge) {
-          return;
-        }
-        const next = model.tracking(current()) === 'off' ? 'light' : 'off';
-        try {
-          await bridge.setTracking(next);
-        } catch (reason) {
-          Notification.error(trans.__('memtrack: could not change tracking: %1', String(reason)));
-        }
-        commands.notifyCommandChanged(CommandIDs.toggleTracking);
-      }
-    });
-    commands.addCommand(CommandIDs.clear, {
-      label: trans.__('Clear Memory History'),
-      caption: trans.__("Forget the active notebook's memory history, here and in the kernel"),
-      isEnabled: () => model.records(current()).length > 0,
-      execute: () => {
-        const key = current();
-        if (key === null) {
-          return;
-        }
-        follower.bridge(key)?.resetKernelHistory();
-        model.clear(key);
-      }
-    });
-    const exportAs = (format: 'json' | 'csv') => {
-      const key = current();
-      // Runs read back from cell metadata are summaries without a kernel seq: not exported.
-      const records = model.records(key).filter(record => !record.saved);
-      const path = follower.panel(key)?.context.path ?? 'notebook.ipynb';
-      const text =
-        format === 'json' ? toJsonReport(records, model.kernelInfo(key)) : toCsv(records);
-      download(
-        text,
-        exportFileName(path, format),
-        format === 'json' ? 'application/json' : 'text/csv'
-      );
-    };
-    commands.addCommand(CommandIDs.exportJson, {
-      label: trans.__('Export Memory History (JSON)'),
-      caption: trans.__("Download the active notebook's memory history as a JSON report"),
-      isEnabled: () => model.records(current()).length > 0,
-      execute: () => exportAs('json')
-    });
-    commands.addCommand(CommandIDs.exportCsv, {
-      label: trans.__('Export Memory History (CSV)'),
-      caption: trans.__("Download the active notebook's memory history as CSV"),
-      isEnabled: () => model.records(current()).length > 0,
-      execute: () => exportAs('csv')
-    });
-    // The HTML report is the kernel's (python_ext/memtrack/report.py): one renderer for the
-    // sidebar and `%memtrack export`, so it covers the current kernel's history only.
-    commands.addCommand(CommandIDs.exportHtml, {
-      label: trans.__('Export HTML report'),
-      caption: trans.__(
-        "Download the active notebook's memory history as an offline HTML report (rendered by the kernel)"
-      ),
-      isEnabled: () => model.records(current()).length > 0,
-      execute: async () => {
-        const key = current();
-        const title = trans.__('memtrack: could not export the HTML report');
-        const bridge = follower.bridge(key);
-        const { status, detail } = model.status(key);
-        if (!bridge || status !== 'connected') {
-          const why = detail ? ` (${detail})` : '';
-          await showErrorMessage(
-            title,
-            trans.__(
-              'The HTML report is rendered by the kernel, and the memtrack kernel extension is not connected: %1%2. Run %load_ext memtrack in the notebook (or enable autoLoad) and try again.',
-              status,
-              why
-            )
-          );
-          return;
-        }
-        const path = follower.panel(key)?.context.path ?? 'notebook.ipynb';
-        try {
-          const result = await bridge.exportReport('html');
-          download(result.content, exportFileName(path, 'html'), 'text/html');
-        } catch (reason) {
-          await showErrorMessage(title, reason instanceof Error ? reason.message : String(reason));
-        }
-      }
-    });
-    commands.addCommand(CommandIDs.toggleBadges, {
-      label: trans.__('Show Memory Badges on Cells'),
-      caption: trans.__("Show each tracked cell's memory change as a badge on the cell"),
-      isToggleable: true,
-      isToggled: () => settings.value.badges,
-      execute: async () => {
-        const badges = !settings.value.badges;
-        settings.update({ badges });
-        await settingRegistry?.set(PLUGIN_ID, 'badges', badges);
-        commands.notifyCommandChanged(CommandIDs.toggleBadges);
-      }
-    });
-    // Labels and enabled states follow the current notebook's state (once a frame at most).
-    let commandsPending = false;
-    model.changed.connect(() => {
-      if (commandsPending) {
-        return;
-      }
-      commandsPending = true;
-      requestAnimationFrame(() => {
-        commandsPending = false;
-        for (const id of [
-          CommandIDs.toggleTracking,
-          CommandIDs.clear,
-          CommandIDs.exportJson,
-          CommandIDs.exportCsv,
-          CommandIDs.exportHtml
-        ]) {
-          commands.notifyCommandChanged(id);
-        }
-      });
-    });
-    model.currentChanged.connect(() => commands.notifyCommandChanged());
-
-    const category = trans.__('Memory');
-    for (const command of [
-      CommandIDs.openSidebar,
-      CommandIDs.toggleTracking,
-      CommandIDs.clear,
-      CommandIDs.exportJson,
-      CommandIDs.exportCsv,
-      CommandIDs.exportHtml,
-      CommandIDs.toggleBadges
-    ]) {
-      palette?.addItem({ command, category });
+    if (palette) {
+      addPaletteItems(palette, trans);
     }
 
     if (settingRegistry) {

@@ -12,7 +12,7 @@ import { Widget } from '@lumino/widgets';
 import { formatBytes, formatDelta, Units } from './format';
 import type { ILeakRequests } from './kernelBridge';
 import { IReleaseResult, IWhyResult } from './protocol';
-import { IMemtrackRecord } from './tokens';
+import { IMemtrackRecord } from './record';
 
 /** A leak suspect as the kernel describes it; every field is optional on the wire. */
 export interface ILeakSuspect {

@@ -4,26 +4,15 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { IMemtrackRecord, runKey, startedAtMs } from './record';
 import {
   BridgeStatus,
   HistoryEntry,
   IHistoryChange,
   IKernelInfo,
   IMemtrackModel,
-  IMemtrackRecord,
   TrackingMode
 } from './tokens';
-
-/** A record's start time in ms; unparsable times sort first. */
-function startedAtMs(record: IMemtrackRecord): number {
-  const ms = Date.parse(record.started_at);
-  return Number.isNaN(ms) ? 0 : ms;
-}
-
-/** What identifies one run of a cell across the kernel's history and the saved metadata. */
-export function runKey(record: IMemtrackRecord): string {
-  return `${record.cell_id}|${record.started_at}|${record.execution_count}`;
-}
 
 /** One notebook's history: records of successive kernels, split by restarts. */
 class NotebookHistory {

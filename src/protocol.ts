@@ -5,7 +5,8 @@
  */
 import { JSONObject } from '@lumino/coreutils';
 
-import { IKernelInfo, IMemtrackRecord } from './tokens';
+import { IMemtrackRecord, RECORD_KEYS, RecordKey } from './record';
+import { IKernelInfo } from './tokens';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -68,16 +69,6 @@ export class ProtocolError extends Error {
     this.name = 'ProtocolError';
   }
 }
-
-const NULLABLE_BYTES = [
-  'rss_before',
-  'rss_after',
-  'rss_peak',
-  'traced_delta',
-  'traced_peak'
-] as const;
-
-const ARRAYS = ['top_lines', 'types', 'variables', 'leaks'] as const;
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -179,46 +170,52 @@ function parseExportResult(data: Record<string, unknown>): IExportResult {
   return { request_id: data.request_id, format: data.format, content: data.content };
 }
 
-/** Check one record; throws ProtocolError naming the first bad field. */
+/** A test of one record field, and what the field must be when it fails. */
+type FieldCheck = readonly [test: (value: unknown) => boolean, expected: string];
+
+const NULLABLE_TEXT: FieldCheck = [isNullableString, 'a string or null'];
+const NULLABLE_BYTES: FieldCheck = [isNullableInt, 'an integer number of bytes or null'];
+const LIST: FieldCheck = [Array.isArray, 'an array'];
+
+/**
+ * The check of each record key. Typed by RecordKey (record.ts, the schema's
+ * required keys): a key added to the record does not compile until it has a check.
+ */
+const RECORD_CHECKS: { readonly [K in RecordKey]: FieldCheck } = {
+  seq: [value => Number.isInteger(value) && (value as number) >= 1, 'a positive integer'],
+  execution_count: [isNullableInt, 'an integer or null'],
+  cell_id: NULLABLE_TEXT,
+  label: NULLABLE_TEXT,
+  mode: [value => value === 'light' || value === 'deep', "'light' or 'deep'"],
+  started_at: [value => typeof value === 'string', 'an ISO 8601 string'],
+  duration_s: [value => typeof value === 'number' && value >= 0, 'a non-negative number'],
+  rss_before: NULLABLE_BYTES,
+  rss_after: NULLABLE_BYTES,
+  rss_peak: NULLABLE_BYTES,
+  traced_delta: NULLABLE_BYTES,
+  traced_peak: NULLABLE_BYTES,
+  top_lines: LIST,
+  types: LIST,
+  variables: LIST,
+  gc: [value => value === null || isObject(value), 'an object or null'],
+  error: NULLABLE_TEXT,
+  leaks: LIST
+};
+
+/**
+ * Check one record; throws ProtocolError naming the first bad field (in the
+ * schema's order). Only the required keys are checked: optional fields and
+ * the items of lists are taken as sent.
+ */
 export function validateRecord(value: unknown): IMemtrackRecord {
   if (!isObject(value)) {
     throw new ProtocolError('record is not an object');
   }
-  const fail = (field: string, expected: string): never => {
-    throw new ProtocolError(`record field '${field}' must be ${expected}`);
-  };
-  if (!Number.isInteger(value.seq) || (value.seq as number) < 1) {
-    fail('seq', 'a positive integer');
-  }
-  if (!isNullableInt(value.execution_count)) {
-    fail('execution_count', 'an integer or null');
-  }
-  for (const field of ['cell_id', 'label', 'error']) {
-    if (!(field in value) || !isNullableString(value[field])) {
-      fail(field, 'a string or null');
+  for (const field of RECORD_KEYS) {
+    const [test, expected] = RECORD_CHECKS[field];
+    if (!(field in value) || !test(value[field])) {
+      throw new ProtocolError(`record field '${field}' must be ${expected}`);
     }
-  }
-  if (value.mode !== 'light' && value.mode !== 'deep') {
-    fail('mode', "'light' or 'deep'");
-  }
-  if (typeof value.started_at !== 'string') {
-    fail('started_at', 'an ISO 8601 string');
-  }
-  if (typeof value.duration_s !== 'number' || value.duration_s < 0) {
-    fail('duration_s', 'a non-negative number');
-  }
-  for (const field of NULLABLE_BYTES) {
-    if (!(field in value) || !isNullableInt(value[field])) {
-      fail(field, 'an integer number of bytes or null');
-    }
-  }
-  for (const field of ARRAYS) {
-    if (!Array.isArray(value[field])) {
-      fail(field, 'an array');
-    }
-  }
-  if (!('gc' in value) || !(value.gc === null || isObject(value.gc))) {
-    fail('gc', 'an object or null');
   }
   return value as unknown as IMemtrackRecord;
 }

@@ -10,8 +10,9 @@ import {
   recordTitle,
   Units
 } from './format';
+import { IMemtrackRecord, recordDelta } from './record';
 import { PlotMetric } from './settings';
-import { HistoryEntry, IMemtrackRecord } from './tokens';
+import { HistoryEntry } from './tokens';
 
 export interface ISeriesOptions {
   metric: PlotMetric;
@@ -42,22 +43,6 @@ export interface IPlotSeries {
   records: IMemtrackRecord[];
   /** Records in the history, before decimation. */
   total: number;
-}
-
-/** The net change a record stands for: traced when measured, else RSS. */
-export function recordDelta(record: IMemtrackRecord): number | null {
-  if (record.traced_delta !== null) {
-    return record.traced_delta;
-  }
-  if (record.rss_before !== null && record.rss_after !== null) {
-    return record.rss_after - record.rss_before;
-  }
-  return null;
-}
-
-/** The peak a record reached, in bytes above its start (traced) or absolute (RSS). */
-export function recordPeak(record: IMemtrackRecord): number | null {
-  return record.traced_peak ?? record.rss_peak;
 }
 
 function hoverText(record: IMemtrackRecord, units: Units): string {

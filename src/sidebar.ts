@@ -9,18 +9,14 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { CellTable } from './cellTable';
+import { CommandIDs } from './commands';
 import type { ILeakRequests } from './kernelBridge';
 import { LeakList } from './leakList';
 import { MemtrackModel } from './model';
+import { IMemtrackRecord } from './record';
 import { buildSeries, IPlotSeries } from './series';
 import { PlotMetric, SettingsState } from './settings';
-import {
-  BridgeStatus,
-  CommandIDs,
-  IHistoryChange,
-  IMemtrackModel,
-  IMemtrackRecord
-} from './tokens';
+import { BridgeStatus, IHistoryChange, IMemtrackModel } from './tokens';
 
 /** Appends redraw the plot at most this often (the table updates at once). */
 const PLOT_INTERVAL_MS = 300;

@@ -1,84 +1,20 @@
+/**
+ * What plugins share: the comm target, the plugin id and the model's service
+ * interface and token. The record itself is defined in record.ts.
+ */
 import { Token } from '@lumino/coreutils';
 import { ISignal } from '@lumino/signaling';
 
-/** The comm target shared with the kernel extension (python_ext/memtrack/bridge.py). */
+import { IMemtrackRecord } from './record';
+
+/** The comm target shared with the kernel extension (python_ext/memtrack/shell/bridge.py). */
 export const COMM_TARGET = 'jupyterlab-memtrack';
 
 /** Plugin ids. The settings schema file is named after the main plugin's suffix. */
 export const PLUGIN_ID = 'jupyterlab-memtrack:plugin';
 
-/** Command ids. */
-export namespace CommandIDs {
-  export const openSidebar = 'memtrack:open-sidebar';
-  export const toggleSidebar = 'memtrack:toggle-sidebar';
-  export const toggleTracking = 'memtrack:toggle-tracking';
-  export const clear = 'memtrack:clear';
-  export const exportJson = 'memtrack:export-json';
-  export const exportCsv = 'memtrack:export-csv';
-  export const exportHtml = 'memtrack:export-html';
-  export const toggleBadges = 'memtrack:toggle-badges';
-}
-
 /** How the kernel tracks cells that do not start with %%memtrack. */
 export type TrackingMode = 'off' | 'light' | 'deep';
-
-/** One line of the cell's allocation table (memory_profiler style). */
-export interface ITopLine {
-  line: number;
-  code: string;
-  increment: number;
-  occurrences: number;
-}
-
-/** Object count change for one type during the cell. */
-export interface ITypeDelta {
-  type: string;
-  count_delta: number;
-  size_delta?: number | null;
-}
-
-/** A user variable created, rebound or resized by the cell. */
-export interface IVariableSize {
-  name: string;
-  type: string;
-  size: number | null;
-  delta?: number | null;
-  partial?: boolean;
-}
-
-/** Garbage collector activity during the cell. */
-export interface IGcStats {
-  collections?: number[];
-  collected?: number;
-  uncollectable?: number;
-}
-
-/**
- * One tracked execution, as defined by schema/wire/message.schema.json.
- * Bytes are integers; null means "not measured".
- */
-export interface IMemtrackRecord {
-  seq: number;
-  execution_count: number | null;
-  cell_id: string | null;
-  label: string | null;
-  mode: 'light' | 'deep';
-  started_at: string;
-  duration_s: number;
-  rss_before: number | null;
-  rss_after: number | null;
-  rss_peak: number | null;
-  traced_delta: number | null;
-  traced_peak: number | null;
-  top_lines: ITopLine[];
-  types: ITypeDelta[];
-  variables: IVariableSize[];
-  gc: IGcStats | null;
-  error: string | null;
-  leaks: Record<string, unknown>[];
-  /** Read back from the notebook's cell metadata (src/cellMetadata.ts), not from a kernel. */
-  saved?: boolean;
-}
 
 /** What the kernel says about itself in a history message. */
 export interface IKernelInfo {

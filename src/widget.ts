@@ -1,5 +1,5 @@
 /**
- * The notebook-output view of `memtrack.widget()` (python_ext/memtrack/ipywidget.py): the
+ * The notebook-output view of `memtrack.widget()` (python_ext/memtrack/shell/widget.py): the
  * memory plot and a compact table of the last cells, for frontends without the sidebar. The
  * kernel sends the last records as the widget's `records` state, then each new record alone in
  * an `append` message. Byte units and the plotted metric follow the user's settings (the
@@ -11,14 +11,18 @@ import { Message } from '@lumino/messaging';
 
 import { formatBytes, formatDelta, formatDuration, sizeClass } from './format';
 import { validateRecord } from './protocol';
-import { buildSeries, recordDelta, recordPeak } from './series';
+import { IMemtrackRecord, recordDelta, recordPeak } from './record';
+import { buildSeries } from './series';
 import { DEFAULT_SETTINGS, IMemtrackSettings } from './settings';
-import { IMemtrackRecord } from './tokens';
+import { VERSION } from './version';
 
 /** The ipywidgets module name and version the kernel asks for (`_model_module`...). */
 export const MODULE_NAME = 'jupyterlab-memtrack';
-/** Keep in step with package.json: the kernel sends its own version, from the same file. */
-export const MODULE_VERSION = '0.1.0';
+/**
+ * The package's version (package.json): the kernel asks for its own version, which
+ * comes from the same file, so the two always match.
+ */
+export const MODULE_VERSION = VERSION;
 
 /** Rows in the table: the newest tracked cells. */
 export const TABLE_ROWS = 10;

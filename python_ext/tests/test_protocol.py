@@ -133,3 +133,43 @@ def test_validate_record_rejects_bad_values():
         with pytest.raises(protocol.ProtocolError, match=key):
             protocol.validate_record(broken)
         assert list(message_validator().iter_errors(protocol.record_message(broken)))
+
+
+METADATA_FIXTURES = SCHEMA_DIR / "fixtures" / "metadata"
+
+
+@pytest.mark.parametrize(
+    "path,valid",
+    [(p, True) for p in sorted((METADATA_FIXTURES / "valid").glob("*.json"))]
+    + [(p, False) for p in sorted((METADATA_FIXTURES / "invalid").glob("*.json"))],
+    ids=lambda v: v.name if hasattr(v, "name") else str(v),
+)
+def test_saved_cell_metadata_fixtures_against_their_schema(path, valid):
+    """The runs the sidebar saves in cell metadata have a schema too (src/cellMetadata.ts writes
+    and reads them; jest checks the same fixtures against the code)."""
+    import jsonschema
+
+    schema = json.loads((SCHEMA_DIR / "metadata" / "cell-runs.schema.json").read_text("utf-8"))
+    validator = jsonschema.Draft7Validator(
+        schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
+    errors = list(validator.iter_errors(_load(path)))
+    assert (not errors) == valid, errors
+
+
+def test_the_record_table_matches_the_wire_schema():
+    """memtrack.record's one table of fields against schema/wire: every key it defines is a
+    property there, the required ones in wire order, the CSV columns those of x-csv-columns."""
+    from conftest import MESSAGE_SCHEMA
+
+    schema = MESSAGE_SCHEMA["definitions"]["record"]
+    names = [f.name for f in record_mod.FIELDS]
+    assert set(names) <= set(schema["properties"])
+    assert list(record_mod.RECORD_KEYS) == schema["required"]
+    assert list(record_mod.CSV_COLUMNS) == schema["x-csv-columns"]
+    nullable = {f.name for f in record_mod.FIELDS if f.required and f.nullable}
+    for name in record_mod.RECORD_KEYS:
+        prop = schema["properties"][name]
+        types = prop.get("type", [])
+        allows_null = "null" in types or prop.get("$ref", "").endswith("nullableBytes")
+        assert allows_null == (name in nullable), name

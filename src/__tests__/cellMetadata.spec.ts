@@ -15,8 +15,8 @@ import {
 } from '../cellMetadata';
 import { CellTable } from '../cellTable';
 import { MemtrackModel } from '../model';
+import { IMemtrackRecord } from '../record';
 import { DEFAULT_SETTINGS, parseSettings } from '../settings';
-import { IMemtrackRecord } from '../tokens';
 import { sampleRecord } from './fixtures';
 
 const at = (second: number) => `2026-11-23T06:40:${String(second).padStart(2, '0')}.000000+00:00`;

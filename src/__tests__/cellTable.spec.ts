@@ -1,7 +1,7 @@
 import { TranslationBundle, nullTranslator } from '@jupyterlab/translation';
 
 import { CellTable, runNumbers, sortRecords, WINDOW_THRESHOLD } from '../cellTable';
-import { IMemtrackRecord } from '../tokens';
+import { IMemtrackRecord } from '../record';
 import { sampleRecord } from './fixtures';
 
 const trans: TranslationBundle = nullTranslator.load('jupyterlab-memtrack');

@@ -1,4 +1,4 @@
-/** Reads the shared wire fixtures (schema/fixtures), also used by pytest. */
+/** Reads the shared schema fixtures (schema/fixtures), also used by pytest. */
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -6,17 +6,30 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 export const SCHEMA_PATH = path.join(ROOT, 'schema', 'wire', 'message.schema.json');
 
+/** The runs saved in a cell's metadata (src/cellMetadata.ts). */
+export const CELL_RUNS_SCHEMA_PATH = path.join(ROOT, 'schema', 'metadata', 'cell-runs.schema.json');
+
 export function readJson(file: string): any {
   return JSON.parse(fs.readFileSync(file, 'utf-8'));
 }
 
-export function fixtures(kind: 'valid' | 'invalid'): [string, any][] {
-  const dir = path.join(ROOT, 'schema', 'fixtures', kind);
+/** The JSON files of a fixture folder, by name, in name order. */
+function readFixtureDir(dir: string): [string, any][] {
   return fs
     .readdirSync(dir)
     .filter(name => name.endsWith('.json'))
     .sort()
     .map(name => [name, readJson(path.join(dir, name))]);
+}
+
+/** Wire messages (schema/fixtures/valid, invalid). */
+export function fixtures(kind: 'valid' | 'invalid'): [string, any][] {
+  return readFixtureDir(path.join(ROOT, 'schema', 'fixtures', kind));
+}
+
+/** Values of a cell's metadata.memtrack (schema/fixtures/metadata/valid, invalid). */
+export function metadataFixtures(kind: 'valid' | 'invalid'): [string, any][] {
+  return readFixtureDir(path.join(ROOT, 'schema', 'fixtures', 'metadata', kind));
 }
 
 /** A valid record to build test histories from. */

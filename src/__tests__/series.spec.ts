@@ -6,7 +6,7 @@ import {
   recordTitle,
   sizeClass
 } from '../format';
-import { buildSeries, decimate, recordDelta } from '../series';
+import { buildSeries, decimate } from '../series';
 import { HistoryEntry } from '../tokens';
 import { sampleRecord } from './fixtures';
 
@@ -100,12 +100,6 @@ describe('buildSeries', () => {
     );
     expect(series.restarts).toEqual([1.5]);
     expect(series.cumulative).toEqual([100, 5]);
-  });
-
-  it('falls back to the RSS change when nothing was traced', () => {
-    const record = sampleRecord({ traced_delta: null, rss_before: 10, rss_after: 4 });
-    expect(recordDelta(record)).toBe(-6);
-    expect(recordDelta(sampleRecord({ traced_delta: null, rss_before: null }))).toBeNull();
   });
 
   it('escapes user text for plotly', () => {

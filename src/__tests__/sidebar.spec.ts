@@ -8,11 +8,11 @@ jest.mock('../plot', () => ({
 import { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 
+import { CommandIDs } from '../commands';
 import { MemtrackModel } from '../model';
 import * as plot from '../plot';
 import { SettingsState } from '../settings';
 import { MemtrackSidebar } from '../sidebar';
-import { CommandIDs } from '../tokens';
 import { sampleRecord } from './fixtures';
 
 const frame = () => new Promise(resolve => setTimeout(resolve, 50));
