@@ -365,13 +365,13 @@ def test_suspects_carry_forward_and_revalidate_cheaply():
 
 def test_traceback_is_read_again_only_when_it_changes(monkeypatch):
     calls = []
-    inner = leaks._traceback_locals
+    inner = leaks.traceback_locals
 
     def counting(*args, **kwargs):
         calls.append(1)
         return inner(*args, **kwargs)
 
-    monkeypatch.setattr(leaks, "_traceback_locals", counting)
+    monkeypatch.setattr(leaks, "traceback_locals", counting)
     try:
         _fail_with_local()
     except RuntimeError as e:

@@ -44,19 +44,19 @@ from ..measure.cell import rss
 from ..measure.sizes import ATOMIC, SKIP, sizeof, type_name
 from ..units import format_bytes
 from .roots import (
-    _CONTAINERS,
-    _MISSING,
     BUDGET_REQUEST_S,
+    CONTAINER_TYPES,
     MAX_NAMES,
+    MISSING,
     Roots,
-    _instance_attr,
-    _memory_now,
-    _sample,
     estimate_size,
+    instance_attr,
+    memory_now,
+    sample_items,
     user_name,
     user_values,
 )
-from .why_alive import _step, _traceback_locals, why
+from .why_alive import step_label, traceback_locals, why
 
 DEFAULT_THRESHOLD = 1_000_000  # bytes; the frontend setting ``leakThreshold`` has the same default
 DEFAULT_GROWTH_RUNS = 3
@@ -134,7 +134,7 @@ class _Obs:
 
 
 def _signature(value: Any, t: type) -> tuple[int | None, int]:
-    n = len(value) if t in _CONTAINERS else -1
+    n = len(value) if t in CONTAINER_TYPES else -1
     return sizeof(value), n
 
 
@@ -209,7 +209,7 @@ class LeakDetector:
         self._out_unnamed: set[Any] = set()  # N verified unnamed by a namespace scan
         self._out_retry: set[Any] = set()
         self._out_len = -1
-        self._out_last: Any = _MISSING
+        self._out_last: Any = MISSING
         self._deleted_for: dict[int, tuple[str, int | None, str]] = {}  # oid -> what, cell, type
         self._deleted_names: dict[str, tuple[int, str]] = {}  # name -> (oid, type) unbound
         self._sticky: dict[str, _Sticky] = {}
@@ -240,7 +240,7 @@ class LeakDetector:
         self._out_big.clear()
         self._out_unnamed.clear()
         self._out_retry.clear()
-        self._out_len, self._out_last = -1, _MISSING
+        self._out_len, self._out_last = -1, MISSING
         self._deleted_for.clear()
         self._deleted_names.clear()
         self._sticky.clear()
@@ -285,7 +285,7 @@ class LeakDetector:
                 kind, before = self._gc_mark
                 self._gc_mark = None
                 if info.get("collected"):
-                    now = _memory_now()
+                    now = memory_now()
                     if now[0] == kind and before > now[1]:
                         self._gc_freed += before - now[1]
         except Exception:  # never raise from a gc callback
@@ -320,8 +320,8 @@ class LeakDetector:
     def _named(self, ns: dict, oid: int) -> bool:
         """Whether an observed variable still holds the object ``oid`` (verified)."""
         for name in self._by_oid.get(oid, ()):
-            value = ns.get(name, _MISSING)
-            hit = value is not _MISSING and id(value) == oid
+            value = ns.get(name, MISSING)
+            hit = value is not MISSING and id(value) == oid
             value = None
             if hit:
                 return True
@@ -580,10 +580,10 @@ class LeakDetector:
         """Observe one name; True when its size did not fit in the time left."""
         thr = self.config.threshold
         obs = self._obs.get(name)
-        value = ns.get(name, _MISSING)
-        if value is not _MISSING and not _watchable(name, value, hidden):
-            value = _MISSING
-        if value is _MISSING:
+        value = ns.get(name, MISSING)
+        if value is not MISSING and not _watchable(name, value, hidden):
+            value = MISSING
+        if value is MISSING:
             if obs is not None:
                 self._drop_obs(name, obs)
                 if obs.big(thr):
@@ -651,8 +651,10 @@ class LeakDetector:
                     ref = None
             # Only immutable items are shared by a copy (a deep copy of a list of ints shares
             # the ints): the children of containers of anything else are not worth keeping.
-            if t in _CONTAINERS and all(type(c) in _SHAREABLE for c in _sample(value, t, 2)):
-                children = tuple(id(c) for c in _sample(value, t))
+            if t in CONTAINER_TYPES and all(
+                type(c) in _SHAREABLE for c in sample_items(value, t, 2)
+            ):
+                children = tuple(id(c) for c in sample_items(value, t))
         obs = _Obs(
             id(value),
             id(t),
@@ -665,7 +667,7 @@ class LeakDetector:
             sig[0] or 0,
             children,
             history,
-            container=t in _CONTAINERS,
+            container=t in CONTAINER_TYPES,
         )
         self._set_obs(name, obs)
         return size is None and time.perf_counter() > deadline
@@ -698,8 +700,8 @@ class LeakDetector:
         for other in list(self._by_oid.get(obs.oid, ())):
             if other == name:
                 continue
-            value = ns.get(other, _MISSING)
-            hit = value is not _MISSING and _is_obs(value, obs)
+            value = ns.get(other, MISSING)
+            hit = value is not MISSING and _is_obs(value, obs)
             value = None
             if hit:
                 reason = (
@@ -711,8 +713,8 @@ class LeakDetector:
         # Out[N] and the last traceback are reported by their own scans (with this deletion)
         if obs.oid in self._tb_oids:
             return
-        key = self._out_oids.get(obs.oid, _MISSING)
-        if key is not _MISSING and roots_out_holds(out, key, obs):
+        key = self._out_oids.get(obs.oid, MISSING)
+        if key is not MISSING and roots_out_holds(out, key, obs):
             return
         alive = obs.ref() if obs.ref is not None else None
         if obs.ref is None or alive is not None:
@@ -731,15 +733,15 @@ class LeakDetector:
                     if o2.sig[1] > item_cap or o2.sig[1] > budget:
                         continue
                     budget -= o2.sig[1]
-                value = ns.get(other, _MISSING)
-                if value is _MISSING or id(value) != o2.oid:
+                value = ns.get(other, MISSING)
+                if value is MISSING or id(value) != o2.oid:
                     value = None
                     continue
                 t = type(value)
                 found = _find_in(value, t, obs, deadline)
                 value = None
                 if found is not None:
-                    step = _step(t, found)
+                    step = step_label(t, found)
                     reason = (
                         f"{what} freed nothing: {other}{step} still holds the {obs.tname} "
                         f"({format_bytes(obs.size)}); remove it there to free it"
@@ -778,8 +780,8 @@ class LeakDetector:
                     f"{format_bytes(obs.size)}: its items are shared with `{other}` "
                     f"(a copy shares immutable items); `del {other}` too to free them"
                 )
-                holder = ns.get(other, _MISSING)
-                if holder is _MISSING or id(holder) != o2.oid:
+                holder = ns.get(other, MISSING)
+                if holder is MISSING or id(holder) != o2.oid:
                     holder = None
                     continue
                 holder = None
@@ -818,8 +820,8 @@ class LeakDetector:
             if st.ref is not None:
                 keep = st.ref() is not None
             elif st.holder is not None:
-                value = ns.get(st.holder, _MISSING)
-                keep = value is not _MISSING and (not st.holder_oid or id(value) == st.holder_oid)
+                value = ns.get(st.holder, MISSING)
+                keep = value is not MISSING and (not st.holder_oid or id(value) == st.holder_oid)
                 if keep and not st.holder_oid:
                     st.holder_oid = id(value)
                 value = None
@@ -845,13 +847,13 @@ class LeakDetector:
                 self._out_big.clear()
                 self._out_unnamed.clear()
                 self._out_retry.clear()
-            self._out_len, self._out_last = 0, _MISSING
+            self._out_len, self._out_last = 0, MISSING
             return False
         n = len(out)
         try:
             last = next(reversed(out))
         except Exception:
-            last = _MISSING
+            last = MISSING
         prev = self._out_last
         same_last = last is prev or (type(last) is int and type(prev) is int and last == prev)
         if (
@@ -889,8 +891,8 @@ class LeakDetector:
         for k in new:
             if k in known:
                 self._forget_out(k)
-            value = out.get(k, _MISSING)
-            if value is _MISSING:
+            value = out.get(k, MISSING)
+            if value is MISSING:
                 continue
             size, approx = estimate_size(
                 value, deadline, QUICK_PER_VALUE_S if quick else 0.003, quick
@@ -910,7 +912,7 @@ class LeakDetector:
 
     def _forget_out(self, k: Any) -> None:
         e = self._out.pop(k, None)
-        if e is not None and self._out_oids.get(e[0], _MISSING) == k:
+        if e is not None and self._out_oids.get(e[0], MISSING) == k:
             del self._out_oids[e[0]]
         self._out_big.discard(k)
         self._out_unnamed.discard(k)
@@ -929,8 +931,8 @@ class LeakDetector:
         result = []
         for n in list(self._out_big):
             entry = self._out.get(n)
-            value = out.get(n, _MISSING)
-            if entry is None or value is _MISSING or id(value) != entry[0]:
+            value = out.get(n, MISSING)
+            if entry is None or value is MISSING or id(value) != entry[0]:
                 value = None
                 continue  # changed since measured: the next update sees it
             oid, tname, size = entry[0], entry[1], entry[2]
@@ -986,7 +988,7 @@ class LeakDetector:
     def _tb_identity(roots: Roots) -> tuple[int, ...]:
         d = sys.__dict__
         itb = getattr(roots.shell, "InteractiveTB", None) if roots.shell is not None else None
-        tb = _instance_attr(itb, "tb") if itb is not None else None
+        tb = instance_attr(itb, "tb") if itb is not None else None
         return (
             id(d.get("last_traceback")),
             id(d.get("last_value")),
@@ -1017,7 +1019,7 @@ class LeakDetector:
         if self._tb_seen is None or self._tb_seen[0] != hk:
             self._tb_seen = (hk, count if error else None)
         named: Any = named_ids if named_ids is not None else self._by_oid
-        rows = _traceback_locals(heads, named, deadline, quick)
+        rows = traceback_locals(heads, named, deadline, quick)
         heads = []
         self._tb_rows = [(desc, local, id(v), size) for desc, local, v, size in rows]
         rows.clear()
@@ -1055,8 +1057,8 @@ class LeakDetector:
 def roots_out_holds(out: dict | None, key: Any, obs: _Obs) -> bool:
     if out is None:
         return False
-    value = out.get(key, _MISSING)
-    hit = value is not _MISSING and _is_obs(value, obs)
+    value = out.get(key, MISSING)
+    hit = value is not MISSING and _is_obs(value, obs)
     value = None
     return hit
 

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 _INFRA_MODULES = ("IPython", "ipykernel", "asyncio", "memtrack", "tornado", "zmq", "traitlets")
 
 
-def _step(t: type, key: Any) -> str:
+def step_label(t: type, key: Any) -> str:
+    """One step into a container as a chain shows it: ``[3]``, ``['key']``, ``{…}`` (sets)."""
     if t is set or t is frozenset:
         return "{…}"
     if type(key) in (int, str):
@@ -65,7 +66,7 @@ def iter_frames(heads: list[Any], limit: int = 200) -> list[Any]:
     return frames
 
 
-def _traceback_locals(
+def traceback_locals(
     heads: list[Any], named_ids: Any, deadline: float, quick: bool = False
 ) -> list[tuple[str, str, Any, int | None]]:
     """``(frame, local name, value, size)`` of the user functions' locals that the tracebacks
@@ -102,7 +103,7 @@ def _label(parent: Any, child: Any) -> str:
         if t is dict:
             for k, v in parent.items():
                 if v is child:
-                    return f"{tn}{_step(dict, k)}"
+                    return f"{tn}{step_label(dict, k)}"
             return f"{tn} key"
         if t is list or t is tuple:
             for i, v in enumerate(parent):
