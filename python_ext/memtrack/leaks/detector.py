@@ -794,7 +794,8 @@ class LeakDetector:
                 self._sticky[f"shared:{other}:{obs.oid}"] = st
                 return
 
-    def _deleted_value(self, name: str) -> tuple[int, str] | None:
+    def deleted_value(self, name: str) -> tuple[int, str] | None:
+        """``(id, type name)`` of the value a deleted or rebound name had (for :func:`why`)."""
         return self._deleted_names.get(name)
 
     def _stick(

@@ -15,13 +15,10 @@ import sys
 import time
 import types
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..measure.sizes import ATOMIC, SKIP, type_name
 from .roots import BUDGET_REQUEST_S, Roots, estimate_size, user_name
-
-if TYPE_CHECKING:
-    from .detector import LeakDetector
 
 # Frames of these packages are the machinery around a cell, not the user's functions.
 _INFRA_MODULES = ("IPython", "ipykernel", "asyncio", "memtrack", "tornado", "zmq", "traitlets")
@@ -94,6 +91,13 @@ def traceback_locals(
 
 
 # --------------------------------------------------------------------------- why alive
+
+
+class DeletedValues(Protocol):
+    """What :func:`why` asks of the leak detector about a name that is gone: the id and type
+    name its value had (a protocol, so that this module needs no import of the detector)."""
+
+    def deleted_value(self, name: str) -> tuple[int, str] | None: ...
 
 
 def _label(parent: Any, child: Any) -> str:
@@ -225,7 +229,7 @@ def find_chain(
 def why(
     roots: Roots,
     target: str,
-    detector: LeakDetector | None = None,
+    detector: DeletedValues | None = None,
     budget_s: float = BUDGET_REQUEST_S,
 ) -> tuple[list[str] | None, str]:
     """``(chain, text)``: why the value ``target`` names is alive. ``target`` is a variable
@@ -238,7 +242,7 @@ def why(
 def why_alive(
     roots: Roots,
     target: str,
-    detector: LeakDetector | None = None,
+    detector: DeletedValues | None = None,
     budget_s: float = BUDGET_REQUEST_S,
 ) -> tuple[list[str] | None, str, str]:
     """:func:`why` with a status for the sidebar: ``found``, ``timeout`` (the search ran out of
@@ -265,7 +269,7 @@ def why_alive(
         value = None
         skip = [target]
     else:
-        obs = detector._deleted_value(target) if detector is not None else None
+        obs = detector.deleted_value(target) if detector is not None else None
         if obs is None:
             return None, f"{target!r} is neither a variable nor a suspect memtrack knows", "gone"
         oid, tname = obs
