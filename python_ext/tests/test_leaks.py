@@ -16,8 +16,10 @@ from conftest import record_validator
 from memtrack.leaks import detector as leaks
 from memtrack.leaks import release
 from memtrack.leaks import why_alive as holders
-from memtrack.leaks.detector import LeakConfig, LeakDetector
+from memtrack.leaks.config import LeakConfig
+from memtrack.leaks.detector import LeakDetector
 from memtrack.leaks.roots import MAX_NAMES, Roots, estimate_size
+from memtrack.leaks.suspects import LEAKS_MAX_BYTES, fit_leaks, suspect
 
 
 def _detector() -> LeakDetector:
@@ -432,14 +434,14 @@ def test_a_sampled_estimate_cut_by_the_clock_is_never_the_shallow_size():
 
 def test_fit_leaks_keeps_records_small():
     suspects = [
-        leaks._suspect(f"name{i}", "growing-variable", 10 * MB - i, "x" * 500, cells=range(20))
+        suspect(f"name{i}", "growing-variable", 10 * MB - i, "x" * 500, cells=range(20))
         for i in range(10)
     ]
     for s in suspects:
         s["history"] = list(range(8))
         s["chain"] = ["user_ns['a']"] * 5
-    fitted = leaks.fit_leaks(suspects)
-    assert fitted and len(json.dumps(fitted, separators=(",", ":"))) <= leaks.LEAKS_MAX_BYTES
+    fitted = fit_leaks(suspects)
+    assert fitted and len(json.dumps(fitted, separators=(",", ":"))) <= LEAKS_MAX_BYTES
     assert fitted[0]["name"] == "name0"  # the largest stays
 
 

@@ -43,6 +43,7 @@ from typing import Any
 from ..measure.cell import rss
 from ..measure.sizes import ATOMIC, SKIP, sizeof, type_name
 from ..units import format_bytes
+from .config import HISTORY_MAX, MAX_SUSPECTS, QUICK_PER_VALUE_S, LeakConfig
 from .roots import (
     BUDGET_REQUEST_S,
     CONTAINER_TYPES,
@@ -56,19 +57,9 @@ from .roots import (
     user_name,
     user_values,
 )
+from .suspects import fit_leaks, format_suspects, suspect
 from .why_alive import step_label, traceback_locals, why
 
-DEFAULT_THRESHOLD = 1_000_000  # bytes; the frontend setting ``leakThreshold`` has the same default
-DEFAULT_GROWTH_RUNS = 3
-MAX_SUSPECTS = 10
-LEAKS_MAX_BYTES = 1100  # JSON of one record's leaks: the record stays within 2 KB
-REASON_MAX = 200
-# Light mode: a hard cap per cell; the work is bounded by construction (QUICK_*, RECHECK_*,
-# DISCOVER_*, SCAN_*), so a trivial cell takes far less (tens of microseconds).
-BUDGET_LIGHT_S = 0.0003
-BUDGET_DEEP_S = 0.05
-HISTORY_MAX = 8  # size history kept per name
-QUICK_PER_VALUE_S = 0.0002
 # Per cell, besides the names the cell touched: watched names re-checked in turn, namespace keys
 # looked at for variables never observed, items searched per container for a deleted value (and
 # four times that in all), deletions explained.
@@ -76,36 +67,6 @@ RECHECK_LIGHT, RECHECK_DEEP = 4, 64
 DISCOVER_LIGHT, DISCOVER_DEEP = 4, 512
 SCAN_ITEMS_LIGHT, SCAN_ITEMS_DEEP = 256, 10_000
 EXPLAIN_LIGHT, EXPLAIN_DEEP = 8, 64
-
-
-# --------------------------------------------------------------------------- configuration
-
-
-@dataclass
-class LeakConfig:
-    """``threshold``: bytes under which nothing is a suspect (and the least growth);
-    ``growth_runs``: growth steps in a row that make a growing variable."""
-
-    threshold: int = DEFAULT_THRESHOLD
-    growth_runs: int = DEFAULT_GROWTH_RUNS
-    max_suspects: int = MAX_SUSPECTS
-    budget_light_s: float = BUDGET_LIGHT_S
-    budget_deep_s: float = BUDGET_DEEP_S
-
-    def update(self, threshold: int | None = None, growth_runs: int | None = None) -> None:
-        if threshold is not None:
-            if type(threshold) is not int or threshold < 0:
-                raise ValueError(
-                    f"the leak threshold must be a whole number >= 0, not {threshold!r}"
-                )
-            self.threshold = threshold
-        if growth_runs is not None:
-            if type(growth_runs) is not int or not 1 <= growth_runs <= HISTORY_MAX - 1:
-                raise ValueError(
-                    f"growth runs must be a whole number from 1 to {HISTORY_MAX - 1}, "
-                    f"not {growth_runs!r}"
-                )
-            self.growth_runs = growth_runs
 
 
 # --------------------------------------------------------------------------- observations
@@ -478,7 +439,7 @@ class LeakDetector:
         freed, self._gc_freed = self._gc_freed, 0
         if freed >= cfg.threshold and count is not None:
             suspects.append(
-                _suspect(
+                suspect(
                     "gc",
                     "cycle",
                     freed,
@@ -507,7 +468,7 @@ class LeakDetector:
         if not n_garbage or size < self.config.threshold:
             return []
         return [
-            _suspect(
+            suspect(
                 "gc.garbage",
                 "cycle",
                 size,
@@ -759,7 +720,7 @@ class LeakDetector:
                     "only by a reference cycle until the garbage collector runs; gc.collect() "
                     "frees it (or break the cycle with a weakref)"
                 )
-                s = _suspect(name, "cycle", obs.size, reason, cells=cells)
+                s = suspect(name, "cycle", obs.size, reason, cells=cells)
                 self._sticky[f"cycle:{obs.oid}"] = _Sticky(s, ref=obs.ref)
             return
         # freed, but were its items shared with another variable (deepcopy of a list of ints)?
@@ -786,7 +747,7 @@ class LeakDetector:
                     continue
                 holder = None
                 st = _Sticky(
-                    _suspect(other, "shared-after-del", shared, reason, cells=cells),
+                    suspect(other, "shared-after-del", shared, reason, cells=cells),
                     holder=other,
                     holder_oid=o2.oid,
                 )
@@ -807,7 +768,7 @@ class LeakDetector:
         cells: list[int],
         chain: list[str],
     ) -> None:
-        s = _suspect(holder, kind, obs.size, reason, cells=cells)
+        s = suspect(holder, kind, obs.size, reason, cells=cells)
         s["type"] = obs.tname
         s["chain"] = chain
         self._sticky[f"{kind}:{holder}:{obs.oid}"] = _Sticky(
@@ -977,7 +938,7 @@ class LeakDetector:
             cells = [n] if type(n) is int else []
             if deleted is not None and deleted[1] is not None and deleted[1] not in cells:
                 cells.append(deleted[1])
-            s = _suspect(f"Out[{n}]", "output-history", size, reason, cells=cells)
+            s = suspect(f"Out[{n}]", "output-history", size, reason, cells=cells)
             s["type"] = tname
             s["chain"] = ["user_ns['Out']", f"dict[{n!r}]"]
             result.append(s)
@@ -1050,7 +1011,7 @@ class LeakDetector:
             f"locals alive ({biggest[1]}: `{biggest[2]}` {format_bytes(biggest[0])}); "
             "`%memtrack release traceback` frees them"
         )
-        s = _suspect("sys.last_traceback", "traceback", total, reason, cells=[cell] if cell else [])
+        s = suspect("sys.last_traceback", "traceback", total, reason, cells=[cell] if cell else [])
         s["chain"] = ["sys.last_traceback", f"frame {biggest[1]} local {biggest[2]!r}"]
         return s
 
@@ -1076,30 +1037,6 @@ def _holder_name(ns: dict, hidden: dict, value: Any) -> str | None:
     return None
 
 
-def _suspect(
-    name: str,
-    kind: str,
-    size: int | None,
-    reason: str,
-    cells: Iterable[int | None] = (),
-    growth: int | None = None,
-    history: list[int] | None = None,
-    partial: bool = False,
-) -> dict[str, Any]:
-    s: dict[str, Any] = {"name": name[:80], "kind": kind, "size": int(size or 0)}
-    if growth is not None:
-        s["growth"] = int(growth)
-    if len(reason) > REASON_MAX:
-        reason = reason[: REASON_MAX - 1] + "\u2026"
-    s["reason"] = reason
-    s["cells"] = [int(c) for c in cells if type(c) is int][-HISTORY_MAX:]
-    if history:
-        s["history"] = [int(h) for h in history]
-    if partial:
-        s["partial"] = True
-    return s
-
-
 def _growth_suspect(name: str, obs: _Obs, cfg: LeakConfig) -> dict[str, Any] | None:
     hist = obs.history
     if len(hist) <= cfg.growth_runs or obs.size is None or obs.size < cfg.threshold:
@@ -1118,7 +1055,7 @@ def _growth_suspect(name: str, obs: _Obs, cfg: LeakConfig) -> dict[str, Any] | N
         f"{format_bytes(hist[-1][1])} (cells {shown}); a re-run cell may be appending to it: "
         f"reset it in that cell or `del {name}`"
     )
-    s = _suspect(
+    s = suspect(
         name,
         "growing-variable",
         hist[-1][1],
@@ -1185,49 +1122,6 @@ def _in_cycle(obj: Any, deadline: float, max_nodes: int = 20_000) -> bool:
                 nxt.append(r)
         frontier = nxt
     return False
-
-
-def fit_leaks(suspects: list[dict[str, Any]], limit: int = LEAKS_MAX_BYTES) -> list[dict[str, Any]]:
-    """Drop the smallest suspects (the list is sorted largest first) until the JSON fits."""
-    if not suspects:
-        return []
-    import json
-
-    def size(items: list[dict[str, Any]]) -> int:
-        return len(json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode())
-
-    out = list(suspects)
-    if size(out) <= limit:
-        return out
-    for s in out:  # first shed the optional detail
-        s.pop("chain", None)
-        if len(s.get("history") or ()) > 4:
-            s["history"] = s["history"][-4:]
-    while out and size(out) > limit:
-        if len(out) == 1:
-            s = out[0]
-            s["reason"] = s["reason"][:100]
-            break
-        out.pop()
-    return out
-
-
-def format_suspects(suspects: list[dict[str, Any]], partial: bool = False) -> str:
-    if not suspects:
-        text = "memtrack: no leak suspects"
-    else:
-        lines = [f"memtrack: {len(suspects)} leak suspect(s), largest first"]
-        for s in suspects:
-            growth = f", +{format_bytes(s['growth'])}" if s.get("growth") else ""
-            lines.append(
-                f"  {s['name']} [{s['kind']}] {format_bytes(s.get('size'))}{growth}: {s['reason']}"
-            )
-            if s.get("history"):
-                lines.append("    sizes: " + " -> ".join(format_bytes(h) for h in s["history"]))
-        text = "\n".join(lines)
-    if partial:
-        text += "\n  (analysis cut by its time budget: more may exist)"
-    return text
 
 
 def command_leaks(detector: LeakDetector, roots: Roots, why_target: str | None = None) -> str:
