@@ -14,7 +14,7 @@ import memtrack
 import pytest
 from conftest import record_validator
 from memtrack.leaks import detector as leaks
-from memtrack.leaks import release
+from memtrack.leaks import last_traceback, release
 from memtrack.leaks import why_alive as holders
 from memtrack.leaks.config import LeakConfig
 from memtrack.leaks.detector import LeakDetector
@@ -251,7 +251,7 @@ def test_gc_callback_reports_cycles_freed_by_the_collector():
             tracemalloc.stop()
     assert kinds(got) == [("gc", "cycle")]
     assert got[0]["size"] >= 5 * MB and got[0]["cells"] == [9]
-    assert det._gc_callback not in gc.callbacks
+    assert det.garbage._gc_callback not in gc.callbacks
 
 
 def test_small_values_and_plain_namespace_give_no_suspects():
@@ -367,13 +367,13 @@ def test_suspects_carry_forward_and_revalidate_cheaply():
 
 def test_traceback_is_read_again_only_when_it_changes(monkeypatch):
     calls = []
-    inner = leaks.traceback_locals
+    inner = last_traceback.traceback_locals
 
     def counting(*args, **kwargs):
         calls.append(1)
         return inner(*args, **kwargs)
 
-    monkeypatch.setattr(leaks, "traceback_locals", counting)
+    monkeypatch.setattr(last_traceback, "traceback_locals", counting)
     try:
         _fail_with_local()
     except RuntimeError as e:
@@ -582,20 +582,20 @@ def test_shell_clean_notebook_has_no_suspects(shell):
 def test_shell_gc_callback_only_while_tracking_deep(shell):
     import memtrack as m
 
-    det = m._tracker.leaks
-    assert det._gc_callback not in gc.callbacks  # loaded, tracking off: no per-collection cost
+    hook = m._tracker.leaks.garbage._gc_callback  # equal to every bound copy of it
+    assert hook not in gc.callbacks  # loaded, tracking off: no per-collection cost
     assert run(shell, "%memtrack on")
-    assert det._gc_callback not in gc.callbacks  # light: no per-collection cost either
+    assert hook not in gc.callbacks  # light: no per-collection cost either
     assert run(shell, "%memtrack on --deep")
-    assert det._gc_callback in gc.callbacks
+    assert hook in gc.callbacks
     assert run(shell, "%memtrack off")
-    assert det._gc_callback not in gc.callbacks
+    assert hook not in gc.callbacks
     seen = []
-    shell.user_ns["_probe"] = lambda: seen.append(det._gc_callback in gc.callbacks)
+    shell.user_ns["_probe"] = lambda: seen.append(hook in gc.callbacks)
     assert run(shell, "%%memtrack --quiet\n_probe()")  # a deep cell: hooked while it runs
     assert run(shell, "get_ipython().run_cell_magic('memtrack', '--quiet', '_probe()')")
     assert seen == [True, True]
-    assert det._gc_callback not in gc.callbacks
+    assert hook not in gc.callbacks
 
 
 def test_shell_deep_leak_analysis_shares_the_analysis_deadline(shell, monkeypatch):

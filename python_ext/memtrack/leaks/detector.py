@@ -32,7 +32,6 @@ import contextlib
 import gc
 import sys
 import time
-import tracemalloc
 import types
 import weakref
 from collections.abc import Iterable
@@ -40,10 +39,11 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from ..measure.cell import rss
 from ..measure.sizes import ATOMIC, SKIP, sizeof, type_name
 from ..units import format_bytes
 from .config import HISTORY_MAX, MAX_SUSPECTS, QUICK_PER_VALUE_S, LeakConfig
+from .garbage import GarbageWatcher
+from .last_traceback import TracebackWatcher
 from .roots import (
     BUDGET_REQUEST_S,
     CONTAINER_TYPES,
@@ -51,14 +51,12 @@ from .roots import (
     MISSING,
     Roots,
     estimate_size,
-    instance_attr,
-    memory_now,
     sample_items,
     user_name,
     user_values,
 )
 from .suspects import fit_leaks, format_suspects, suspect
-from .why_alive import step_label, traceback_locals, why
+from .why_alive import step_label, why
 
 # Per cell, besides the names the cell touched: watched names re-checked in turn, namespace keys
 # looked at for variables never observed, items searched per container for a deleted value (and
@@ -174,15 +172,8 @@ class LeakDetector:
         self._deleted_for: dict[int, tuple[str, int | None, str]] = {}  # oid -> what, cell, type
         self._deleted_names: dict[str, tuple[int, str]] = {}  # name -> (oid, type) unbound
         self._sticky: dict[str, _Sticky] = {}
-        self._tb_key: tuple[int, ...] | None = None
-        self._tb_rows: list[tuple[str, str, int, int | None]] = []  # frame, local, oid, size
-        self._tb_oids: set[int] = set()
-        self._tb_seen: tuple[int, int | None] | None = None  # (id of the traceback, cell)
-        self._garbage: tuple[int, int] = (0, 0)  # (len(gc.garbage), estimated bytes)
-        self._gc_garbage = 0
-        self._gc_mark: tuple[str, int] | None = None
-        self._gc_freed = 0
-        self._gc_hooked = False
+        self.traceback = TracebackWatcher()
+        self.garbage = GarbageWatcher()
         self.last: list[dict[str, Any]] = []  # the suspects of the latest analysis
         self.last_partial = False
         self.last_s = 0.0  # seconds the latest after_cell took
@@ -205,52 +196,21 @@ class LeakDetector:
         self._deleted_for.clear()
         self._deleted_names.clear()
         self._sticky.clear()
-        self._tb_key, self._tb_rows, self._tb_oids = None, [], set()
-        self._tb_seen = None
-        self._garbage = (0, 0)
-        self._gc_freed = 0
+        self.traceback.clear()
+        self.garbage.clear()
         self.last = []
 
-    # -- gc callback: bytes freed by collections (reference cycles) ---------------------------
+    # -- the gc callback (bytes freed by collections): the garbage watcher's ----------------
 
     @property
     def gc_hooked(self) -> bool:
-        return self._gc_hooked
+        return self.garbage.gc_hooked
 
     def install_gc_hook(self) -> None:
-        """Only while tracking is on or a deep cell runs (the tracker decides): O(1) per
-        collection."""
-        if not self._gc_hooked:
-            gc.callbacks.append(self._gc_callback)
-            self._gc_hooked = True
-            self._gc_garbage = len(gc.garbage)
+        self.garbage.install_gc_hook()
 
     def uninstall_gc_hook(self) -> None:
-        while self._gc_callback in gc.callbacks:
-            gc.callbacks.remove(self._gc_callback)
-        self._gc_hooked = False
-        self._gc_mark = None
-
-    def _gc_callback(self, phase: str, info: dict) -> None:
-        # O(1): one read of the traced memory (or RSS, for the older generations only: a young
-        # collection without tracemalloc rarely moves RSS and runs every few hundred objects).
-        try:
-            if phase == "start":
-                if tracemalloc.is_tracing():
-                    self._gc_mark = ("traced", tracemalloc.get_traced_memory()[0])
-                elif info.get("generation", 2) > 0:
-                    self._gc_mark = ("rss", rss() or 0)
-                else:
-                    self._gc_mark = None
-            elif self._gc_mark is not None:
-                kind, before = self._gc_mark
-                self._gc_mark = None
-                if info.get("collected"):
-                    now = memory_now()
-                    if now[0] == kind and before > now[1]:
-                        self._gc_freed += before - now[1]
-        except Exception:  # never raise from a gc callback
-            self._gc_mark = None
+        self.garbage.uninstall_gc_hook()
 
     # -- observations: the name index ----------------------------------------------------------
 
@@ -348,11 +308,11 @@ class LeakDetector:
         out, more = self._output_suspects(roots, named_ids, names)
         suspects.extend(out)
         partial |= more
-        partial |= self._update_traceback(roots, named_ids, None, None, deadline, False, True)
-        tb = self._traceback_suspect()
+        partial |= self.traceback.update(roots, named_ids, None, None, deadline, False, True)
+        tb = self.traceback.suspect(self.config.threshold)
         if tb is not None:
             suspects.append(tb)
-        suspects.extend(self._garbage_suspects(deadline, True))
+        suspects.extend(self.garbage.garbage_suspects(deadline, True, self.config.threshold))
         self.last_partial = partial
         return self._finish(suspects)
 
@@ -416,7 +376,8 @@ class LeakDetector:
 
         # 2. new Out entries and a changed traceback (by identity)
         partial |= self._update_out(roots, deadline, quick, full)
-        partial |= self._update_traceback(roots, named_ids, count, error, deadline, quick, full)
+        named: Any = named_ids if named_ids is not None else self._by_oid
+        partial |= self.traceback.update(roots, named, count, error, deadline, quick, full)
 
         # 3. what a deletion or rebind left alive (the cheap checks even past the deadline;
         # the scans inside stop at it)
@@ -431,52 +392,16 @@ class LeakDetector:
         out, more = self._output_suspects(roots, named_ids, all_names)
         suspects.extend(out)
         partial |= more
-        tb = self._traceback_suspect()
+        tb = self.traceback.suspect(cfg.threshold)
         if tb is not None:
             suspects.append(tb)
 
         # 5. garbage only the collector frees
-        freed, self._gc_freed = self._gc_freed, 0
-        if freed >= cfg.threshold and count is not None:
-            suspects.append(
-                suspect(
-                    "gc",
-                    "cycle",
-                    freed,
-                    f"the garbage collector freed {format_bytes(freed)} of reference cycles "
-                    f"during cell [{count}]: that memory stayed in use until a collection; "
-                    "break the cycles (weakref) or call gc.collect()",
-                    cells=[count],
-                )
-            )
-        suspects.extend(self._garbage_suspects(deadline, full))
+        freed = self.garbage.freed_suspect(count, cfg.threshold)
+        if freed is not None:
+            suspects.append(freed)
+        suspects.extend(self.garbage.garbage_suspects(deadline, full, cfg.threshold))
         return self._finish(suspects), partial
-
-    def _garbage_suspects(self, deadline: float, full: bool) -> list[dict[str, Any]]:
-        n_garbage = len(gc.garbage)
-        if n_garbage != self._garbage[0] or (full and n_garbage):
-            size = 0
-            for o in list(islice(gc.garbage, 64)):
-                s, _ = estimate_size(o, deadline, 0.001)
-                size += s or 0
-            o = None
-            if n_garbage > 64:
-                size = size * n_garbage // 64
-            self._garbage = (n_garbage, size)
-        self._gc_garbage = n_garbage
-        size = self._garbage[1]
-        if not n_garbage or size < self.config.threshold:
-            return []
-        return [
-            suspect(
-                "gc.garbage",
-                "cycle",
-                size,
-                f"gc.garbage holds {n_garbage} uncollectable objects "
-                f"({format_bytes(size)}); break their cycles, then gc.garbage.clear()",
-                partial=True,
-            )
-        ]
 
     def _next_recheck(self, k: int, skip: set[str]) -> list[str]:
         out: list[str] = []
@@ -672,7 +597,7 @@ class LeakDetector:
                 self._stick(other, "shared-after-del", obs, reason, cells, [f"user_ns[{other!r}]"])
                 return
         # Out[N] and the last traceback are reported by their own scans (with this deletion)
-        if obs.oid in self._tb_oids:
+        if self.traceback.keeps(obs.oid):
             return
         key = self._out_oids.get(obs.oid, MISSING)
         if key is not MISSING and roots_out_holds(out, key, obs):
@@ -943,77 +868,6 @@ class LeakDetector:
             s["chain"] = ["user_ns['Out']", f"dict[{n!r}]"]
             result.append(s)
         return result, False
-
-    # -- the last traceback ---------------------------------------------------------------------
-
-    @staticmethod
-    def _tb_identity(roots: Roots) -> tuple[int, ...]:
-        d = sys.__dict__
-        itb = getattr(roots.shell, "InteractiveTB", None) if roots.shell is not None else None
-        tb = instance_attr(itb, "tb") if itb is not None else None
-        return (
-            id(d.get("last_traceback")),
-            id(d.get("last_value")),
-            id(d.get("last_exc")),
-            id(tb),
-        )
-
-    def _update_traceback(
-        self,
-        roots: Roots,
-        named_ids: set[int] | None,
-        count: int | None,
-        error: str | None,
-        deadline: float,
-        quick: bool,
-        full: bool,
-    ) -> bool:
-        """Re-read the last traceback's locals when it changed (compared by identity)."""
-        key = self._tb_identity(roots)
-        if not full and key == self._tb_key:
-            return False
-        heads = roots.traceback_heads()
-        if not heads:
-            self._tb_seen = None
-            self._tb_rows, self._tb_oids, self._tb_key = [], set(), key
-            return False
-        hk = id(heads[0])
-        if self._tb_seen is None or self._tb_seen[0] != hk:
-            self._tb_seen = (hk, count if error else None)
-        named: Any = named_ids if named_ids is not None else self._by_oid
-        rows = traceback_locals(heads, named, deadline, quick)
-        heads = []
-        self._tb_rows = [(desc, local, id(v), size) for desc, local, v, size in rows]
-        rows.clear()
-        self._tb_oids = {r[2] for r in self._tb_rows}
-        cut = any(r[3] is None for r in self._tb_rows)
-        self._tb_key = None if cut else key  # cut: read again next time
-        return cut
-
-    def _traceback_suspect(self) -> dict[str, Any] | None:
-        total = 0
-        biggest: tuple[int, str, str] | None = None
-        for frame_desc, local, _oid, size in self._tb_rows:
-            if size is None:
-                continue
-            total += size
-            if biggest is None or size > biggest[0]:
-                biggest = (size, frame_desc, local)
-        if total < self.config.threshold or biggest is None or self._tb_seen is None:
-            return None
-        exc = sys.__dict__.get("last_exc") or sys.__dict__.get("last_value")
-        ename = type_name(type(exc)) if exc is not None else "the last error"
-        exc = None
-        cell = self._tb_seen[1]
-        where = f" in cell [{cell}]" if cell is not None else ""
-        reason = (
-            f"sys.last_traceback ({ename}{where}) keeps {format_bytes(total)} of function "
-            f"locals alive ({biggest[1]}: `{biggest[2]}` {format_bytes(biggest[0])}); "
-            "`%memtrack release traceback` frees them"
-        )
-        s = suspect("sys.last_traceback", "traceback", total, reason, cells=[cell] if cell else [])
-        s["chain"] = ["sys.last_traceback", f"frame {biggest[1]} local {biggest[2]!r}"]
-        return s
 
 
 def roots_out_holds(out: dict | None, key: Any, obs: _Obs) -> bool:
