@@ -13,11 +13,11 @@ import weakref
 import memtrack
 import pytest
 from conftest import record_validator
-from memtrack.leaks import detector as leaks
 from memtrack.leaks import last_traceback, release
 from memtrack.leaks import why_alive as holders
 from memtrack.leaks.config import LeakConfig
 from memtrack.leaks.detector import LeakDetector
+from memtrack.leaks.names import DISCOVER_LIGHT, RECHECK_LIGHT
 from memtrack.leaks.roots import MAX_NAMES, Roots, estimate_size
 from memtrack.leaks.suspects import LEAKS_MAX_BYTES, fit_leaks, suspect
 
@@ -315,7 +315,7 @@ def test_budget_bounds_a_huge_namespace():
     ns = {f"v{i}": [i] * 10 for i in range(100_000)}
     det = LeakDetector()
     det.after_cell(Roots(ns=ns), 1, budget_s=0.02)
-    assert len(det._obs) <= MAX_NAMES
+    assert len(det.names.observed) <= MAX_NAMES
 
 
 def test_per_cell_analysis_looks_only_at_what_changed():
@@ -327,8 +327,8 @@ def test_per_cell_analysis_looks_only_at_what_changed():
     for count in range(1, 21):
         ns["x"] = bytearray(10)
         assert det.after_cell(roots, count, changed={"x"}) == []
-    per_cell = 1 + leaks.RECHECK_LIGHT + leaks.DISCOVER_LIGHT
-    assert len(det._obs) <= 20 * per_cell
+    per_cell = 1 + RECHECK_LIGHT + DISCOVER_LIGHT
+    assert len(det.names.observed) <= 20 * per_cell
     # a growing variable found through the touched names alone
     ns["cache"] = []
     det.after_cell(roots, 21, changed={"cache"})
