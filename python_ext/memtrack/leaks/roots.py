@@ -1,10 +1,11 @@
 """Where a notebook's values live, and what the leak modules share.
 
 Pure: no IPython import (the IPython objects come in as duck-typed :class:`Roots`, built by
-:func:`roots_from_shell`). Shared by :mod:`memtrack.leaks` (suspects), :mod:`memtrack.holders`
-(why a value is alive) and :mod:`memtrack.release` (releasing it): the user's variables without
-IPython's names, the tracebacks kept after an error, and bounded size estimates that run no
-user code (``len`` of exact builtin containers only, sizes through :mod:`memtrack.sizes`).
+:func:`roots_from_shell`). Shared by the leak watchers (:mod:`.detector` and its parts),
+:mod:`.why_alive` (why a value is alive) and :mod:`.release` (releasing it): the user's variables
+without IPython's names, the tracebacks kept after an error, and bounded size estimates that run
+no user code (``len`` of exact builtin containers only, sizes through
+:mod:`memtrack.measure.sizes`).
 """
 
 from __future__ import annotations

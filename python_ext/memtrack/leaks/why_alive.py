@@ -3,8 +3,9 @@
 ``%memtrack leaks --why NAME``, :func:`memtrack.why` and the sidebar's "why" ask
 :func:`why_alive`: a breadth-first search over C-level referents (no user code runs) from the
 user namespace, ``Out``, the last traceback's frames and module globals, within a time budget.
-Also the frames of the kept tracebacks and the locals they keep alive (used by the detector and
-by the release of the last traceback). Pure: no IPython import.
+Also the frames of the kept tracebacks and the locals they keep alive (used by the traceback
+watcher, :mod:`.last_traceback`, and by the release of the last traceback). Pure: no IPython
+import.
 """
 
 from __future__ import annotations
