@@ -13,11 +13,13 @@ import weakref
 import memtrack
 import pytest
 from conftest import record_validator
-from memtrack.leaks import detector as leaks
-from memtrack.leaks import release
+from memtrack.leaks import last_traceback, release
 from memtrack.leaks import why_alive as holders
-from memtrack.leaks.detector import LeakConfig, LeakDetector
+from memtrack.leaks.config import LeakConfig
+from memtrack.leaks.detector import LeakDetector
+from memtrack.leaks.names import DISCOVER_LIGHT, RECHECK_LIGHT
 from memtrack.leaks.roots import MAX_NAMES, Roots, estimate_size
+from memtrack.leaks.suspects import LEAKS_MAX_BYTES, fit_leaks, suspect
 
 
 def _detector() -> LeakDetector:
@@ -249,7 +251,7 @@ def test_gc_callback_reports_cycles_freed_by_the_collector():
             tracemalloc.stop()
     assert kinds(got) == [("gc", "cycle")]
     assert got[0]["size"] >= 5 * MB and got[0]["cells"] == [9]
-    assert det._gc_callback not in gc.callbacks
+    assert det.garbage._gc_callback not in gc.callbacks
 
 
 def test_small_values_and_plain_namespace_give_no_suspects():
@@ -313,7 +315,7 @@ def test_budget_bounds_a_huge_namespace():
     ns = {f"v{i}": [i] * 10 for i in range(100_000)}
     det = LeakDetector()
     det.after_cell(Roots(ns=ns), 1, budget_s=0.02)
-    assert len(det._obs) <= MAX_NAMES
+    assert len(det.names.observed) <= MAX_NAMES
 
 
 def test_per_cell_analysis_looks_only_at_what_changed():
@@ -325,8 +327,8 @@ def test_per_cell_analysis_looks_only_at_what_changed():
     for count in range(1, 21):
         ns["x"] = bytearray(10)
         assert det.after_cell(roots, count, changed={"x"}) == []
-    per_cell = 1 + leaks.RECHECK_LIGHT + leaks.DISCOVER_LIGHT
-    assert len(det._obs) <= 20 * per_cell
+    per_cell = 1 + RECHECK_LIGHT + DISCOVER_LIGHT
+    assert len(det.names.observed) <= 20 * per_cell
     # a growing variable found through the touched names alone
     ns["cache"] = []
     det.after_cell(roots, 21, changed={"cache"})
@@ -365,13 +367,13 @@ def test_suspects_carry_forward_and_revalidate_cheaply():
 
 def test_traceback_is_read_again_only_when_it_changes(monkeypatch):
     calls = []
-    inner = leaks._traceback_locals
+    inner = last_traceback.traceback_locals
 
     def counting(*args, **kwargs):
         calls.append(1)
         return inner(*args, **kwargs)
 
-    monkeypatch.setattr(leaks, "_traceback_locals", counting)
+    monkeypatch.setattr(last_traceback, "traceback_locals", counting)
     try:
         _fail_with_local()
     except RuntimeError as e:
@@ -432,14 +434,14 @@ def test_a_sampled_estimate_cut_by_the_clock_is_never_the_shallow_size():
 
 def test_fit_leaks_keeps_records_small():
     suspects = [
-        leaks._suspect(f"name{i}", "growing-variable", 10 * MB - i, "x" * 500, cells=range(20))
+        suspect(f"name{i}", "growing-variable", 10 * MB - i, "x" * 500, cells=range(20))
         for i in range(10)
     ]
     for s in suspects:
         s["history"] = list(range(8))
         s["chain"] = ["user_ns['a']"] * 5
-    fitted = leaks.fit_leaks(suspects)
-    assert fitted and len(json.dumps(fitted, separators=(",", ":"))) <= leaks.LEAKS_MAX_BYTES
+    fitted = fit_leaks(suspects)
+    assert fitted and len(json.dumps(fitted, separators=(",", ":"))) <= LEAKS_MAX_BYTES
     assert fitted[0]["name"] == "name0"  # the largest stays
 
 
@@ -580,20 +582,20 @@ def test_shell_clean_notebook_has_no_suspects(shell):
 def test_shell_gc_callback_only_while_tracking_deep(shell):
     import memtrack as m
 
-    det = m._tracker.leaks
-    assert det._gc_callback not in gc.callbacks  # loaded, tracking off: no per-collection cost
+    hook = m._tracker.leaks.garbage._gc_callback  # equal to every bound copy of it
+    assert hook not in gc.callbacks  # loaded, tracking off: no per-collection cost
     assert run(shell, "%memtrack on")
-    assert det._gc_callback not in gc.callbacks  # light: no per-collection cost either
+    assert hook not in gc.callbacks  # light: no per-collection cost either
     assert run(shell, "%memtrack on --deep")
-    assert det._gc_callback in gc.callbacks
+    assert hook in gc.callbacks
     assert run(shell, "%memtrack off")
-    assert det._gc_callback not in gc.callbacks
+    assert hook not in gc.callbacks
     seen = []
-    shell.user_ns["_probe"] = lambda: seen.append(det._gc_callback in gc.callbacks)
+    shell.user_ns["_probe"] = lambda: seen.append(hook in gc.callbacks)
     assert run(shell, "%%memtrack --quiet\n_probe()")  # a deep cell: hooked while it runs
     assert run(shell, "get_ipython().run_cell_magic('memtrack', '--quiet', '_probe()')")
     assert seen == [True, True]
-    assert det._gc_callback not in gc.callbacks
+    assert hook not in gc.callbacks
 
 
 def test_shell_deep_leak_analysis_shares_the_analysis_deadline(shell, monkeypatch):

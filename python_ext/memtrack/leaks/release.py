@@ -17,16 +17,16 @@ from typing import Any
 
 from ..units import format_bytes
 from .roots import (
-    _MISSING,
     BUDGET_REQUEST_S,
+    MISSING,
     Roots,
-    _instance_attr,
-    _memory_now,
     estimate_size,
+    instance_attr,
+    memory_now,
     user_name,
     user_values,
 )
-from .why_alive import _traceback_locals, iter_frames
+from .why_alive import iter_frames, traceback_locals
 
 # --------------------------------------------------------------------------- release
 
@@ -76,18 +76,18 @@ def _drop_refs(roots: Roots, values: dict[int, Any]) -> None:
     execution result's) to the values in ``values`` (by identity)."""
     for u in ("_", "__", "___"):
         for d in (roots.ns, roots.hidden):
-            if d is not None and u in d and values.get(id(d[u]), _MISSING) is d[u]:
+            if d is not None and u in d and values.get(id(d[u]), MISSING) is d[u]:
                 d[u] = ""
         dh = roots.displayhook
         if dh is not None:
-            cur = _instance_attr(dh, u)
+            cur = instance_attr(dh, u)
             if cur is not None and id(cur) in values:
                 with contextlib.suppress(Exception):
                     setattr(dh, u, "")
     shell = roots.shell
     if shell is not None:
         last = getattr(shell, "last_execution_result", None)
-        res = _instance_attr(last, "result") if last is not None else None
+        res = instance_attr(last, "result") if last is not None else None
         if res is not None and id(res) in values:
             with contextlib.suppress(Exception):
                 last.result = None
@@ -96,7 +96,7 @@ def _drop_refs(roots: Roots, values: dict[int, Any]) -> None:
 def release_plan_traceback(roots: Roots) -> tuple[list[Any], int]:
     heads = roots.traceback_heads()
     named = {id(v) for _, v in user_values(roots)}
-    rows = _traceback_locals(heads, named, time.perf_counter() + BUDGET_REQUEST_S)
+    rows = traceback_locals(heads, named, time.perf_counter() + BUDGET_REQUEST_S)
     total = sum(r[3] or 0 for r in rows)
     rows.clear()
     return heads, total
@@ -116,11 +116,11 @@ def release_traceback(roots: Roots) -> tuple[int, int]:
     if shell is not None:
         for tb_attr in ("InteractiveTB", "SyntaxTB"):
             formatter = getattr(shell, tb_attr, None)
-            if formatter is not None and _instance_attr(formatter, "tb") is not None:
+            if formatter is not None and instance_attr(formatter, "tb") is not None:
                 with contextlib.suppress(Exception):
                     formatter.tb = None
         last = getattr(shell, "last_execution_result", None)
-        if last is not None and _instance_attr(last, "error_in_exec") is not None:
+        if last is not None and instance_attr(last, "error_in_exec") is not None:
             with contextlib.suppress(Exception):
                 last.error_in_exec = None
     cleared = 0
@@ -218,12 +218,12 @@ def _out_places(roots: Roots, keys: list[Any]) -> list[str]:
     out, ns = roots.out or {}, roots.ns
     places, ids = [], set()
     for k in keys:
-        value = out.get(k, _MISSING)
+        value = out.get(k, MISSING)
         places.append(f"Out[{k}]")
-        if value is _MISSING:
+        if value is MISSING:
             continue
         ids.add(id(value))
-        if type(k) is int and ns.get(f"_{k}", _MISSING) is value:
+        if type(k) is int and ns.get(f"_{k}", MISSING) is value:
             places.append(f"_{k}")
     places += [u for u in ("_", "__", "___") if u in ns and id(ns[u]) in ids]
     return places
@@ -269,14 +269,14 @@ def release_request(roots: Roots, args: list[str], dry_run: bool) -> dict[str, A
     if dry_run:
         result["message"] = f"would {action}; expected to free {format_bytes(expected)}"
         return result
-    measure, before = _memory_now()
+    measure, before = memory_now()
     if what == "out":
         release_out(roots, key)
     elif what == "traceback":
         release_traceback(roots)
     else:
         release_name(roots, key)
-    measure_after, after = _memory_now()
+    measure_after, after = memory_now()
     freed = max(0, before - after) if measure_after == measure else None
     result["freed_bytes"] = freed
     label = "traced memory" if measure == "traced" else "RSS"

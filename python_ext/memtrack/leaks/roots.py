@@ -1,10 +1,11 @@
 """Where a notebook's values live, and what the leak modules share.
 
 Pure: no IPython import (the IPython objects come in as duck-typed :class:`Roots`, built by
-:func:`roots_from_shell`). Shared by :mod:`memtrack.leaks` (suspects), :mod:`memtrack.holders`
-(why a value is alive) and :mod:`memtrack.release` (releasing it): the user's variables without
-IPython's names, the tracebacks kept after an error, and bounded size estimates that run no
-user code (``len`` of exact builtin containers only, sizes through :mod:`memtrack.sizes`).
+:func:`roots_from_shell`). Shared by the leak watchers (:mod:`.detector` and its parts),
+:mod:`.why_alive` (why a value is alive) and :mod:`.release` (releasing it): the user's variables
+without IPython's names, the tracebacks kept after an error, and bounded size estimates that run
+no user code (``len`` of exact builtin containers only, sizes through
+:mod:`memtrack.measure.sizes`).
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ QUICK_ITEMS = 32
 QUICK_SAMPLE = 4
 QUICK_ITEM_OBJECTS = 16
 QUICK_OBJECTS = 128
-_CONTAINERS = (list, tuple, dict, set, frozenset)
+# Exact builtin containers: their C-level len and items are read without running user code.
+CONTAINER_TYPES = (list, tuple, dict, set, frozenset)
 _IPYTHON_NAMES = re.compile(r"^(_+|_\d+|_i+|_i\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
 _exc_traceback = BaseException.__dict__["__traceback__"].__get__
 _exc_context = BaseException.__dict__["__context__"].__get__
 _exc_cause = BaseException.__dict__["__cause__"].__get__
 
-_MISSING = object()
+MISSING = object()  # "no such key" for dict.get, where None could be a user value
 
 
 def user_name(name: Any) -> bool:
@@ -71,7 +73,7 @@ class Roots:
             heads.append(tb)
         itb = getattr(self.shell, "InteractiveTB", None) if self.shell is not None else None
         if itb is not None:
-            tb = _instance_attr(itb, "tb")
+            tb = instance_attr(itb, "tb")
             if type(tb) is types.TracebackType:
                 heads.append(tb)
         seen_exc: set[int] = set()
@@ -95,7 +97,7 @@ class Roots:
         return out
 
 
-def _instance_attr(obj: Any, name: str) -> Any:
+def instance_attr(obj: Any, name: str) -> Any:
     """``obj.name`` from the instance ``__dict__`` only (no properties, no ``__getattr__``)."""
     try:
         d = object.__getattribute__(obj, "__dict__")
@@ -144,7 +146,7 @@ def user_values(roots: Roots, limit: int = MAX_NAMES) -> list[tuple[str, Any]]:
 # --------------------------------------------------------------------------- sizes
 
 
-def _sample(value: Any, t: type, k: int = SAMPLE) -> list[Any]:
+def sample_items(value: Any, t: type, k: int = SAMPLE) -> list[Any]:
     """Up to ``k`` children of an exact builtin container, spread over it (C-level access)."""
     try:
         if t is list or t is tuple:
@@ -168,7 +170,7 @@ def _sampled_size(
 ) -> tuple[int | None, bool]:
     """The container plus its length times the mean deep size of ``k`` sampled items."""
     shallow = sizeof(value) or 0
-    items = _sample(value, t, k)
+    items = sample_items(value, t, k)
     if t is dict:
         keys = value.keys()
         half = k // 2
@@ -208,7 +210,7 @@ def estimate_size(
         return None, True
     end = min(deadline, now + per_value_s)
     n = -1
-    if t in _CONTAINERS:
+    if t in CONTAINER_TYPES:
         n = len(value)  # exact builtin type: its own C length
     if quick:
         if n > QUICK_ITEMS:
@@ -231,7 +233,9 @@ def estimate_size(
     return _sampled_size(value, t, n, end, 16, 2000)
 
 
-def _memory_now() -> tuple[str, int]:
+def memory_now() -> tuple[str, int]:
+    """``(measure, bytes)``: traced memory while tracemalloc traces, else RSS (two readings
+    compare only when their measures are the same)."""
     if tracemalloc.is_tracing():
         return "traced", tracemalloc.get_traced_memory()[0]
     return "rss", rss() or 0

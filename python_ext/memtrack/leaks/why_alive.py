@@ -3,8 +3,9 @@
 ``%memtrack leaks --why NAME``, :func:`memtrack.why` and the sidebar's "why" ask
 :func:`why_alive`: a breadth-first search over C-level referents (no user code runs) from the
 user namespace, ``Out``, the last traceback's frames and module globals, within a time budget.
-Also the frames of the kept tracebacks and the locals they keep alive (used by the detector and
-by the release of the last traceback). Pure: no IPython import.
+Also the frames of the kept tracebacks and the locals they keep alive (used by the traceback
+watcher, :mod:`.last_traceback`, and by the release of the last traceback). Pure: no IPython
+import.
 """
 
 from __future__ import annotations
@@ -15,19 +16,17 @@ import sys
 import time
 import types
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..measure.sizes import ATOMIC, SKIP, type_name
 from .roots import BUDGET_REQUEST_S, Roots, estimate_size, user_name
-
-if TYPE_CHECKING:
-    from .detector import LeakDetector
 
 # Frames of these packages are the machinery around a cell, not the user's functions.
 _INFRA_MODULES = ("IPython", "ipykernel", "asyncio", "memtrack", "tornado", "zmq", "traitlets")
 
 
-def _step(t: type, key: Any) -> str:
+def step_label(t: type, key: Any) -> str:
+    """One step into a container as a chain shows it: ``[3]``, ``['key']``, ``{…}`` (sets)."""
     if t is set or t is frozenset:
         return "{…}"
     if type(key) in (int, str):
@@ -65,7 +64,7 @@ def iter_frames(heads: list[Any], limit: int = 200) -> list[Any]:
     return frames
 
 
-def _traceback_locals(
+def traceback_locals(
     heads: list[Any], named_ids: Any, deadline: float, quick: bool = False
 ) -> list[tuple[str, str, Any, int | None]]:
     """``(frame, local name, value, size)`` of the user functions' locals that the tracebacks
@@ -95,6 +94,13 @@ def _traceback_locals(
 # --------------------------------------------------------------------------- why alive
 
 
+class DeletedValues(Protocol):
+    """What :func:`why` asks of the leak detector about a name that is gone: the id and type
+    name its value had (a protocol, so that this module needs no import of the detector)."""
+
+    def deleted_value(self, name: str) -> tuple[int, str] | None: ...
+
+
 def _label(parent: Any, child: Any) -> str:
     t = type(parent)
     tn = type_name(t)
@@ -102,7 +108,7 @@ def _label(parent: Any, child: Any) -> str:
         if t is dict:
             for k, v in parent.items():
                 if v is child:
-                    return f"{tn}{_step(dict, k)}"
+                    return f"{tn}{step_label(dict, k)}"
             return f"{tn} key"
         if t is list or t is tuple:
             for i, v in enumerate(parent):
@@ -224,7 +230,7 @@ def find_chain(
 def why(
     roots: Roots,
     target: str,
-    detector: LeakDetector | None = None,
+    detector: DeletedValues | None = None,
     budget_s: float = BUDGET_REQUEST_S,
 ) -> tuple[list[str] | None, str]:
     """``(chain, text)``: why the value ``target`` names is alive. ``target`` is a variable
@@ -237,7 +243,7 @@ def why(
 def why_alive(
     roots: Roots,
     target: str,
-    detector: LeakDetector | None = None,
+    detector: DeletedValues | None = None,
     budget_s: float = BUDGET_REQUEST_S,
 ) -> tuple[list[str] | None, str, str]:
     """:func:`why` with a status for the sidebar: ``found``, ``timeout`` (the search ran out of
@@ -264,7 +270,7 @@ def why_alive(
         value = None
         skip = [target]
     else:
-        obs = detector._deleted_value(target) if detector is not None else None
+        obs = detector.deleted_value(target) if detector is not None else None
         if obs is None:
             return None, f"{target!r} is neither a variable nor a suspect memtrack knows", "gone"
         oid, tname = obs
