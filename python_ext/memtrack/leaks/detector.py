@@ -18,10 +18,10 @@ each way has its own watcher, which the detector calls once per pass:
 * ``cycle``: bytes the garbage collector (not reference counting) freed during the cell, and
   uncollectable ``gc.garbage`` (:mod:`.garbage`).
 
-Rules (design notes, failure modes 1-8): no user code runs (``type(o) is X``, C-level referents,
-``len`` of exact builtin containers only, sizes through :mod:`memtrack.measure.sizes`); nothing
-keeps a strong reference to a user value between cells (ids + type names + weakrefs); every loop
-checks a deadline, and what does not fit is skipped, never waited for.
+Rules (docs/design-notes.md, failure modes 1-8): no user code runs (``type(o) is X``, C-level
+referents, ``len`` of exact builtin containers only, sizes through :mod:`memtrack.measure.sizes`);
+nothing keeps a strong reference to a user value between cells (ids + type names + weakrefs); every
+loop checks a deadline, and what does not fit is skipped, never waited for.
 """
 
 from __future__ import annotations

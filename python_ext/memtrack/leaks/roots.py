@@ -10,7 +10,6 @@ no user code (``len`` of exact builtin containers only, sizes through
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 import tracemalloc
@@ -20,6 +19,7 @@ from itertools import islice
 from typing import Any
 
 from ..measure.cell import rss
+from ..measure.ledger import user_name as is_user_name
 from ..measure.sizes import ATOMIC, SKIP, deep_size, sizeof
 
 BUDGET_REQUEST_S = 0.3  # %memtrack leaks / memtrack.why(): someone waits for the answer
@@ -35,7 +35,6 @@ QUICK_ITEM_OBJECTS = 16
 QUICK_OBJECTS = 128
 # Exact builtin containers: their C-level len and items are read without running user code.
 CONTAINER_TYPES = (list, tuple, dict, set, frozenset)
-_IPYTHON_NAMES = re.compile(r"^(_+|_\d+|_i+|_i\d+|_ih|_oh|_dh|In|Out|exit|quit|get_ipython)$")
 _exc_traceback = BaseException.__dict__["__traceback__"].__get__
 _exc_context = BaseException.__dict__["__context__"].__get__
 _exc_cause = BaseException.__dict__["__cause__"].__get__
@@ -44,7 +43,9 @@ MISSING = object()  # "no such key" for dict.get, where None could be a user val
 
 
 def user_name(name: Any) -> bool:
-    return type(name) is str and _IPYTHON_NAMES.match(name) is None
+    """A name of the user's own (not IPython's history names); a namespace key may be any
+    object."""
+    return type(name) is str and is_user_name(name)
 
 
 # --------------------------------------------------------------------------- roots

@@ -1,7 +1,8 @@
 """Sizes of user values without running user code. Pure: no IPython import.
 
-Rules (design notes, failure modes 1, 2, 4-7): types are compared exactly (``type(o) is X``; no
-``isinstance``, which can run a ``__class__`` property), children come from C-level
+Rules (docs/design-notes.md, failure modes 1, 2, 4-7): types are compared exactly
+(``type(o) is X``; no ``isinstance``, which can run a ``__class__`` property), children come from
+C-level
 ``gc.get_referents`` (plus a dict's keys, which 3.11 does not report, and an ndarray's
 ``base``), no ``repr``/``len``/``__getattr__``. ``sys.getsizeof`` calls ``__sizeof__``: the only
 user hook called, never for the classes of frameworks with lazy or device-backed values, and one

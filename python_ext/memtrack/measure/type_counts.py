@@ -3,7 +3,7 @@
 ``gc.freeze()`` at the cell's start moves every existing GC-tracked object to the permanent
 generation (O(1)), so ``gc.get_objects()`` at the end lists only objects created since, still
 alive; ``gc.unfreeze()`` (O(1)) gives the others back. Whole-heap listing costs 69 ms at 5e6
-objects plus counting (design notes); this does not depend on the heap size.
+objects plus counting (docs/design-notes.md); this does not depend on the heap size.
 
 What that misses, and how the result says so (``method``/``sampled``):
 
