@@ -40,10 +40,11 @@ import memtrack  # noqa: E402
 from memtrack import store as store_mod  # noqa: E402
 from memtrack.measure import cell as measure  # noqa: E402
 from memtrack.record import RECORD_MAX_BYTES  # noqa: E402
+from memtrack.shell.live import SAMPLE_S  # noqa: E402
 
 BASELINE = HERE / "baseline.json"
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-# BENCH_ONLY=light,deep,types,store runs only those sections.
+# BENCH_ONLY=light,deep,types,store,live runs only those sections.
 ONLY = {x.strip() for x in os.environ.get("BENCH_ONLY", "").split(",") if x.strip()}
 ROWS: list[tuple[str, str, str, bool]] = []  # (target, measured, limit, ok)
 
@@ -681,6 +682,84 @@ def bench_store(ip: InteractiveShell, tracker) -> None:
 SERVER_MB = int(os.environ.get("BENCH_SERVER_MB", "90"))
 
 
+LIVE_CELL = (
+    "live_rows = []\n"
+    "for i in range(LIVE_N):\n"
+    "    live_rows.append({'i': i, 's': str(i)})\n"
+    "    if len(live_rows) > 200_000:\n"
+    "        live_rows = []\n"
+)
+
+
+def bench_live(ip: InteractiveShell, tracker) -> None:
+    """What live samples, the flight record and the spool cost: a trivial light cell with and
+    without them (alternating, both tracked), and a long allocating cell with its sampler
+    following it or not."""
+    import tempfile
+
+    from memtrack.shell.session import KernelSession
+
+    print("live samples, flight record and spool (issue 18):")
+    comm = FakeComm()
+    tracker.bridge._comms["bench"] = comm
+    tracker._close_session(remove=False)
+    directory = tempfile.mkdtemp(prefix="memtrack-bench-")
+    tracker.session = KernelSession(None, directory=directory)
+    tracker.session.kernel_id = f"bench-{os.getpid()}"
+    tracker._open_session()
+    live, spool = tracker.live, tracker.batch.spool
+    started, finished = live.cell_started, live.cell_finished
+
+    def variant(on: bool) -> None:
+        live.cell_started = started if on else (lambda *a, **k: None)
+        live.cell_finished = finished if on else (lambda: None)
+        tracker.batch.spool = spool if on else None
+
+    try:
+        rounds, n = (5, 40) if QUICK else (9, 60)
+        diffs = []
+        for _ in range(rounds):
+            whole = []
+            for on in (False, True):
+                variant(on)
+                memtrack.start()
+                a, b = kernel_like(ip, "x = 1", n)
+                memtrack.stop()
+                whole.append(statistics.median(x + y for x, y in zip(a, b[:n], strict=True)))
+            diffs.append(whole[1] - whole[0])
+        gain = statistics.median(diffs)
+        lo, hi = median_interval(diffs)
+        row(
+            "live: added per trivial light cell, all included",
+            f"{gain * 1e6:.1f} us ({lo * 1e6:.1f}-{hi * 1e6:.1f})",
+            "<= 10 us",
+            gain <= 10e-6 or lo <= 10e-6 <= hi,
+        )
+        ip.user_ns["LIVE_N"] = 1_500_000 if QUICK else 4_000_000
+        ratios = []
+        for _ in range(3 if QUICK else 5):
+            times = []
+            for on in (False, True):
+                variant(on)
+                gc.collect()
+                times.append(timed(ip, LIVE_CELL))
+            ratios.append(times[1] / times[0])
+        ratio = statistics.median(ratios)
+        lo, hi = median_interval(ratios)
+        row(
+            f"live: a {times[0]:.1f} s allocating cell, sampled at {1 / SAMPLE_S:.0f} Hz",
+            f"{ratio:.3f}x ({lo:.3f}-{hi:.3f})",
+            "<= 1.01x",
+            ratio <= 1.01 or lo <= 1.01 <= hi,
+        )
+    finally:
+        variant(True)
+        ip.run_cell("live_rows = None")
+        tracker.bridge._comms.pop("bench", None)
+        memtrack.stop()
+        tracker._close_session(remove=True)
+
+
 def run_as_a_kernel_started_by_a_server() -> None:
     if SERVER_MB <= 0 or os.environ.get("_BENCH_SERVER_MAXRSS") or not Path("/proc").is_dir():
         return
@@ -712,6 +791,7 @@ def main() -> None:
         "deep": lambda: bench_deep(ip, tracker, baseline),
         "types": lambda: bench_types(ip),
         "store": lambda: bench_store(ip, tracker),
+        "live": lambda: bench_live(ip, tracker),
     }
     for name, section in sections.items():
         if not ONLY or name in ONLY:

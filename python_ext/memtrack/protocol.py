@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .record import RecordError
+from .record import LIMIT_SOURCES, RecordError
 from .record import validate_record as check_record
 
 PROTOCOL_VERSION = 1
@@ -34,6 +34,7 @@ MESSAGE_TYPES = (
     "configure",
     "export",
     "export_result",
+    "live",
 )
 
 #: Frontend requests answered by one message carrying the same ``request_id``.
@@ -43,6 +44,8 @@ REQUEST_TYPES = ("why", "release", "export")
 EXPORT_FORMATS = ("html",)
 
 WHY_STATUSES = ("found", "timeout", "not-found", "gone")
+LIVE_STATES = ("running", "done")
+EARLIER_ENDINGS = ("restart", "died")
 WHY_BUDGET_MAX_S = 5.0
 REQUEST_ID_MAX = 100
 TARGET_MAX = 200
@@ -176,6 +179,34 @@ def export_result_message(request_id: str, format: str, content: str) -> dict:
     return _message("export_result", request_id=request_id, format=format, content=str(content))
 
 
+def live_message(
+    state: str,
+    execution_count: int | None,
+    cell_id: str | None,
+    started_at: str,
+    elapsed_s: float,
+    samples: list[dict[str, Any]],
+    rss: int | None,
+    peak: int | None,
+    **extra: Any,
+) -> dict:
+    """Kernel -> frontend: the running cell's samples since the last ``live`` message
+    (``extra``: rss_before, limit, guard_tripped)."""
+    msg = _message(
+        "live",
+        state=state,
+        execution_count=execution_count,
+        cell_id=cell_id,
+        started_at=started_at,
+        elapsed_s=elapsed_s,
+        samples=samples,
+        rss=rss,
+        peak=peak,
+    )
+    msg.update(extra)
+    return msg
+
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -306,6 +337,80 @@ def _check_requests(type_: str, data: Mapping) -> None:
         _check("leak_threshold" in data, "configure", "missing key 'leak_threshold'")
         t = data["leak_threshold"]
         _check(_is_int(t) and t >= 0, "configure.leak_threshold", "must be an integer >= 0")
+        if "guard" in data:
+            _check_guard(data["guard"], "configure.guard")
+
+
+def _check_guard(value: Any, where: str) -> None:
+    _check(
+        value is None or (_is_number(value) and 0 < value <= 1),
+        where,
+        "must be a share of the memory limit > 0 and <= 1, or null",
+    )
+
+
+def _check_limit(limit: Any, where: str) -> None:
+    _check(isinstance(limit, dict), where, "must be an object")
+    for key in ("bytes", "source"):
+        _check(key in limit, where, f"missing key {key!r}")
+    for key in ("bytes", "usage", "headroom"):
+        if key in limit:
+            _check(_nullable_int(limit[key]), f"{where}.{key}", "must be an integer or null")
+    sources = ", ".join(LIMIT_SOURCES)
+    _check(limit["source"] in LIMIT_SOURCES, f"{where}.source", f"must be one of {sources}")
+
+
+def _check_live(data: Mapping) -> None:
+    for key in ("state", "execution_count", "cell_id", "started_at", "elapsed_s", "samples"):
+        _check(key in data, "live", f"missing key {key!r}")
+    _check(data["state"] in LIVE_STATES, "live.state", f"must be one of {LIVE_STATES}")
+    _check(_nullable_int(data["execution_count"]), "live.execution_count", "must be int or null")
+    cell_id = data["cell_id"]
+    _check(cell_id is None or isinstance(cell_id, str), "live.cell_id", "must be str or null")
+    _check(isinstance(data["started_at"], str), "live.started_at", "must be a string")
+    elapsed = data["elapsed_s"]
+    _check(_is_number(elapsed) and elapsed >= 0, "live.elapsed_s", "must be a number >= 0")
+    samples = data["samples"]
+    _check(isinstance(samples, list), "live.samples", "must be an array")
+    for i, sample in enumerate(samples):
+        _check(
+            isinstance(sample, dict)
+            and _is_number(sample.get("t"))
+            and sample["t"] >= 0
+            and _is_int(sample.get("rss")),
+            f"live.samples[{i}]",
+            "must be {t: seconds >= 0, rss: integer bytes}",
+        )
+    for key in ("rss", "peak"):
+        _check(key in data, "live", f"missing key {key!r}")
+    for key in ("rss", "peak", "rss_before"):
+        if key in data:
+            _check(_nullable_int(data[key]), f"live.{key}", "must be an integer or null")
+    if "limit" in data:
+        _check_limit(data["limit"], "live.limit")
+    if "guard_tripped" in data:
+        _check(isinstance(data["guard_tripped"], bool), "live.guard_tripped", "must be a boolean")
+
+
+def _check_earlier(earlier: Any) -> None:
+    _check(isinstance(earlier, list), "history.earlier", "must be an array")
+    for i, session in enumerate(earlier):
+        where = f"history.earlier[{i}]"
+        _check(isinstance(session, dict), where, "must be an object")
+        _check(
+            session.get("ended") in EARLIER_ENDINGS,
+            f"{where}.ended",
+            f"must be one of {EARLIER_ENDINGS}",
+        )
+        if "pid" in session:
+            _check(_nullable_int(session["pid"]), f"{where}.pid", "must be int or null")
+        _check(
+            "records" in session and isinstance(session["records"], list),
+            where,
+            "needs a records array",
+        )
+        for j, rec in enumerate(session["records"]):
+            validate_record(rec, f"{where}.records[{j}]")
 
 
 def parse_message(data: Any) -> tuple[str, dict[str, Any]]:
@@ -350,6 +455,14 @@ def parse_message(data: Any) -> tuple[str, dict[str, Any]]:
                 _check(_is_int(kernel["pid"]), "history.kernel.pid", "must be an integer")
             _check_opt_str(kernel, "python", "history.kernel")
             _check_opt_str(kernel, "memtrack", "history.kernel")
+            if "memory_limit" in kernel:
+                _check_limit(kernel["memory_limit"], "history.kernel.memory_limit")
+            if "guard" in kernel:
+                _check_guard(kernel["guard"], "history.kernel.guard")
+        if "earlier" in data:
+            _check_earlier(data["earlier"])
+    elif type_ == "live":
+        _check_live(data)
     elif type_ == "record":
         _check("record" in data, "record message", "missing key 'record'")
         validate_record(data["record"])

@@ -20,10 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .units import format_bytes
+
 RECORD_MODES = ("light", "deep")
 PEAK_SCOPES = ("cell", "process")
 DELTA_METHODS = ("continuous", "cell+freed-estimate", "cell-only")
 LINE_GRANULARITIES = ("statement", "line")
+LIMIT_SOURCES = ("cgroup-v2", "cgroup-v1", "meminfo", "none")
 
 
 class RecordError(ValueError):
@@ -90,6 +93,21 @@ def _check_objects(value: Any, where: str) -> None:
     )
 
 
+def _check_died(value: Any, where: str) -> None:
+    _check(isinstance(value, dict), where, "must be an object")
+    for key in ("oom_killed", "last_rss", "peak", "memory_limit", "last_sample_at"):
+        _check(key in value, where, f"missing key {key!r}")
+    oom = value["oom_killed"]
+    _check(oom is None or isinstance(oom, bool), f"{where}.oom_killed", "must be a boolean or null")
+    for key in ("last_rss", "peak", "memory_limit", "pid"):
+        if key in value:
+            _check(_is_nullable_int(value[key]), f"{where}.{key}", "must be an integer or null")
+    at = value["last_sample_at"]
+    _check(at is None or isinstance(at, str), f"{where}.last_sample_at", "must be a string or null")
+    if "limit_source" in value:
+        _check(value["limit_source"] in LIMIT_SOURCES, f"{where}.limit_source", "unknown source")
+
+
 def _rows(**required: Callable[[Any], bool]) -> Callable[[Any, str], None]:
     def check(value: Any, where: str) -> None:
         _check_rows(value, where, required)
@@ -139,6 +157,7 @@ KINDS: dict[str, Callable[[Any, str], None]] = {
     "variables": _check_variables,
     "gc": _check_gc,
     "leaks": _check_objects,
+    "died": _check_died,
 }
 
 
@@ -186,6 +205,8 @@ FIELDS: tuple[Field, ...] = (
     Field("top_lines_granularity", "granularity", required=False),
     Field("types_method", "string", required=False),
     Field("analysis_s", "seconds", required=False),
+    # The record memtrack adds, when a kernel starts again, for the cell its last process died in.
+    Field("died", "died", required=False),
 )
 
 #: The keys every record carries (the schema's ``record.required``), in wire order.
@@ -255,6 +276,20 @@ def cell_ref(record: Mapping[str, Any]) -> str:
     """``[5]``: the cell's execution count as the notebook shows it (``[ ]`` without one)."""
     count = record.get("execution_count")
     return f"[{count}]" if count is not None else "[ ]"
+
+
+def died_text(record: Mapping[str, Any], with_cell: bool = True) -> str:
+    """``kernel died during [12] at 1.1 GB of 2.0 GB: out of memory`` for a KernelDied record
+    (``with_cell=False``: ``died at ...``, where the cell is already shown)."""
+    died = record.get("died") or {}
+    at = died.get("last_rss") or died.get("peak")
+    text = f"kernel died during {cell_ref(record)}" if with_cell else "died"
+    if at is not None:
+        text += f" at {format_bytes(at)}"
+        if died.get("memory_limit"):
+            text += f" of {format_bytes(died['memory_limit'])}"
+    cause = {True: "out of memory", False: "killed (not by the out-of-memory killer)"}
+    return f"{text}: {cause.get(died.get('oom_killed'), 'cause unknown')}"
 
 
 def latest_suspects(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

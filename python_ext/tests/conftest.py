@@ -79,6 +79,8 @@ def real_kernel(tmp_path_factory):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PYTHON_EXT, env.get("PYTHONPATH")) if p)
     env["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
+    # The kernel's flight record and history spool go to a runtime dir of the test's own.
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("runtime"))
     km, kc = start_new_kernel(kernel_name="python3", startup_timeout=KERNEL_TIMEOUT, env=env)
     try:
         yield km, kc

@@ -1,6 +1,6 @@
 """Pure measurement of one cell: RSS, peak RSS, tracemalloc, gc. No IPython import.
 
-Costs (see the design notes): reading RSS with ``pread`` on a kept-open ``/proc/self/statm`` is
+Costs (see docs/design-notes.md): reading RSS with ``pread`` on a kept-open ``/proc/self/statm`` is
 ~2 us; resetting the kernel's high-water mark through ``/proc/self/clear_refs`` ~10 us;
 ``tracemalloc.get_traced_memory()``/``reset_peak()`` ~1 us. Tracing itself is the expensive part
 (2-20x on allocation-heavy code), so only deep measurements turn it on.
@@ -325,6 +325,11 @@ class CellMeasurement:
         self._gc_before: list[dict] | tuple = ()
         self._gc_after: list[dict] | tuple = ()
         self._end: tuple | None = None  # what stop() read, for result()
+
+    @property
+    def rss_before(self) -> int | None:
+        """The RSS read at :meth:`start`."""
+        return self._rss_before
 
     @property
     def started_at(self) -> str | None:

@@ -7,6 +7,7 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
+from ..record import died_text
 from ..units import format_bytes
 
 
@@ -34,7 +35,9 @@ def format_summary(record: Mapping[str, Any], peak_scope: str | None = None) -> 
         rss += f" (peak{scope} {format_bytes(record['rss_peak'])})"
     parts.append(rss)
     parts.append(f"{float(record.get('duration_s') or 0.0):.2f} s")
-    if record.get("error"):
+    if record.get("died"):
+        parts.append(died_text(record))
+    elif record.get("error"):
         parts.append(f"raised {record['error']}")
     return f"{head}: {', '.join(parts)}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..record import cell_ref, latest_suspects, record_delta, record_peak
+from ..record import cell_ref, died_text, latest_suspects, record_delta, record_peak
 from ..units import format_bytes
 
 Record = Mapping[str, Any]
@@ -31,7 +31,9 @@ def format_text(records: Sequence[Record], limit: int = 40) -> str:
     rows = [header]
     for r in shown:
         notes = []
-        if r.get("error"):
+        if r.get("died"):
+            notes.append(died_text(r, with_cell=False))
+        elif r.get("error"):
             notes.append(f"raised {r['error']}")
         if r.get("leaks"):
             notes.append(f"{len(r['leaks'])} leak suspect(s)")

@@ -97,6 +97,7 @@ class RecordBatcher:
         self._leak_names: set[str] = set()
         self._leak_owed = 0
         self._sync = False  # flush(batch=False) is building: the pass may run mid-cell
+        self.spool: Any = None  # memtrack.spool.Spool: every stored record goes there too
 
     def __len__(self) -> int:
         """Records that wait to be built (counted as recorded: history() includes them)."""
@@ -152,6 +153,22 @@ class RecordBatcher:
         self.bridge.queue_many([stored], send=loop is None)
         if loop is not None:
             self._arm(loop)
+
+    def restored(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A record this process did not measure (the ``KernelDied`` record of the cell the
+        previous process died in): stored and spooled; frontends get it with the history."""
+        stored = self.store.add(fit_record(record), owned=True, copy_back=False)
+        self._spool([stored])
+        return stored
+
+    def _spool(self, stored: list[dict[str, Any]]) -> None:
+        spool = self.spool
+        if spool is not None and stored:
+            try:
+                spool.append(stored)
+                spool.flush()
+            except Exception as e:
+                warn("could not spool the records", e)
 
     def clear(self) -> None:
         """Forget what waits (the history is being reset)."""
@@ -223,6 +240,7 @@ class RecordBatcher:
                 self._complete(records[-1])
         add = self.store.add
         stored = [add(fit_record(r), owned=True, copy_back=False) for r in records]
+        self._spool(stored)
         self.bridge.queue_many(stored, send)
 
     def _complete(self, record: dict[str, Any]) -> None:
@@ -255,6 +273,7 @@ class RecordBatcher:
         record["leaks"] = self.leak_suspects(record, running)
         # The stored dict itself (no copy per cell): only read here, serialized by the comm.
         stored = self.store.add(fit_record(record), owned=True, copy_back=False)
+        self._spool([stored])
         if attached:
             if loop is not None:
                 self.queue_record(stored, loop)

@@ -73,9 +73,12 @@ class Bridge:
     Callbacks (from the tracker): ``on_reset()`` when a frontend asks for the history to be
     cleared; ``on_why(name, budget_s)`` -> ``{chain, message, status}``;
     ``on_release(target, dry_run)`` -> ``{ok, expected_bytes, freed_bytes, action, message}``
-    (and ``suspects`` after a real release); ``on_configure(leak_threshold)`` (ValueError on a
-    bad value). A request without its callback gets an ``error`` message. ``export`` needs no
-    callback: the report is rendered from the store, as ``%memtrack export`` writes it.
+    (and ``suspects`` after a real release); ``on_configure(settings)`` with the ``configure``
+    message's ``leak_threshold`` and, when sent, ``guard`` (ValueError on a bad value);
+    ``describe()`` -> what the ``history`` message adds to the kernel's info (memory limit,
+    guard) and its ``earlier`` sessions. A request without its callback gets an ``error``
+    message. ``export`` needs no callback: the report is rendered from the store, as
+    ``%memtrack export`` writes it.
     """
 
     def __init__(
@@ -84,13 +87,15 @@ class Bridge:
         on_reset: Callable[[], None] | None = None,
         on_why: WhyHandler | None = None,
         on_release: ReleaseHandler | None = None,
-        on_configure: Callable[[int], None] | None = None,
+        on_configure: Callable[[dict[str, Any]], None] | None = None,
+        describe: Callable[[], tuple[dict[str, Any], list[dict[str, Any]]]] | None = None,
     ) -> None:
         self.store = store
         self.on_reset = on_reset
         self.on_why = on_why
         self.on_release = on_release
         self.on_configure = on_configure
+        self.describe = describe
         # Where requests touching the user namespace run when a comm handler is called off the
         # main thread (set by register(); None: run in the caller's thread).
         self.main_loop: asyncio.AbstractEventLoop | None = None
@@ -170,6 +175,11 @@ class Bridge:
             comms = list(self._comms.values())
         return sum(self._send(c, msg) for c in comms)
 
+    def send_live(self, msg: Mapping[str, Any]) -> int:
+        """A ``live`` message to every open comm (from the sampler's thread: comm sends are
+        thread-safe in ipykernel); returns how many got it."""
+        return self._broadcast(msg)
+
     def publish(self, record: Mapping[str, Any]) -> int:
         """Send one record to every open comm (queued ones first); returns how many got it."""
         self.flush_records()
@@ -200,7 +210,17 @@ class Bridge:
 
     def send_history(self, comm: Any) -> bool:
         self.flush_records()  # else the comm would get the queued records twice
-        return self._send(comm, protocol.history_message(self.store.snapshot(), self.kernel_info()))
+        kernel, earlier = self.kernel_info(), []
+        if self.describe is not None:
+            try:
+                extra, earlier = self.describe()
+                kernel.update(extra)
+            except Exception as e:  # the history still goes
+                _warn(f"could not describe the kernel ({type(e).__name__}: {e})")
+        msg = protocol.history_message(self.store.snapshot(), kernel)
+        if earlier:
+            msg["earlier"] = earlier
+        return self._send(comm, msg)
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -268,7 +288,7 @@ class Bridge:
             elif type_ in protocol.REQUEST_TYPES:
                 self._in_main_thread(lambda: self._answer(comm, type_, payload))
             elif type_ == "configure":
-                self._configure(payload["leak_threshold"])
+                self._configure(payload)
             else:
                 raise protocol.ProtocolError(f"the kernel does not accept {type_!r} messages")
         except protocol.ProtocolError as e:
@@ -280,11 +300,11 @@ class Bridge:
                 protocol.error_message(f"internal error: {type(e).__name__}", _request_id_of(data)),
             )
 
-    def _configure(self, leak_threshold: int) -> None:
+    def _configure(self, settings: dict[str, Any]) -> None:
         if self.on_configure is None:
             raise protocol.ProtocolError("this kernel cannot be configured")
         try:
-            self.on_configure(leak_threshold)
+            self.on_configure(settings)
         except ValueError as e:
             raise protocol.ProtocolError(f"configure: {e}") from None
 

@@ -23,7 +23,7 @@ from IPython.core.magic import (
 )
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-LINE_ACTIONS = ("on", "off", "status", "report", "reset", "leaks", "release", "export")
+LINE_ACTIONS = ("on", "off", "status", "report", "reset", "leaks", "release", "export", "guard")
 TOP_MAX = 50
 
 
@@ -163,10 +163,14 @@ class MemtrackMagics(Magics):
         "report: a table of the cells and the leak suspects; export PATH: write the history to "
         "a JSON, CSV or HTML report file; reset: clear the history; "
         "leaks: the leak suspects now; release out [N] | traceback | NAME: free what IPython "
-        "keeps alive (output history, the last traceback, a variable and its hidden references).",
+        "keeps alive (output history, the last traceback, a variable and its hidden references); "
+        "guard SHARE | off: interrupt a cell when memory passes that share of the limit.",
     )
     @argument(
-        "args", nargs="*", help="With 'release': out [N] | traceback | NAME. With 'export': PATH."
+        "args",
+        nargs="*",
+        help="With 'release': out [N] | traceback | NAME. With 'export': PATH. "
+        "With 'guard': 90%% or 0.9, or off.",
     )
     @argument(
         "--why",
@@ -206,7 +210,8 @@ class MemtrackMagics(Magics):
     )
     @line_magic("memtrack")
     def memtrack_line(self, line: str) -> None:
-        """Control memory tracking: ``%memtrack on|off|status|report|reset|leaks|release|export``.
+        """Control memory tracking: ``%memtrack on|off|status|report|reset|leaks|release|export``,
+        ``guard``.
 
         ``%memtrack on`` records every following cell (light mode: RSS before/after, peak RSS,
         duration, gc activity, variables created/rebound/resized with shallow sizes; no
@@ -232,6 +237,10 @@ class MemtrackMagics(Magics):
         ``memtrack.report.load_report``; CSV: one row per cell, bytes as integers; HTML: one
         offline page with the plot, the cell table and the leak suspects. Quote a PATH with
         spaces. Python API: ``memtrack.export(path, format=None)``.
+
+        ``%memtrack guard 90%`` interrupts a running cell (a KeyboardInterrupt, with a line saying
+        why) when the kernel's memory passes 90% of the limit that would kill it (the cgroup's,
+        else the machine's memory); ``%memtrack guard off`` stops; ``%memtrack guard`` shows it.
         """
         opts = parse_argstring(self.memtrack_line, line)
         action = opts.action
@@ -249,6 +258,9 @@ class MemtrackMagics(Magics):
         if action == "export":
             self._export_command(opts)
             return
+        if action == "guard":
+            self._guard_command(opts)
+            return
         if opts.args or opts.why or opts.threshold or opts.runs or opts.dry_run:
             raise UsageError(f"'%memtrack {action}' takes no more arguments")
         tracker = self.tracker
@@ -265,6 +277,30 @@ class MemtrackMagics(Magics):
             print(tracker.report_text())
         else:
             print(tracker.status_line())
+
+    def _guard_command(self, opts: argparse.Namespace) -> None:
+        """``%memtrack guard 90%`` (or ``0.9``): interrupt a running cell when memory passes
+        that share of the limit; ``off``; no argument: say what it is."""
+        if opts.why or opts.threshold or opts.runs or opts.dry_run or len(opts.args) > 1:
+            raise UsageError("use: %memtrack guard SHARE (90% or 0.9) | off")
+        tracker = self.tracker
+        if opts.args:
+            word = opts.args[0].strip()
+            if word.lower() == "off":
+                share = None
+            else:
+                try:
+                    share = float(word[:-1]) / 100 if word.endswith("%") else float(word)
+                except ValueError:
+                    raise UsageError(
+                        f"%memtrack guard: {word!r} is not a share of the memory limit "
+                        "(use 90% or 0.9, or off)"
+                    ) from None
+            try:
+                tracker.set_guard(share)
+            except ValueError as e:
+                raise UsageError(f"%memtrack guard: {e}") from None
+        print(tracker.guard_line())
 
     def _export_command(self, opts: argparse.Namespace) -> None:
         """``%memtrack export PATH [--format json|csv|html]`` (the writing is in

@@ -56,6 +56,8 @@ from . import lifecycle
 from .batching import RecordBatcher
 from .bridge import Bridge
 from .lifecycle import DEEP_OPTS, RunningCell, error_name, warn
+from .live import LiveSampler
+from .session import KernelSession
 from .statements import RunCodeHook, exec_body, unfreeze_for_collect
 from .transformer import CellMagicTransformer, first_code_line
 
@@ -74,7 +76,8 @@ class Tracker:
             on_reset=self.reset,
             on_why=self.why_request,
             on_release=self.release_request,
-            on_configure=self.configure_leaks,
+            on_configure=self.configure,
+            describe=self._describe,
         )
         self.mode = "off"  # tracking of every cell: off | light | deep
         self.installed = False
@@ -92,6 +95,12 @@ class Tracker:
         self.batch = RecordBatcher(
             shell, self.store, self.bridge, self.leaks, lambda: self._cells_running
         )
+        # This kernel across restarts (flight record, spool) and the running cell's live view.
+        self.session = KernelSession(shell)
+        self.live = LiveSampler(self.bridge.send_live, self.bridge.attached)
+        self._live_info: Any = None  # the ExecutionInfo of the cell the sampler follows
+        self._inner_shutdown: Any = None  # the kernel's do_shutdown, while it is wrapped
+        self._shutdown_restart: bool | None = None
 
     # -- installation -------------------------------------------------------------------------
 
@@ -119,6 +128,7 @@ class Tracker:
         bridge_mod.set_active(self.bridge)
         self.installed = True
         self._sync_gc_hook()
+        self._open_session()
 
     def uninstall(self) -> None:
         if not self.installed:
@@ -137,6 +147,7 @@ class Tracker:
                 if owner is self._magics:
                     del magics[kind]["memtrack"]
         self.flush()
+        self._close_session(remove=False)
         self.bridge.unregister()
         self.leaks.uninstall_gc_hook()
         if bridge_mod.attached_bridge() is self.bridge:
@@ -199,6 +210,7 @@ class Tracker:
     def reset(self) -> None:
         """Clear the history and tell the frontends."""
         self.batch.clear()
+        self.session.clear()
         self.store.clear()
         self.leaks.clear()
         self.bridge.publish_reset()
@@ -233,19 +245,90 @@ class Tracker:
             result["suspects"] = self.leaks.current(roots)
         return result
 
-    def configure_leaks(self, leak_threshold: int) -> None:
-        """The frontend's ``leakThreshold`` (ValueError on a bad value)."""
-        self.leaks.config.update(threshold=leak_threshold)
+    def configure(self, settings: dict[str, Any]) -> None:
+        """The frontend's settings: ``leak_threshold`` (its ``leakThreshold``) and, when sent,
+        ``guard`` (its ``memoryGuard``); ValueError on a bad value."""
+        self.leaks.config.update(threshold=settings["leak_threshold"])
+        if "guard" in settings:
+            self.set_guard(settings["guard"])
+
+    def set_guard(self, share: float | None) -> None:
+        """Interrupt a running cell when memory passes ``share`` of the limit (None: off)."""
+        if share is not None and not (0 < share <= 1):
+            raise ValueError(
+                f"the guard is a share of the memory limit, > 0 and <= 1 (got {share})"
+            )
+        self.live.guard = share
+
+    def guard_line(self) -> str:
+        from ..units import format_bytes
+
+        limits = self.live.limits
+        limit = f"{format_bytes(limits.limit)} ({limits.source})" if limits.limit else "unknown"
+        if self.live.guard is None:
+            return f"memtrack: the guard is off; the memory limit is {limit}"
+        return (
+            f"memtrack: a cell is interrupted when memory passes {self.live.guard:.0%} of the "
+            f"limit, {limit}"
+        )
+
+    # -- this kernel across its processes -----------------------------------------------------
+
+    def _open_session(self) -> None:
+        """Start this process's flight record and spool; a cell the previous process died in
+        becomes its ``KernelDied`` record (the first of this process)."""
+        from datetime import datetime, timezone
+
+        session = self.session
+        died = session.open(datetime.now(timezone.utc).isoformat())
+        self.live.flight = session.flight
+        self.batch.spool = session.spool
+        if died is not None:
+            self.batch.restored(died)
+        kernel = getattr(self.shell, "kernel", None)
+        inner = getattr(kernel, "do_shutdown", None)
+        if session.spool is not None and inner is not None:
+            # A clean shutdown (not a restart) removes the files; the wrapper only notes which.
+            def do_shutdown(restart: bool) -> Any:
+                self._shutdown_restart = bool(restart)
+                self.flush()  # what waits goes to the spool first
+                self._close_session(remove=not restart)
+                return inner(restart)
+
+            self._inner_shutdown = inner
+            kernel.do_shutdown = do_shutdown
+        self.live.start()
+
+    def _close_session(self, remove: bool) -> None:
+        self.live.stop()
+        kernel = getattr(self.shell, "kernel", None)
+        if self._inner_shutdown is not None and kernel is not None:
+            with contextlib.suppress(AttributeError):
+                del kernel.do_shutdown  # the instance attribute: the class's method again
+            self._inner_shutdown = None
+        self.batch.spool = None
+        self.live.flight = None
+        self.session.close(remove)
+
+    def _describe(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """What the ``history`` message adds: the memory limit and guard, earlier sessions."""
+        from ..measure.cell import rss
+
+        extra = {"memory_limit": self.live.limits.describe(rss()), "guard": self.live.guard}
+        return extra, self.session.earlier_sessions()
 
     def status_line(self) -> str:
         from ..units import format_bytes
 
         frontend = "attached" if self.bridge.attached() else "not attached"
         tracing = "on" if tracemalloc.is_tracing() else "off"
+        limits = self.live.limits
+        guard = "off" if self.live.guard is None else f"{self.live.guard:.0%}"
         return (
             f"memtrack: mode {self.mode}, {len(self.store) + len(self.batch)} cell(s) recorded "
             f"(history {format_bytes(self.store.nbytes())}, at most "
-            f"{self.store.max_records} cells), frontend {frontend}, tracemalloc {tracing}"
+            f"{self.store.max_records} cells), frontend {frontend}, tracemalloc {tracing}, "
+            f"memory limit {format_bytes(limits.limit)} ({limits.source}), guard {guard}"
         )
 
     def report_text(self) -> str:
@@ -289,12 +372,17 @@ class Tracker:
                 offset = pending.line_offset
                 running = RunningCell(info, m, opts["label"], opts["quiet"], armed=True, opts=opts)
             elif self.mode == "light" and top_level:
-                self._running.append(lifecycle.start_light(shell.user_ns, info, count, raw))
+                light = lifecycle.start_light(shell.user_ns, info, count, raw)
+                self._running.append(light)
+                self._live_started(info, count, light)
                 return
             elif self.mode == "deep" and top_level:
                 m = CellMeasurement(deep=True, keep_tracing=True)
                 running = RunningCell(info, m, opts=DEEP_OPTS)
             else:
+                if top_level and (self.bridge.attached() or self.live.guard is not None):
+                    # Untracked, but the sidebar still sees it live (or the guard watches it).
+                    self._live_started(info, count, None)
                 return
             running.execution_count = count
             running.cell_id = getattr(info, "cell_id", None)
@@ -303,8 +391,25 @@ class Tracker:
             self._sync_gc_hook()
             if running.ledger is not None:
                 self.statements.install()
+            self._live_started(info, count, running)
         except Exception as e:
             warn("could not start measuring", e)
+
+    def _live_started(self, info: Any, count: int | None, running: RunningCell | None) -> None:
+        """The sampler follows this top-level cell (its RSS before is the measurement's)."""
+        if self._live_info is not None:
+            return  # a cell already followed (nested run_cell): the outer one goes on
+        m = running.measurement if running is not None else None
+        mode = 2 if m is None else (1 if m.deep else 0)
+        self._live_info = info
+        self.live.cell_started(
+            count, getattr(info, "cell_id", None), mode, m.rss_before if m is not None else None
+        )
+
+    def _live_finished(self, info: Any) -> None:
+        if self._live_info is not None and (info is self._live_info or info is None):
+            self._live_info = None
+            self.live.cell_finished()
 
     def _start_deep(self, running: RunningCell, source: str, line_offset: int) -> None:
         lifecycle.start_deep(running, self.shell.user_ns, source, line_offset)
@@ -331,6 +436,7 @@ class Tracker:
         self._cells_running = max(0, self._cells_running - 1)
         try:
             info = getattr(result, "info", None)
+            self._live_finished(info)
             for i in range(len(self._cells) - 1, -1, -1):
                 if self._cells[i][0] is info:
                     del self._cells[i:]

@@ -1,0 +1,178 @@
+"""This kernel across its processes: the kernel id (a restart keeps it), the flight record and the
+spool in Jupyter's runtime dir, and what the previous process left behind.
+
+When the extension loads in a kernel whose previous process died during a cell (its flight
+record says a cell was running), :meth:`KernelSession.open` returns that cell's ``KernelDied``
+record; the earlier processes' records come back from the spool as the ``history`` message's
+``earlier`` sessions. Terminal IPython has no kernel id: no files, nothing to restore. A file
+that is truncated, of another version or not ours is set aside with one warning line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from ..flight import RUNNING, FlightError, FlightRecorder, FlightState, read_flight
+from ..measure.limits import oom_kills_at
+from ..record import new_record
+from ..spool import Session, Spool, SpoolError, read_sessions, remove_stale, set_aside
+
+
+def _warn(text: str) -> None:
+    with contextlib.suppress(Exception):
+        print(f"memtrack: {text}", file=sys.stderr)
+
+
+def _iso(ts: float | None) -> str | None:
+    if not ts:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat()
+
+
+def kernel_id(shell: Any) -> str | None:
+    """The id of the kernel ``shell`` runs in (from its connection file, ``kernel-<id>.json``);
+    None outside a kernel. Looks only at ipykernel modules already imported."""
+    if getattr(shell, "kernel", None) is None:
+        return None
+    app_module = sys.modules.get("ipykernel.kernelapp")
+    app_class = getattr(app_module, "IPKernelApp", None)
+    try:
+        if app_class is None or not app_class.initialized():
+            return None
+        path = app_class.instance().connection_file
+    except Exception:
+        return None
+    if not isinstance(path, str) or not path:
+        return None
+    name = os.path.basename(path)
+    name = name[:-5] if name.endswith(".json") else name
+    return name[7:] if name.startswith("kernel-") else name
+
+
+def runtime_dir() -> str | None:
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        path = jupyter_runtime_dir()
+        os.makedirs(path, exist_ok=True)
+        return path
+    except Exception:
+        return None
+
+
+def died_record(state: FlightState) -> dict[str, Any]:
+    """The record of the cell during which the previous process died."""
+    now_kills = oom_kills_at(state.oom_file)
+    if now_kills is None or state.oom_baseline is None:
+        oom_killed = None
+    else:
+        oom_killed = now_kills > state.oom_baseline
+    last = state.last_sample_at or state.started_at
+    return new_record(
+        {
+            "execution_count": state.execution_count,
+            "cell_id": state.cell_id,
+            "mode": state.mode if state.mode in ("light", "deep") else "light",
+            "started_at": _iso(state.started_at),
+            "duration_s": round(max(0.0, last - state.started_at), 3),
+            "rss_before": state.rss_before,
+            "rss_peak": state.peak,
+            "error": "KernelDied",
+            "died": {
+                "oom_killed": oom_killed,
+                "last_rss": state.last_rss,
+                "peak": state.peak,
+                "memory_limit": state.limit,
+                "limit_source": state.limit_source,
+                "last_sample_at": _iso(state.last_sample_at),
+                "pid": state.pid,
+            },
+        }
+    )
+
+
+class KernelSession:
+    """The files of one kernel id; every method is safe to call when there are none."""
+
+    def __init__(self, shell: Any, directory: str | None = None) -> None:
+        self.kernel_id = kernel_id(shell)
+        self.directory = (
+            directory
+            if directory is not None
+            else (runtime_dir() if self.kernel_id is not None else None)
+        )
+        self.flight: FlightRecorder | None = None
+        self.spool: Spool | None = None
+        self.earlier: list[Session] = []
+
+    def _path(self, ext: str) -> str | None:
+        if self.kernel_id is None or self.directory is None:
+            return None
+        return os.path.join(self.directory, f"memtrack-{self.kernel_id}.{ext}")
+
+    def open(self, started_at: str) -> dict[str, Any] | None:
+        """Read what the previous process left, then start this process's files; the previous
+        process's ``KernelDied`` record, if it died during a cell. Never raises."""
+        flight_path, spool_path = self._path("flight"), self._path("spool")
+        if flight_path is None or spool_path is None:
+            return None
+        with contextlib.suppress(Exception):
+            remove_stale(self.directory or "")
+        died = None
+        try:
+            state = read_flight(flight_path)
+            if state is not None and state.state == RUNNING and state.pid != os.getpid():
+                died = died_record(state)
+        except FlightError as e:
+            _warn(f"ignoring the flight record: {e}")
+        except Exception as e:
+            _warn(f"could not read the flight record ({type(e).__name__}: {e})")
+        try:
+            self.earlier = read_sessions(spool_path)
+        except SpoolError as e:
+            _warn(f"ignoring the history spool: {e}")
+            with contextlib.suppress(OSError):
+                _warn(f"kept it as {set_aside(spool_path)}")
+        except Exception as e:
+            _warn(f"could not read the history spool ({type(e).__name__}: {e})")
+        if died is not None and self.earlier:
+            self.earlier[-1].ended = "died"
+        try:
+            self.flight = FlightRecorder(flight_path)
+        except Exception as e:
+            _warn(f"no flight record ({type(e).__name__}: {e}); a kernel death will go unexplained")
+        try:
+            after = "died" if died is not None else ("restart" if self.earlier else None)
+            self.spool = Spool(spool_path, os.getpid(), started_at, after)
+        except Exception as e:
+            _warn(f"no history spool ({type(e).__name__}: {e}); a restart will lose the history")
+        return died
+
+    def earlier_sessions(self) -> list[dict[str, Any]]:
+        return [s.describe() for s in self.earlier]
+
+    def clear(self) -> None:
+        """The history was reset: earlier sessions go too."""
+        self.earlier = []
+        if self.spool is not None:
+            self.spool.clear()
+
+    def close(self, remove: bool) -> None:
+        """``remove``: a clean shutdown (not a restart): the files go."""
+        if self.flight is not None:
+            self.flight.shut_down()
+            self.flight.close()
+        if self.spool is not None:
+            self.spool.flush()
+            self.spool.close()
+        if remove:
+            for ext in ("flight", "spool"):
+                path = self._path(ext)
+                if path is not None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+        self.flight = self.spool = None
