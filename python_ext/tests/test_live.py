@@ -251,3 +251,22 @@ def test_a_clean_shutdown_removes_the_kernels_files(tmp_path_factory):
         km.shutdown_kernel(now=False)  # a shutdown_request, as the server sends it
         assert not list(runtime.glob("memtrack-*.spool"))
         assert not list(runtime.glob("memtrack-*.flight"))
+
+
+def test_a_restart_keeps_the_history_for_the_next_process(tmp_path_factory):
+    """A clean restart (a shutdown_request with restart, as the server's Restart sends) keeps
+    the spool: the next process gives the earlier records back, as a 'restart' session."""
+    with real_kernel(tmp_path_factory) as (km, kc):
+        assert execute(kc, "%load_ext memtrack")["content"]["status"] == "ok"
+        execute(kc, "%memtrack on")
+        execute(kc, "kept_a = 1")
+        execute(kc, "kept_b = 2")
+        km.restart_kernel(now=False)
+        kc.wait_for_ready(timeout=TIMEOUT)
+        assert execute(kc, "%load_ext memtrack")["content"]["status"] == "ok"
+        died, earlier, history = _died(kc)
+        assert died == [] and history["records"] == []
+        (session,) = earlier
+        assert session["ended"] == "restart"
+        names = [v["name"] for r in session["records"] for v in r["variables"]]
+        assert names == ["kept_a", "kept_b"]

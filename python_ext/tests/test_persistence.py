@@ -236,3 +236,16 @@ def test_a_died_record_reads_as_what_happened():
     record["died"]["oom_killed"] = None
     assert died_text(record, with_cell=False) == "died at 1.1 GB of 2.0 GB: cause unknown"
     assert "died at 1.1 GB of 2.0 GB" in format_text([record])
+
+
+def test_a_bad_flight_record_is_set_aside_with_one_warning(tmp_path, capsys):
+    path = tmp_path / "memtrack-k3.flight"
+    path.write_bytes(b"MTFLIGHT" + (7).to_bytes(4, "little") + bytes(1012))  # version 7
+    session = KernelSession(None, directory=str(tmp_path))
+    session.kernel_id = "k3"
+    assert session.open("2026-12-01T12:00:00+00:00") is None
+    err = capsys.readouterr().err
+    assert err.count("ignoring the flight record") == 1 and "version 7" in err
+    assert (tmp_path / "memtrack-k3.flight.bad").exists()
+    assert flight.read_flight(str(path)).state == flight.IDLE  # this process's, fresh
+    session.close(remove=True)

@@ -9,7 +9,8 @@ process's RSS. The OOM-kill counter (v2 ``memory.events``, v1 ``memory.oom_contr
 ``oom_kill``) is what tells an out-of-memory kill from another SIGKILL.
 
 Pure file reads (1-3 us each on kept paths), no IPython. Where there is no ``/proc`` or cgroup
-(macOS), the source is ``none`` and every number is None; nothing raises.
+(macOS) the limit is the machine's memory from ``sysconf``; where not even that is known, the
+source is ``none`` and every number is None; nothing raises.
 """
 
 from __future__ import annotations
@@ -137,6 +138,14 @@ def _mem_total(proc_root: str) -> int | None:
     return None
 
 
+def _physical_memory() -> int | None:
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * size if pages > 0 and size > 0 else None
+
+
 class LimitReader:
     """Reads the limit, the usage against it and the OOM-kill counter; the group is found once
     (:meth:`refresh` finds it again: a process can be moved to another group)."""
@@ -157,6 +166,8 @@ class LimitReader:
             self.limit, self.source = limit, SOURCE_V2 if group.version == 2 else SOURCE_V1
             return
         total = _mem_total(self._proc_root)
+        if total is None and self._proc_root == "/proc":
+            total = _physical_memory()  # no /proc (macOS): what the platform says
         self.limit, self.source = total, SOURCE_MEMINFO if total is not None else SOURCE_NONE
 
     def usage(self) -> int | None:

@@ -129,6 +129,8 @@ class KernelSession:
                 died = died_record(state)
         except FlightError as e:
             _warn(f"ignoring the flight record: {e}")
+            with contextlib.suppress(OSError):
+                _warn(f"kept it as {set_aside(flight_path)}")
         except Exception as e:
             _warn(f"could not read the flight record ({type(e).__name__}: {e})")
         try:
