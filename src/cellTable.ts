@@ -38,6 +38,11 @@ export function sortRecords(
   key: SortKey,
   descending: boolean
 ): IMemtrackRecord[] {
+  if (key === 'order') {
+    // History order is the records' position, not their seq: seq starts again at 1
+    // in each kernel process, so earlier processes' rows would interleave.
+    return descending ? [...records].reverse() : [...records];
+  }
   const indexed = records.map((record, index) => ({ record, index }));
   indexed.sort((a, b) => {
     const va = sortValue(a.record, key);

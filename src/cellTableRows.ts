@@ -6,8 +6,9 @@
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 
+import { deathSummary } from './death';
 import { formatBytes, formatDelta, formatDuration, recordTitle, sizeClass, Units } from './format';
-import { IMemtrackRecord, recordDelta, recordPeak } from './record';
+import { IMemtrackRecord, isDeathRecord, recordDelta, recordPeak } from './record';
 
 export type SortKey = 'order' | 'delta' | 'peak' | 'duration';
 
@@ -109,26 +110,37 @@ export function recordRow(
   if (record.leaks.length) {
     row.classList.add('jp-Memtrack-leaking');
   }
-  let title = recordTitle(record);
-  if (run !== null) {
-    title += ` ${trans.__('(run %1)', run)}`;
-  }
-  const cells = [
-    title,
-    formatDelta(delta, units),
-    formatBytes(recordPeak(record), units),
-    formatBytes(record.rss_after, units),
-    formatDuration(record.duration_s)
-  ];
-  cells.forEach((text, i) => {
-    const td = document.createElement('td');
-    td.textContent = text;
-    if (columns[i].numeric) {
-      td.classList.add('jp-Memtrack-numeric');
-    }
-    row.append(td);
-  });
   const notes: string[] = [];
+  if (isDeathRecord(record)) {
+    // One cell across the row: the sentence says what the columns would (RSS, limit, cause).
+    const summary = deathSummary(record, units, trans);
+    row.classList.add('jp-Memtrack-died');
+    const td = document.createElement('td');
+    td.colSpan = columns.length;
+    td.textContent = summary;
+    row.append(td);
+    notes.push(summary);
+  } else {
+    let title = recordTitle(record);
+    if (run !== null) {
+      title += ` ${trans.__('(run %1)', run)}`;
+    }
+    const cells = [
+      title,
+      formatDelta(delta, units),
+      formatBytes(recordPeak(record), units),
+      formatBytes(record.rss_after, units),
+      formatDuration(record.duration_s)
+    ];
+    cells.forEach((text, i) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (columns[i].numeric) {
+        td.classList.add('jp-Memtrack-numeric');
+      }
+      row.append(td);
+    });
+  }
   if (record.saved) {
     // A run read back from the notebook's cell metadata, not from the kernel.
     row.classList.add('jp-Memtrack-saved');
@@ -138,7 +150,7 @@ export function recordRow(
     row.firstElementChild!.append(' ', tag);
     notes.push(trans.__('Saved in the notebook by an earlier session'));
   }
-  if (record.error) {
+  if (record.error && !isDeathRecord(record)) {
     notes.push(trans.__('The cell raised %1', record.error));
   }
   if (record.leaks.length) {

@@ -13,10 +13,11 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { BadgeUpdater, renderBadges } from './badges';
 import { addCommands, addPaletteItems } from './commands';
+import { HeadroomWarning } from './headroomWarning';
 import { memoryIcon } from './icons';
 import { MemtrackModel } from './model';
 import { NotebookFollower } from './notebookFollower';
-import { followSettingRegistry, SettingsState } from './settings';
+import { followSettingRegistry, guardShare, SettingsState } from './settings';
 import { MemtrackSidebar } from './sidebar';
 import { IMemtrackModel, PLUGIN_ID } from './tokens';
 import { VERSION } from './version';
@@ -63,9 +64,17 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
       autoTrack: () => settings.value.autoTrack,
       version: VERSION,
       leakThreshold: () => settings.value.leakThreshold,
+      memoryGuard: () => guardShare(settings.value),
       cellMetadata: () => settings.value.cellMetadata
     });
     settings.changed.connect(() => follower.sendConfiguration());
+    new HeadroomWarning({
+      model,
+      trans,
+      threshold: () => settings.value.headroomWarning,
+      units: () => settings.value.byteUnits,
+      notify: message => Notification.warning(message, { autoClose: 10_000 })
+    });
 
     const sidebar = new MemtrackSidebar({
       model,

@@ -131,6 +131,8 @@ export interface IKernelBridgeOptions {
   version: string;
   /** The leakThreshold setting, sent to the kernel when the comm opens and on change. */
   leakThreshold?: () => number;
+  /** The memoryGuard setting as a share of the memory limit (null: off), sent with it. */
+  memoryGuard?: () => number | null;
 }
 
 export class KernelBridge implements IDisposable, ILeakRequests {
@@ -183,16 +185,21 @@ export class KernelBridge implements IDisposable, ILeakRequests {
   }
 
   /**
-   * Send the leak threshold setting to the kernel if it changed since it was
-   * last sent on this comm (the kernel's default is 1 MB).
+   * Send the leak threshold and guard settings to the kernel if either changed
+   * since they were last sent on this comm (the kernel's defaults: 1 MB, no guard).
    */
   sendConfiguration(): void {
     const threshold = this._options.leakThreshold?.();
-    if (!this._comm || threshold === undefined || threshold === this._sentThreshold) {
+    const guard = this._options.memoryGuard?.();
+    if (!this._comm || threshold === undefined) {
       return;
     }
-    this._comm.send(configureMessage(threshold));
+    if (threshold === this._sentThreshold && guard === this._sentGuard) {
+      return;
+    }
+    this._comm.send(configureMessage(threshold, guard));
     this._sentThreshold = threshold;
+    this._sentGuard = guard;
   }
 
   whyAlive(name: string): Promise<IWhyResult> {
@@ -301,8 +308,17 @@ export class KernelBridge implements IDisposable, ILeakRequests {
       this._closeComm();
       this._armToken += 1;
       this._pendingArm = true;
-      model.markRestart(key);
-      model.setStatus(key, 'connecting', 'kernel restarting');
+      if (status === 'autorestarting') {
+        // The server restarts a kernel by itself only when the process died (a crash,
+        // the OOM killer, a kill): the separator reads as a death. Its 'restarting'
+        // status came just before (services reports both), so a plain restart
+        // separator is there already: markDeath relabels it.
+        model.markDeath(key);
+        model.setStatus(key, 'connecting', 'the kernel died; the server is restarting it');
+      } else {
+        model.markRestart(key);
+        model.setStatus(key, 'connecting', 'kernel restarting');
+      }
     } else if (status === 'idle' && this._pendingArm) {
       this._pendingArm = false;
       const kernel = sessionContext.session?.kernel;
@@ -400,6 +416,7 @@ export class KernelBridge implements IDisposable, ILeakRequests {
       };
       this._comm = comm;
       this._sentThreshold = null;
+      this._sentGuard = undefined;
       await withTimeout(comm.open(helloMessage(version)).done, 10_000, 'comm open');
       if (!stale() && this._comm === comm) {
         this.sendConfiguration();
@@ -438,6 +455,15 @@ export class KernelBridge implements IDisposable, ILeakRequests {
       message = parseKernelMessage(data);
     } catch (reason) {
       const text = reason instanceof ProtocolError ? reason.message : String(reason);
+      if ((data as { type?: unknown } | null)?.type === 'live') {
+        // Live messages come 5 times a second and only feed the live view: one
+        // bad one is dropped with a warning, the connection stays as it is.
+        if (!this._warnedLive) {
+          this._warnedLive = true;
+          console.warn(`jupyterlab-memtrack: ignored a live message: ${text}`);
+        }
+        return;
+      }
       console.warn(`jupyterlab-memtrack: rejected a kernel message: ${text}`);
       model.setStatus(key, 'error', text);
       this._comm?.send({ v: PROTOCOL_VERSION, type: 'error', message: text });
@@ -446,7 +472,7 @@ export class KernelBridge implements IDisposable, ILeakRequests {
     switch (message.type) {
       case 'history':
         model.setKernelInfo(key, message.kernel ?? null);
-        model.replaceKernelHistory(key, message.records);
+        model.replaceKernelHistory(key, message.records, message.earlier ?? []);
         model.setStatus(key, 'connected');
         break;
       case 'record':
@@ -457,6 +483,9 @@ export class KernelBridge implements IDisposable, ILeakRequests {
         break;
       case 'reset':
         model.replaceKernelHistory(key, []);
+        break;
+      case 'live':
+        model.live.update(key, message);
         break;
       case 'error': {
         const pending = this._settle(message.request_id);
@@ -501,4 +530,7 @@ export class KernelBridge implements IDisposable, ILeakRequests {
   private _isDisposed = false;
   private _pending = new Map<string, IPending>();
   private _sentThreshold: number | null = null;
+  private _sentGuard: number | null | undefined = undefined;
+  /** A bad live message is reported once per page: they come 5 times a second. */
+  private _warnedLive = false;
 }

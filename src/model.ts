@@ -4,7 +4,11 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IMemtrackRecord, runKey, startedAtMs } from './record';
+import { recordTitle } from './format';
+import { mergeEarlierSessions } from './earlierSessions';
+import { LiveModel } from './liveModel';
+import { IEarlierSession } from './protocol';
+import { IMemtrackRecord, isDeathRecord, runKey, startedAtMs } from './record';
 import {
   BridgeStatus,
   HistoryEntry,
@@ -30,6 +34,9 @@ class NotebookHistory {
 }
 
 export class MemtrackModel implements IMemtrackModel {
+  /** What runs now in each notebook's kernel, and its memory limit. */
+  readonly live = new LiveModel();
+
   get changed(): ISignal<IMemtrackModel, IHistoryChange> {
     return this._changed;
   }
@@ -99,6 +106,9 @@ export class MemtrackModel implements IMemtrackModel {
 
   setKernelInfo(key: string, info: IKernelInfo | null): void {
     this._history(key).kernel = info;
+    if (info?.memory_limit) {
+      this.live.setLimit(key, info.memory_limit);
+    }
   }
 
   /** Add a new record from the current kernel; a replayed one is ignored. */
@@ -119,6 +129,8 @@ export class MemtrackModel implements IMemtrackModel {
       }
       history.entries.push({ kind: 'record', record });
       history.lastSeq = record.seq;
+      this._labelDeath(history, history.entries.length - 1);
+      this.live.recordArrived(key, record);
       count++;
     }
     if (count > 0) {
@@ -128,17 +140,34 @@ export class MemtrackModel implements IMemtrackModel {
 
   /**
    * Replace the current kernel's records with its full history (sent when the
-   * comm opens): records from before a restart are kept.
+   * comm opens): records from before a restart are kept. `earlier`: the
+   * records of the kernel's earlier processes, shown as their own segments
+   * before the current one without repeating rows already shown
+   * (earlierSessions.ts says how they are matched).
    */
-  replaceKernelHistory(key: string, records: IMemtrackRecord[]): void {
+  replaceKernelHistory(
+    key: string,
+    records: IMemtrackRecord[],
+    earlier: readonly IEarlierSession[] = []
+  ): void {
     const history = this._history(key);
     history.entries.splice(history.segmentStart);
+    if (earlier.length) {
+      const region = history.entries.slice(history.savedCount, history.segmentStart);
+      const merged = mergeEarlierSessions(region, earlier);
+      history.entries.splice(history.savedCount, region.length, ...merged);
+      history.segmentStart = history.entries.length;
+    }
     const ordered = [...records].sort((a, b) => a.seq - b.seq);
     for (const record of ordered) {
       history.entries.push({ kind: 'record', record });
     }
     history.lastSeq = ordered.length ? ordered[ordered.length - 1].seq : 0;
-    this._dropSavedDuplicates(history, ordered);
+    this._dropSavedDuplicates(history, [
+      ...earlier.flatMap(session => session.records),
+      ...ordered
+    ]);
+    history.entries.forEach((_, index) => this._labelDeath(history, index));
     this._changed.emit({ key, kind: 'replace' });
   }
 
@@ -179,6 +208,7 @@ export class MemtrackModel implements IMemtrackModel {
   /** The kernel restarted or changed: later records start a new segment. */
   markRestart(key: string, at: Date = new Date()): void {
     const history = this._history(key);
+    this.live.clear(key);
     const last = history.entries[history.entries.length - 1];
     if (last === undefined || last.kind === 'restart') {
       // Nothing to separate: the next kernel simply starts the history.
@@ -190,6 +220,32 @@ export class MemtrackModel implements IMemtrackModel {
     history.segmentStart = history.entries.length;
     history.lastSeq = 0;
     this._changed.emit({ key, kind: 'restart' });
+  }
+
+  /**
+   * The kernel process died (the server restarts it by itself): the separator
+   * closing its records reads as a death. Its KernelDied record, when the new
+   * process sends it, names the cell.
+   */
+  markDeath(key: string, at: Date = new Date()): void {
+    this.markRestart(key, at);
+    const history = this._history(key);
+    const index = history.segmentStart - 1;
+    const separator = history.entries[index];
+    if (index >= history.savedCount && separator?.kind === 'restart' && !separator.died) {
+      history.entries[index] = { ...separator, died: true };
+      this._changed.emit({ key, kind: 'restart' });
+    }
+  }
+
+  /**
+   * The separator right before the current process's records: how the
+   * previous process ended. null when there is none (or only saved runs).
+   */
+  previousKernelEnd(key: string | null): Extract<HistoryEntry, { kind: 'restart' }> | null {
+    const history = key === null ? undefined : this._histories.get(key);
+    const separator = history?.entries[history.segmentStart - 1];
+    return separator?.kind === 'restart' && !separator.saved ? separator : null;
   }
 
   /** Forget a notebook's history (the kernel's copy is untouched). */
@@ -204,11 +260,29 @@ export class MemtrackModel implements IMemtrackModel {
 
   /** The notebook closed. */
   remove(key: string): void {
+    this.live.remove(key);
     if (this._histories.delete(key)) {
       this._changed.emit({ key, kind: 'remove' });
     }
     if (this._currentKey === key) {
       this.setCurrent(null);
+    }
+  }
+
+  /**
+   * A KernelDied record right after a separator: the separator is a death,
+   * during that record's cell (saved separators close saved runs, not a process).
+   */
+  private _labelDeath(history: NotebookHistory, index: number): void {
+    const entry = history.entries[index];
+    const before = history.entries[index - 1];
+    if (
+      entry?.kind === 'record' &&
+      isDeathRecord(entry.record) &&
+      before?.kind === 'restart' &&
+      !before.saved
+    ) {
+      history.entries[index - 1] = { ...before, died: true, cell: recordTitle(entry.record) };
     }
   }
 

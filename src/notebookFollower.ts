@@ -19,6 +19,8 @@ export interface INotebookFollowerOptions {
   version: string;
   /** The leakThreshold setting, sent to every kernel. */
   leakThreshold?: () => number;
+  /** The memoryGuard setting as a share of the limit (null: off), sent to every kernel. */
+  memoryGuard?: () => number | null;
   /** The cellMetadata setting: save each cell's runs in its metadata (off when absent). */
   cellMetadata?: () => boolean;
 }
@@ -60,7 +62,7 @@ export class NotebookFollower implements IDisposable {
     return key === null ? undefined : this._bridges.get(key);
   }
 
-  /** Send changed settings (the leak threshold) to every connected kernel. */
+  /** Send changed settings (the leak threshold, the guard) to every connected kernel. */
   sendConfiguration(): void {
     for (const bridge of this._bridges.values()) {
       bridge.sendConfiguration();
@@ -107,7 +109,7 @@ export class NotebookFollower implements IDisposable {
     if (this._bridges.has(key)) {
       return;
     }
-    const { model, autoLoad, autoTrack, version, leakThreshold } = this._options;
+    const { model, autoLoad, autoTrack, version, leakThreshold, memoryGuard } = this._options;
     const bridge = new KernelBridge({
       sessionContext: panel.sessionContext,
       key,
@@ -115,7 +117,8 @@ export class NotebookFollower implements IDisposable {
       autoLoad,
       autoTrack,
       version,
-      leakThreshold
+      leakThreshold,
+      memoryGuard
     });
     this._bridges.set(key, bridge);
     // Saved runs are shown whatever the setting: reading them costs nothing.

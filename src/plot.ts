@@ -5,8 +5,8 @@
 import Plotly from 'plotly.js/lib/core';
 import bar from 'plotly.js/lib/bar';
 
-import { formatBytes, Units } from './format';
-import { IPlotSeries } from './series';
+import { escapePlotlyText, formatBytes, Units } from './format';
+import { IPlotSeparator, IPlotSeries } from './series';
 
 Plotly.register([bar] as any);
 
@@ -50,8 +50,80 @@ export interface IPlotOptions {
   peakTitle: string;
   deltaTitle: string;
   leakTitle: string;
+  /** The legend name of the death markers (translated). */
+  deathTitle?: string;
+  /** What the separators' labels say (translated): a restart, a death, the end of the saved runs. */
+  separatorTitles?: Record<IPlotSeparator['kind'], string>;
+  /** The memory limit, drawn as a horizontal line when near the data (RSS plot only). */
+  limit?: IPlotLimit | null;
+  /** The running cell, drawn past the last record while it runs. */
+  live?: IPlotLive | null;
   /** A point was clicked: its index in series.records. */
   onPointClick?: (index: number) => void;
+}
+
+/** The memory limit line. */
+export interface IPlotLimit {
+  bytes: number;
+  /** Its label, e.g. "limit 2.0 GB (cgroup-v2)", plain text (escaped here). */
+  label: string;
+}
+
+/** The running cell's point (its RSS now) and bar (its RSS change so far). */
+export interface IPlotLive {
+  rss: number | null;
+  delta: number | null;
+  /** Legend name and hover lines, plain text (escaped here). */
+  title: string;
+  hover: string[];
+}
+
+/**
+ * The limit line is drawn only when it is at most this many times the highest
+ * value plotted: the machine's whole memory (source meminfo) is often far
+ * above, and drawing it would flatten the data to the bottom of the plot. Past
+ * that the limit is written in a corner instead.
+ */
+export const LIMIT_DRAW_FACTOR = 3;
+
+const SEPARATOR_TITLES: Record<IPlotSeparator['kind'], string> = {
+  restart: 'restart',
+  died: 'died',
+  saved: 'saved'
+};
+
+/** A separator's line: dashed for a restart, solid for a death, dotted after the saved runs. */
+function separatorShape(separator: IPlotSeparator, fg: string, deathColor: string): any {
+  const line =
+    separator.kind === 'died'
+      ? { color: deathColor, width: 2 }
+      : { color: fg, dash: separator.kind === 'saved' ? 'dot' : 'dash', width: 1 };
+  return {
+    type: 'line',
+    xref: 'x',
+    yref: 'paper',
+    x0: separator.x,
+    x1: separator.x,
+    y0: 0,
+    y1: 1,
+    line
+  };
+}
+
+/** A separator's label, at the top of its line ("died [12]"). */
+function separatorLabel(separator: IPlotSeparator, title: string, color: string): any {
+  return {
+    xref: 'x',
+    yref: 'paper',
+    x: separator.x,
+    y: 1,
+    xanchor: 'left',
+    yanchor: 'top',
+    showarrow: false,
+    font: { size: 9, color },
+    // The cell is escaped by buildSeries, the title here.
+    text: separator.cell ? `${escapePlotlyText(title)} ${separator.cell}` : escapePlotlyText(title)
+  };
 }
 
 /** At most this many x tick labels are written out; beyond, plotly picks numeric ticks. */
@@ -128,6 +200,96 @@ export async function renderPlot(
     });
   }
 
+  const deathColor = themeColor(node, '--jp-error-color1', '#d32f2f');
+  if (series.deaths.length) {
+    data.push({
+      type: 'scatter',
+      mode: 'markers',
+      name: options.deathTitle ?? 'kernel died',
+      x: series.deaths.map(i => series.x[i]),
+      y: series.deaths.map(i => series.markerY[i]),
+      customdata: series.deaths,
+      text: series.deaths.map(i => series.hover[i]),
+      hoverinfo: 'text',
+      marker: { symbol: 'x', size: 13, color: deathColor, line: { width: 1, color: fg } }
+    });
+  }
+  const live = options.live;
+  const liveX = (series.x[series.x.length - 1] ?? series.total) + 1;
+  if (live) {
+    // The bar joins the delta trace (a second bar trace would halve every bar's width).
+    const deltaTrace = data[2];
+    deltaTrace.x = [...series.x, liveX];
+    deltaTrace.y = [...series.delta, live.delta];
+    const liveHover = live.hover.map(escapePlotlyText).join('<br>');
+    deltaTrace.text = [...series.hover, liveHover];
+    deltaTrace.marker.color = [...deltaTrace.marker.color, peakColor];
+    data.push({
+      type: 'scatter',
+      mode: 'markers',
+      name: escapePlotlyText(live.title),
+      x: [liveX],
+      y: [series.metric === 'rss' ? live.rss : null],
+      text: [liveHover],
+      hoverinfo: 'text',
+      marker: { symbol: 'circle-open', size: 11, line: { width: 2, color: peakColor } }
+    });
+  }
+  const plotted = [
+    ...series.cumulative,
+    ...series.peak,
+    ...series.deaths.map(i => series.markerY[i])
+  ];
+  if (live && series.metric === 'rss') {
+    plotted.push(live.rss);
+  }
+  const high = Math.max(0, ...plotted.filter((v): v is number => v !== null));
+  const limit = series.metric === 'rss' ? options.limit : null;
+  const drawLimit = !!limit && high > 0 && limit.bytes <= high * LIMIT_DRAW_FACTOR;
+  const annotations: any[] = [];
+  if (limit && drawLimit) {
+    const lastX = live ? liveX : (series.x[series.x.length - 1] ?? 1);
+    data.push({
+      type: 'scatter',
+      mode: 'lines',
+      name: escapePlotlyText(limit.label),
+      showlegend: false,
+      x: [0.5, lastX + 0.5],
+      y: [limit.bytes, limit.bytes],
+      hoverinfo: 'skip',
+      line: { color: deathColor, dash: 'dot', width: 1.5 }
+    });
+    plotted.push(limit.bytes);
+    annotations.push({
+      xref: 'paper',
+      yref: 'y',
+      x: 1,
+      y: limit.bytes,
+      xanchor: 'right',
+      yanchor: 'bottom',
+      showarrow: false,
+      font: { size: 9, color: deathColor },
+      text: escapePlotlyText(limit.label)
+    });
+  } else if (limit) {
+    annotations.push({
+      xref: 'paper',
+      yref: 'paper',
+      x: 1,
+      y: 1,
+      xanchor: 'right',
+      yanchor: 'top',
+      showarrow: false,
+      font: { size: 9, color: fg },
+      text: `${escapePlotlyText(limit.label)} ↑`
+    });
+  }
+  const titles = options.separatorTitles ?? SEPARATOR_TITLES;
+  for (const separator of series.separators) {
+    const color = separator.kind === 'died' ? deathColor : fg;
+    annotations.push(separatorLabel(separator, titles[separator.kind], color));
+  }
+
   const labelled = series.x.length <= MAX_LABELLED_TICKS;
   const layout: any = {
     autosize: true,
@@ -143,16 +305,17 @@ export async function renderPlot(
     xaxis: {
       gridcolor: grid,
       automargin: true,
-      ...(labelled ? { tickvals: series.x, ticktext: series.labels } : {})
+      ...(labelled
+        ? {
+            tickvals: live ? [...series.x, liveX] : series.x,
+            ticktext: live ? [...series.labels, escapePlotlyText(live.title)] : series.labels
+          }
+        : {})
     },
     yaxis: {
       gridcolor: grid,
       zeroline: false,
-      ...byteTicks(
-        [...series.cumulative, ...series.peak],
-        options.units,
-        series.metric === 'traced'
-      )
+      ...byteTicks(plotted, options.units, series.metric === 'traced')
     },
     yaxis2: {
       overlaying: 'y',
@@ -160,18 +323,11 @@ export async function renderPlot(
       showgrid: false,
       zeroline: true,
       zerolinecolor: grid,
-      ...byteTicks(series.delta, options.units, true)
+      ...byteTicks(live ? [...series.delta, live.delta] : series.delta, options.units, true)
     },
-    shapes: series.restarts.map(x => ({
-      type: 'line',
-      xref: 'x',
-      yref: 'paper',
-      x0: x,
-      x1: x,
-      y0: 0,
-      y1: 1,
-      line: { color: fg, dash: 'dash', width: 1 }
-    }))
+    // One shape per separator (nothing else is a shape: tests count them).
+    shapes: series.separators.map(separator => separatorShape(separator, fg, deathColor)),
+    annotations
   };
   const config: any = {
     responsive: true,

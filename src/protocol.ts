@@ -5,7 +5,15 @@
  */
 import { JSONObject } from '@lumino/coreutils';
 
-import { IMemtrackRecord, RECORD_KEYS, RecordKey } from './record';
+import {
+  IKernelDeath,
+  IMemoryLimit,
+  IMemtrackRecord,
+  LIMIT_SOURCES,
+  LimitSource,
+  RECORD_KEYS,
+  RecordKey
+} from './record';
 import { IKernelInfo } from './tokens';
 
 export const PROTOCOL_VERSION = 1;
@@ -50,8 +58,46 @@ export interface IExportResult {
   content: string;
 }
 
+/** One RSS sample of a running cell: t seconds since its start. */
+export interface ILiveSample {
+  t: number;
+  rss: number;
+}
+
+/** The running cell, about 5 times a second, and once more with state 'done' when it ends. */
+export interface ILiveMessage {
+  state: 'running' | 'done';
+  execution_count: number | null;
+  cell_id: string | null;
+  started_at: string;
+  elapsed_s: number;
+  /** The samples since the previous live message, oldest first. */
+  samples: ILiveSample[];
+  rss: number | null;
+  peak: number | null;
+  rss_before?: number | null;
+  limit?: IMemoryLimit;
+  /** The guard interrupted the cell (state 'done'). */
+  guard_tripped?: boolean;
+}
+
+/** The records of an earlier process of the same kernel (before a restart or a death). */
+export interface IEarlierSession {
+  pid?: number | null;
+  started_at?: string | null;
+  ended: 'restart' | 'died';
+  records: IMemtrackRecord[];
+}
+
 export type KernelMessage =
-  | { v: 1; type: 'history'; records: IMemtrackRecord[]; kernel?: IKernelInfo }
+  | {
+      v: 1;
+      type: 'history';
+      records: IMemtrackRecord[];
+      kernel?: IKernelInfo;
+      earlier?: IEarlierSession[];
+    }
+  | ({ v: 1; type: 'live' } & ILiveMessage)
   | { v: 1; type: 'record'; record: IMemtrackRecord }
   | { v: 1; type: 'records'; records: IMemtrackRecord[] }
   | { v: 1; type: 'reset' }
@@ -170,6 +216,177 @@ function parseExportResult(data: Record<string, unknown>): IExportResult {
   return { request_id: data.request_id, format: data.format, content: data.content };
 }
 
+function isNumberAtLeastZero(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/** A guard share: 0 < g <= 1, or null (off). */
+function isGuardShare(value: unknown): boolean {
+  return value === null || (typeof value === 'number' && value > 0 && value <= 1);
+}
+
+/** Check a memoryLimit object; `what` names where it was, for the error. */
+function parseMemoryLimit(value: unknown, what: string): IMemoryLimit {
+  const fail = (expected: string): never => {
+    throw new ProtocolError(`${what} needs ${expected}`);
+  };
+  if (!isObject(value)) {
+    return fail('to be an object');
+  }
+  if (!('bytes' in value) || !isNullableInt(value.bytes)) {
+    fail("'bytes' as an integer or null");
+  }
+  if (!LIMIT_SOURCES.includes(value.source as LimitSource)) {
+    fail(`a 'source' of ${LIMIT_SOURCES.join(', ')}`);
+  }
+  for (const key of ['usage', 'headroom']) {
+    if (key in value && !isNullableInt(value[key])) {
+      fail(`'${key}' as an integer or null`);
+    }
+  }
+  return value as unknown as IMemoryLimit;
+}
+
+/** Check the died object of a KernelDied record. */
+function parseDeath(value: unknown): IKernelDeath {
+  const fail = (expected: string): never => {
+    throw new ProtocolError(`record field 'died' needs ${expected}`);
+  };
+  if (!isObject(value)) {
+    return fail('to be an object');
+  }
+  if (
+    !('oom_killed' in value) ||
+    !(value.oom_killed === null || typeof value.oom_killed === 'boolean')
+  ) {
+    fail("'oom_killed' as a boolean or null");
+  }
+  for (const key of ['last_rss', 'peak', 'memory_limit']) {
+    if (!(key in value) || !isNullableInt(value[key])) {
+      fail(`'${key}' as an integer or null`);
+    }
+  }
+  if (!('last_sample_at' in value) || !isNullableString(value.last_sample_at)) {
+    fail("'last_sample_at' as a string or null");
+  }
+  if ('limit_source' in value && !LIMIT_SOURCES.includes(value.limit_source as LimitSource)) {
+    fail(`a 'limit_source' of ${LIMIT_SOURCES.join(', ')}`);
+  }
+  if ('pid' in value && !isNullableInt(value.pid)) {
+    fail("'pid' as an integer or null");
+  }
+  return value as unknown as IKernelDeath;
+}
+
+function parseLive(data: Record<string, unknown>): ILiveMessage {
+  const fail = (expected: string): never => {
+    throw new ProtocolError(`live message needs ${expected}`);
+  };
+  if (data.state !== 'running' && data.state !== 'done') {
+    fail("a 'state' of running, done");
+  }
+  if (!('execution_count' in data) || !isNullableInt(data.execution_count)) {
+    fail("'execution_count' as an integer or null");
+  }
+  if (!('cell_id' in data) || !isNullableString(data.cell_id)) {
+    fail("'cell_id' as a string or null");
+  }
+  if (typeof data.started_at !== 'string') {
+    fail("a 'started_at' string");
+  }
+  if (!isNumberAtLeastZero(data.elapsed_s)) {
+    fail("'elapsed_s' as a non-negative number");
+  }
+  const samples = data.samples;
+  if (
+    !Array.isArray(samples) ||
+    !samples.every(
+      sample => isObject(sample) && isNumberAtLeastZero(sample.t) && Number.isInteger(sample.rss)
+    )
+  ) {
+    fail("a 'samples' array of {t: seconds, rss: integer bytes}");
+  }
+  for (const key of ['rss', 'peak']) {
+    if (!(key in data) || !isNullableInt(data[key])) {
+      fail(`'${key}' as an integer or null`);
+    }
+  }
+  if ('rss_before' in data && !isNullableInt(data.rss_before)) {
+    fail("'rss_before' as an integer or null");
+  }
+  if ('guard_tripped' in data && typeof data.guard_tripped !== 'boolean') {
+    fail("'guard_tripped' as a boolean");
+  }
+  const message: ILiveMessage = {
+    state: data.state as ILiveMessage['state'],
+    execution_count: data.execution_count as number | null,
+    cell_id: data.cell_id as string | null,
+    started_at: data.started_at as string,
+    elapsed_s: data.elapsed_s as number,
+    samples: samples as ILiveSample[],
+    rss: data.rss as number | null,
+    peak: data.peak as number | null
+  };
+  if ('rss_before' in data) {
+    message.rss_before = data.rss_before as number | null;
+  }
+  if ('limit' in data) {
+    message.limit = parseMemoryLimit(data.limit, "live message's 'limit'");
+  }
+  if ('guard_tripped' in data) {
+    message.guard_tripped = data.guard_tripped as boolean;
+  }
+  return message;
+}
+
+/** The kernel's description of itself in a history message; optional keys checked when present. */
+function parseKernelInfo(value: unknown): IKernelInfo | undefined {
+  if (!isObject(value)) {
+    return undefined;
+  }
+  if ('memory_limit' in value) {
+    parseMemoryLimit(value.memory_limit, "history's 'kernel.memory_limit'");
+  }
+  if ('guard' in value && !isGuardShare(value.guard)) {
+    throw new ProtocolError("history's 'kernel.guard' must be a share (0 < g <= 1) or null");
+  }
+  return value as IKernelInfo;
+}
+
+function parseEarlierSessions(value: unknown): IEarlierSession[] {
+  if (!Array.isArray(value)) {
+    throw new ProtocolError("history's 'earlier' must be an array");
+  }
+  return value.map(session => {
+    if (!isObject(session)) {
+      throw new ProtocolError("history's 'earlier' items must be objects");
+    }
+    if (session.ended !== 'restart' && session.ended !== 'died') {
+      throw new ProtocolError("an earlier session needs an 'ended' of restart, died");
+    }
+    if (!Array.isArray(session.records)) {
+      throw new ProtocolError("an earlier session needs a 'records' array");
+    }
+    if ('pid' in session && !isNullableInt(session.pid)) {
+      throw new ProtocolError("an earlier session's 'pid' must be an integer or null");
+    }
+    if ('started_at' in session && !isNullableString(session.started_at)) {
+      throw new ProtocolError("an earlier session's 'started_at' must be a string or null");
+    }
+    const parsed: IEarlierSession = {
+      ended: session.ended,
+      records: session.records.map(validateRecord)
+    };
+    if ('pid' in session) {
+      parsed.pid = session.pid as number | null;
+    }
+    if ('started_at' in session) {
+      parsed.started_at = session.started_at as string | null;
+    }
+    return parsed;
+  });
+}
+
 /** A test of one record field, and what the field must be when it fails. */
 type FieldCheck = readonly [test: (value: unknown) => boolean, expected: string];
 
@@ -217,6 +434,9 @@ export function validateRecord(value: unknown): IMemtrackRecord {
       throw new ProtocolError(`record field '${field}' must be ${expected}`);
     }
   }
+  if ('died' in value) {
+    parseDeath(value.died);
+  }
   return value as unknown as IMemtrackRecord;
 }
 
@@ -242,9 +462,15 @@ export function parseKernelMessage(data: unknown): KernelMessage {
         throw new ProtocolError("history message needs a 'records' array");
       }
       const records = data.records.map(validateRecord);
-      const kernel = isObject(data.kernel) ? (data.kernel as IKernelInfo) : undefined;
+      const kernel = parseKernelInfo(data.kernel);
+      if ('earlier' in data) {
+        const earlier = parseEarlierSessions(data.earlier);
+        return { v: 1, type: 'history', records, kernel, earlier };
+      }
       return { v: 1, type: 'history', records, kernel };
     }
+    case 'live':
+      return { v: 1, type: 'live', ...parseLive(data) };
     case 'record':
       return { v: 1, type: 'record', record: validateRecord(data.record) };
     case 'records':
@@ -311,7 +537,19 @@ export function exportMessage(requestId: string, format: KernelExportFormat): JS
   return { v: PROTOCOL_VERSION, type: 'export', request_id: requestId, format };
 }
 
-/** Leak detection settings for the kernel. */
-export function configureMessage(leakThreshold: number): JSONObject {
-  return { v: PROTOCOL_VERSION, type: 'configure', leak_threshold: leakThreshold };
+/**
+ * Leak detection and guard settings for the kernel. guard: the share of the
+ * memory limit at which the kernel interrupts a running cell (null: off);
+ * left out when undefined, for a kernel that predates the guard.
+ */
+export function configureMessage(leakThreshold: number, guard?: number | null): JSONObject {
+  const message: JSONObject = {
+    v: PROTOCOL_VERSION,
+    type: 'configure',
+    leak_threshold: leakThreshold
+  };
+  if (guard !== undefined) {
+    message.guard = guard;
+  }
+  return message;
 }

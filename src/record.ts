@@ -38,6 +38,39 @@ export interface IGcStats {
   uncollectable?: number;
 }
 
+/** Where the kernel read its memory limit (the schema's memoryLimit.source). */
+export type LimitSource = 'cgroup-v2' | 'cgroup-v1' | 'meminfo' | 'none';
+
+export const LIMIT_SOURCES: readonly LimitSource[] = ['cgroup-v2', 'cgroup-v1', 'meminfo', 'none'];
+
+/**
+ * The memory limit that will kill the kernel (definitions.memoryLimit): the
+ * cgroup's when one is set, else the machine's memory; bytes null when unknown.
+ */
+export interface IMemoryLimit {
+  bytes: number | null;
+  source: LimitSource;
+  /** What counts against the limit now: the cgroup's usage, else the kernel's RSS. */
+  usage?: number | null;
+  /** bytes - usage (may be negative). */
+  headroom?: number | null;
+}
+
+/**
+ * What the flight record of a kernel that died during a cell last said: on the
+ * KernelDied record the kernel adds when it starts again (record.died).
+ */
+export interface IKernelDeath {
+  /** true: the out-of-memory killer; false: killed otherwise; null: no counter to read. */
+  oom_killed: boolean | null;
+  last_rss: number | null;
+  peak: number | null;
+  memory_limit: number | null;
+  limit_source?: LimitSource;
+  last_sample_at: string | null;
+  pid?: number | null;
+}
+
 /**
  * One tracked execution, as defined by schema/wire/message.schema.json.
  * Bytes are integers; null means "not measured".
@@ -61,6 +94,8 @@ export interface IMemtrackRecord {
   gc: IGcStats | null;
   error: string | null;
   leaks: Record<string, unknown>[];
+  /** Only on the record of the cell during which the previous kernel process died. */
+  died?: IKernelDeath;
   /** Read back from the notebook's cell metadata (src/cellMetadata.ts), not from a kernel. */
   saved?: boolean;
 }
@@ -154,6 +189,11 @@ export function recordPeak(record: IMemtrackRecord): number | null {
 export function startedAtMs(record: { started_at: string }): number {
   const ms = Date.parse(record.started_at);
   return Number.isNaN(ms) ? 0 : ms;
+}
+
+/** Whether a record stands for a cell during which the kernel died. */
+export function isDeathRecord(record: IMemtrackRecord): boolean {
+  return record.died !== undefined || record.error === 'KernelDied';
 }
 
 /** What identifies one run of a cell across the kernel's history and the saved metadata. */

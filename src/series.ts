@@ -10,7 +10,8 @@ import {
   recordTitle,
   Units
 } from './format';
-import { IMemtrackRecord, recordDelta } from './record';
+import { deathSummary } from './death';
+import { IMemtrackRecord, isDeathRecord, recordDelta } from './record';
 import { PlotMetric } from './settings';
 import { HistoryEntry } from './tokens';
 
@@ -39,10 +40,24 @@ export interface IPlotSeries {
   leaking: boolean[];
   /** x positions (between points) where the kernel restarted. */
   restarts: number[];
+  /** The same separators with what each stands for (restarts[i] is separators[i].x). */
+  separators: IPlotSeparator[];
+  /** Positions (in the kept arrays) of the records of cells during which the kernel died. */
+  deaths: number[];
+  /** Where each kept record's death marker sits (its last RSS, or the traced sum before it). */
+  markerY: (number | null)[];
   /** The kept records, in plotting order, for click-to-cell. */
   records: IMemtrackRecord[];
   /** Records in the history, before decimation. */
   total: number;
+}
+
+/** A vertical line between two points: a restart, a death, or the end of the saved runs. */
+export interface IPlotSeparator {
+  x: number;
+  kind: 'restart' | 'died' | 'saved';
+  /** For a death: the cell it happened during, "[12] label", escaped for plotly. */
+  cell: string | null;
 }
 
 function hoverText(record: IMemtrackRecord, units: Units): string {
@@ -65,7 +80,9 @@ function hoverText(record: IMemtrackRecord, units: Units): string {
     const sign = type.count_delta > 0 ? '+' : '';
     parts.push(`${escapePlotlyText(type.type)} ${sign}${type.count_delta}`);
   }
-  if (record.error) {
+  if (isDeathRecord(record)) {
+    parts.push(escapePlotlyText(deathSummary(record, units)));
+  } else if (record.error) {
     parts.push(`raised ${escapePlotlyText(record.error)}`);
   }
   if (record.leaks.length) {
@@ -115,12 +132,17 @@ export function buildSeries(
   const all: IMemtrackRecord[] = [];
   const cumulative: (number | null)[] = [];
   const peak: (number | null)[] = [];
-  const restartsAfter: number[] = [];
+  const markerY: (number | null)[] = [];
+  const separators: IPlotSeparator[] = [];
   let traced: number | null = null;
   for (const entry of entries) {
     if (entry.kind === 'restart') {
       if (all.length > 0) {
-        restartsAfter.push(all.length);
+        separators.push({
+          x: all.length + 0.5,
+          kind: entry.saved ? 'saved' : entry.died ? 'died' : 'restart',
+          cell: entry.cell ? escapePlotlyText(entry.cell) : null
+        });
       }
       // A new kernel starts from nothing traced.
       traced = null;
@@ -130,7 +152,9 @@ export function buildSeries(
     if (metric === 'rss') {
       cumulative.push(record.rss_after);
       peak.push(record.rss_peak);
+      markerY.push(record.died?.last_rss ?? record.rss_peak ?? record.rss_before);
     } else {
+      markerY.push(traced ?? 0);
       const before: number = traced ?? 0;
       if (record.traced_delta !== null) {
         traced = before + record.traced_delta;
@@ -151,7 +175,10 @@ export function buildSeries(
     delta: [],
     hover: [],
     leaking: [],
-    restarts: restartsAfter.map(n => n + 0.5),
+    restarts: separators.map(separator => separator.x),
+    separators,
+    deaths: [],
+    markerY: [],
     records: [],
     total: all.length
   };
@@ -164,6 +191,10 @@ export function buildSeries(
     series.delta.push(recordDelta(record));
     series.hover.push(hoverText(record, units));
     series.leaking.push(record.leaks.length > 0);
+    series.markerY.push(markerY[i]);
+    if (isDeathRecord(record)) {
+      series.deaths.push(series.records.length);
+    }
     series.records.push(record);
   }
   return series;

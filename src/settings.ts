@@ -30,6 +30,10 @@ export interface IMemtrackSettings {
   byteUnits: ByteUnits;
   /** Save a summary of each cell's last runs in its metadata. */
   cellMetadata: boolean;
+  /** Warn (once per cell) when the headroom under the memory limit falls below this percent of it; 0: off. */
+  headroomWarning: number;
+  /** Have the kernel interrupt a cell whose RSS passes this percent of the memory limit; 0: off. */
+  memoryGuard: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<IMemtrackSettings> = {
@@ -41,11 +45,24 @@ export const DEFAULT_SETTINGS: Readonly<IMemtrackSettings> = {
   leakThreshold: 1_000_000,
   maxPoints: 500,
   byteUnits: 'decimal',
-  cellMetadata: false
+  cellMetadata: false,
+  headroomWarning: 20,
+  memoryGuard: 0
 };
 
 function oneOf<T extends string>(value: unknown, options: readonly T[], fallback: T): T {
   return options.includes(value as T) ? (value as T) : fallback;
+}
+
+function percent(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= 100
+    ? value
+    : fallback;
+}
+
+/** The memoryGuard setting as the configure message's share of the limit (null: off). */
+export function guardShare(settings: Pick<IMemtrackSettings, 'memoryGuard'>): number | null {
+  return settings.memoryGuard > 0 ? settings.memoryGuard / 100 : null;
 }
 
 function intAtLeast(value: unknown, min: number, fallback: number): number {
@@ -65,7 +82,9 @@ export function parseSettings(composite: Record<string, unknown>): IMemtrackSett
     maxPoints: intAtLeast(composite.maxPoints, 10, d.maxPoints),
     byteUnits: oneOf(composite.byteUnits, ['decimal', 'binary'] as const, d.byteUnits),
     cellMetadata:
-      typeof composite.cellMetadata === 'boolean' ? composite.cellMetadata : d.cellMetadata
+      typeof composite.cellMetadata === 'boolean' ? composite.cellMetadata : d.cellMetadata,
+    headroomWarning: percent(composite.headroomWarning, d.headroomWarning),
+    memoryGuard: percent(composite.memoryGuard, d.memoryGuard)
   };
 }
 

@@ -9,14 +9,17 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { CellTable } from './cellTable';
-import { CommandIDs } from './commands';
 import type { ILeakRequests } from './kernelBridge';
 import { LeakList } from './leakList';
+import { LiveLine, plotLimit, plotLive, runningCellLabel } from './liveLine';
+import { ILiveChange, LiveModel } from './liveModel';
 import { MemtrackModel } from './model';
 import { IMemtrackRecord } from './record';
 import { buildSeries, IPlotSeries } from './series';
 import { PlotMetric, SettingsState } from './settings';
-import { BridgeStatus, IHistoryChange, IMemtrackModel } from './tokens';
+import { SidebarHeader } from './sidebarHeader';
+import { SidebarToolbar } from './sidebarToolbar';
+import { IHistoryChange, IMemtrackModel } from './tokens';
 
 /** Appends redraw the plot at most this often (the table updates at once). */
 const PLOT_INTERVAL_MS = 300;
@@ -25,14 +28,17 @@ export interface IMemtrackSidebarOptions {
   model: MemtrackModel;
   settings: SettingsState;
   commands: CommandRegistry;
-  /** Scroll the notebook to a record's cell; false when it cannot be found. */
-  revealCell: (key: string, record: IMemtrackRecord) => boolean;
+  /** Scroll the notebook to a record's (or the running) cell; false when it cannot be found. */
+  revealCell: (key: string, record: CellRef) => boolean;
   /** Persist a metric chosen in the panel. */
   setMetric: (metric: PlotMetric) => void;
   /** The kernel requests of a notebook (why alive, release); undefined when it has none. */
   leakRequests?: (key: string) => ILeakRequests | undefined;
   translator?: ITranslator;
 }
+
+/** What finds a cell: its id, and its execution count to name it when it is gone. */
+export type CellRef = Pick<IMemtrackRecord, 'cell_id' | 'execution_count'>;
 
 /** Lazily loaded so that a closed panel never pays for plotly. */
 type PlotModule = typeof import('./plot');
@@ -44,55 +50,22 @@ export class MemtrackSidebar extends Widget {
     this._settings = options.settings;
     this._commands = options.commands;
     this._revealCell = options.revealCell;
-    this._setMetric = options.setMetric;
     this._trans = (options.translator ?? nullTranslator).load('jupyterlab-memtrack');
     this.addClass('jp-Memtrack-sidebar');
     const trans = this._trans;
 
-    const header = document.createElement('div');
-    header.className = 'jp-Memtrack-header';
-    const title = document.createElement('h2');
-    title.className = 'jp-Memtrack-title';
-    title.textContent = trans.__('Memory');
-    this._statusNode.className = 'jp-Memtrack-status';
-    this._statusNode.setAttribute('role', 'status');
-    header.append(title, this._statusNode);
-
-    this._toolbar.className = 'jp-Memtrack-toolbar';
-    this._toolbar.setAttribute('role', 'toolbar');
-    this._toolbar.setAttribute('aria-label', trans.__('Memory tracking'));
-    this._metricSelect.className = 'jp-Memtrack-metric';
-    this._metricSelect.setAttribute('aria-label', trans.__('Plotted memory'));
-    for (const [value, text] of [
-      ['rss', trans.__('RSS')],
-      ['traced', trans.__('Traced (cumulative)')]
-    ]) {
-      const option = document.createElement('option');
-      option.value = value;
-      option.textContent = text;
-      this._metricSelect.append(option);
-    }
-    this._metricSelect.addEventListener('change', () => {
-      this._setMetric(this._metricSelect.value as PlotMetric);
+    this._header = new SidebarHeader(trans);
+    this._live = new LiveLine({
+      trans,
+      onActivate: state => {
+        const key = this._model.currentKey;
+        if (key !== null) {
+          this._revealCell(key, { cell_id: state.cellId, execution_count: state.executionCount });
+        }
+      }
     });
-    this._toolbar.append(this._metricSelect);
-    // Short labels: the sidebar is narrow. Captions (tooltips) come from the commands.
-    const shortLabels: [string, string][] = [
-      [CommandIDs.toggleTracking, trans.__('Track all cells')],
-      [CommandIDs.clear, trans.__('Clear')],
-      [CommandIDs.exportJson, trans.__('JSON')],
-      [CommandIDs.exportCsv, trans.__('CSV')],
-      [CommandIDs.exportHtml, trans.__('HTML')]
-    ];
-    for (const [id, label] of shortLabels) {
-      const button = document.createElement('button');
-      button.className = 'jp-Memtrack-button';
-      button.dataset.command = id;
-      button.textContent = label;
-      button.addEventListener('click', () => void this._commands.execute(id));
-      this._buttons.set(id, button);
-      this._toolbar.append(button);
-    }
+
+    this._toolbar = new SidebarToolbar(trans, this._commands, options.setMetric);
 
     this._emptyNode.className = 'jp-Memtrack-empty';
     this._plotNode.className = 'jp-Memtrack-plot';
@@ -121,8 +94,9 @@ export class MemtrackSidebar extends Widget {
     // The panel scrolls as a whole: long tables render the rows it shows.
     this._table.setScrollContainer(this.node);
     this.node.append(
-      header,
-      this._toolbar,
+      this._header.node,
+      this._toolbar.node,
+      this._live.node,
       this._emptyNode,
       this._plotNode,
       this._leaks.node,
@@ -130,6 +104,7 @@ export class MemtrackSidebar extends Widget {
     );
 
     this._model.changed.connect(this._onChanged, this);
+    this._model.live.changed.connect(this._onLiveChanged, this);
     this._model.currentChanged.connect(this._invalidateAll, this);
     this._settings.changed.connect(this._invalidateAll, this);
     this._commands.commandChanged.connect(this._renderButtons, this);
@@ -148,10 +123,12 @@ export class MemtrackSidebar extends Widget {
 
   dispose(): void {
     window.clearTimeout(this._plotTimer);
+    cancelAnimationFrame(this._liveFrame);
     if (this.isDisposed) {
       return;
     }
     this._model.changed.disconnect(this._onChanged, this);
+    this._model.live.changed.disconnect(this._onLiveChanged, this);
     this._model.currentChanged.disconnect(this._invalidateAll, this);
     this._settings.changed.disconnect(this._invalidateAll, this);
     this._commands.commandChanged.disconnect(this._renderButtons, this);
@@ -207,6 +184,34 @@ export class MemtrackSidebar extends Widget {
     }
   }
 
+  /**
+   * A live message (or the running cell's end): the live line follows within a
+   * frame, the plot with the usual coalescing (at most every PLOT_INTERVAL_MS).
+   */
+  private _onLiveChanged(_: LiveModel, change: ILiveChange): void {
+    if (change.key !== this._model.currentKey || !this.isVisible) {
+      // Drawn from the model's state when shown or switched to.
+      return;
+    }
+    if (this._liveFrame === 0) {
+      this._liveFrame = requestAnimationFrame(() => {
+        this._liveFrame = 0;
+        this._renderLive();
+      });
+    }
+    if (this._plotDrawnAt !== 0 && this._model.records(change.key).length > 0) {
+      this._schedulePlot();
+    }
+  }
+
+  private _renderLive(): void {
+    const key = this._model.currentKey;
+    const live = this._model.live;
+    const state = live.state(key);
+    const label = state ? runningCellLabel(this._model.records(key), state.cellId) : null;
+    this._live.render(state, label, live.limit(key), this._settings.value.byteUnits);
+  }
+
   private _invalidateAll(): void {
     this._invalidate('all');
   }
@@ -244,7 +249,8 @@ export class MemtrackSidebar extends Widget {
     const records = this._model.records(key);
     this._renderStatus();
     this._renderButtons();
-    this._metricSelect.value = settings.metric;
+    this._renderLive();
+    this._toolbar.metric = settings.metric;
 
     // Shown before the table renders: a long table measures its rows to window them.
     const empty = records.length === 0;
@@ -315,12 +321,25 @@ export class MemtrackSidebar extends Widget {
     this._plot = this._plot ?? (await this._loadPlot());
     const plotStarted = performance.now();
     const trans = this._trans;
+    const limit = this._model.live.limit(key);
+    const liveState = this._model.live.state(key);
+    const liveLabel = liveState
+      ? runningCellLabel(this._model.records(key), liveState.cellId)
+      : null;
     await this._plot.renderPlot(this._plotNode, this._series, {
       units: settings.byteUnits,
       metricTitle: settings.metric === 'rss' ? trans.__('RSS') : trans.__('traced (cumulative)'),
       peakTitle: trans.__('peak'),
       deltaTitle: trans.__('delta'),
       leakTitle: trans.__('leak'),
+      deathTitle: trans.__('kernel died'),
+      separatorTitles: {
+        restart: trans.__('restart'),
+        died: trans.__('died'),
+        saved: trans.__('saved')
+      },
+      limit: settings.metric === 'rss' ? plotLimit(limit, settings.byteUnits, trans) : null,
+      live: plotLive(liveState, liveLabel, limit, settings.byteUnits, trans),
       onPointClick: index => {
         const record = this._series?.records[index];
         const current = this._model.currentKey;
@@ -342,42 +361,20 @@ export class MemtrackSidebar extends Widget {
   }
 
   private _renderStatus(): void {
-    const { status, detail } = this._model.status(this._model.currentKey);
-    const t = this._trans;
-    const text: Record<BridgeStatus, string> = {
-      'no-kernel': t.__('No kernel'),
-      connecting: t.__('Connecting to the kernel…'),
-      connected: t.__('Connected'),
-      'unsupported-kernel': t.__('Not a Python kernel'),
-      'not-loaded': t.__('Kernel extension not loaded'),
-      error: t.__('Error')
-    };
-    this._statusNode.textContent = text[status];
-    this._statusNode.title = detail;
-    this._statusNode.dataset.status = status;
+    const key = this._model.currentKey;
+    const { status, detail } = this._model.status(key);
+    this._header.renderStatus(status, detail);
+    this._header.renderKernelEnd(this._model.previousKernelEnd(key));
   }
 
   private _renderButtons(): void {
-    for (const [id, button] of this._buttons) {
-      if (!this._commands.hasCommand(id)) {
-        button.hidden = true;
-        continue;
-      }
-      button.hidden = false;
-      button.title = this._commands.caption(id) || this._commands.label(id);
-      button.setAttribute('aria-label', this._commands.label(id));
-      button.disabled = !this._commands.isEnabled(id);
-      if (this._commands.isToggleable(id)) {
-        button.setAttribute('aria-pressed', String(this._commands.isToggled(id)));
-      }
-    }
+    this._toolbar.renderButtons();
   }
 
   private _model: MemtrackModel;
   private _settings: SettingsState;
   private _commands: CommandRegistry;
-  private _revealCell: (key: string, record: IMemtrackRecord) => boolean;
-  private _setMetric: (metric: PlotMetric) => void;
+  private _revealCell: (key: string, record: CellRef) => boolean;
   private _trans: TranslationBundle;
   private _plot: PlotModule | null = null;
   private _plotLoading: Promise<PlotModule> | null = null;
@@ -391,10 +388,10 @@ export class MemtrackSidebar extends Widget {
   private _appended = 0;
   private _table: CellTable;
   private _leaks: LeakList;
-  private _buttons = new Map<string, HTMLButtonElement>();
-  private _statusNode = document.createElement('span');
-  private _toolbar = document.createElement('div');
-  private _metricSelect = document.createElement('select');
+  private _header: SidebarHeader;
+  private _live: LiveLine;
+  private _liveFrame = 0;
+  private _toolbar: SidebarToolbar;
   private _emptyNode = document.createElement('p');
   private _plotNode = document.createElement('div');
 }

@@ -5,7 +5,7 @@
 import { Token } from '@lumino/coreutils';
 import { ISignal } from '@lumino/signaling';
 
-import { IMemtrackRecord } from './record';
+import { IMemoryLimit, IMemtrackRecord } from './record';
 
 /** The comm target shared with the kernel extension (python_ext/memtrack/shell/bridge.py). */
 export const COMM_TARGET = 'jupyterlab-memtrack';
@@ -21,14 +21,21 @@ export interface IKernelInfo {
   pid?: number;
   python?: string;
   memtrack?: string;
+  /** The memory limit that will kill the kernel, as it read it when the comm opened. */
+  memory_limit?: IMemoryLimit;
+  /** The guard's share of the limit at which a running cell is interrupted (null: off). */
+  guard?: number | null;
 }
 
 /**
  * An entry of a notebook's history: a record, or a kernel restart marker
- * (saved: the one closing the runs read back from the notebook's cell metadata).
+ * (saved: the one closing the runs read back from the notebook's cell metadata;
+ * died: the kernel process before it died, rather than being restarted; cell:
+ * the title of the cell it died during, when known).
  */
 export type HistoryEntry =
-  { kind: 'record'; record: IMemtrackRecord } | { kind: 'restart'; at: string; saved?: boolean };
+  | { kind: 'record'; record: IMemtrackRecord }
+  | { kind: 'restart'; at: string; saved?: boolean; died?: boolean; cell?: string };
 
 /** How a notebook's history changed. */
 export interface IHistoryChange {

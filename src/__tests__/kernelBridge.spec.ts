@@ -92,3 +92,121 @@ describe('KernelBridge', () => {
     ]);
   });
 });
+
+describe('KernelBridge: live messages, the guard, deaths and earlier sessions', () => {
+  let model: MemtrackModel;
+  let bridge: KernelBridge;
+  let kernel: ReturnType<typeof pythonKernel>;
+  let guard: number | null;
+
+  const connected = async () => {
+    for (let i = 0; i < 20 && model.status('nb').status !== 'connected'; i++) {
+      await new Promise(resolve => setTimeout(resolve, 0));
+    }
+    expect(model.status('nb').status).toBe('connected');
+  };
+  const fixture = (name: string) =>
+    readJson(path.resolve(__dirname, '..', '..', 'schema', 'fixtures', 'valid', name));
+  const kernelStatus = (status: string) =>
+    (kernel.sessionContext.statusChanged as Signal<unknown, string>).emit(status);
+
+  beforeEach(async () => {
+    model = new MemtrackModel();
+    kernel = pythonKernel();
+    guard = 0.9;
+    bridge = new KernelBridge({
+      sessionContext: kernel.sessionContext,
+      key: 'nb',
+      model,
+      autoLoad: () => false,
+      autoTrack: () => 'off',
+      version: '0.0.0',
+      leakThreshold: () => 1_000_000,
+      memoryGuard: () => guard
+    });
+    await connected();
+  });
+
+  afterEach(() => {
+    bridge.dispose();
+    model.live.dispose();
+  });
+
+  it('sends the guard with the leak threshold, again when it changes', () => {
+    const configures = () =>
+      kernel.comm.send.mock.calls.map(([m]: any[]) => m).filter((m: any) => m.type === 'configure');
+    expect(configures()).toEqual([
+      { v: 1, type: 'configure', leak_threshold: 1_000_000, guard: 0.9 }
+    ]);
+    bridge.sendConfiguration();
+    expect(configures()).toHaveLength(1);
+    guard = null;
+    bridge.sendConfiguration();
+    expect(configures().at(-1)).toEqual({
+      v: 1,
+      type: 'configure',
+      leak_threshold: 1_000_000,
+      guard: null
+    });
+  });
+
+  it('feeds live messages to the live model', () => {
+    kernel.kernelSends(fixture('live.json'));
+    expect(model.live.state('nb')?.rss).toBe(1100000000);
+    expect(model.live.limit('nb')?.source).toBe('cgroup-v1');
+    kernel.kernelSends(fixture('live-done.json'));
+    expect(model.live.state('nb')).toBeNull();
+  });
+
+  it('drops a bad live message with one warning, staying connected', () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      kernel.comm.send.mockClear();
+      const bad = { ...fixture('live.json'), state: 'paused' };
+      expect(() => kernel.kernelSends(bad)).not.toThrow();
+      kernel.kernelSends({ ...bad, v: 2 });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(model.status('nb').status).toBe('connected');
+      expect(kernel.comm.send).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('shows the earlier sessions of a history before the current records', () => {
+    kernel.kernelSends(fixture('history-earlier.json'));
+    const entries = model.entries('nb');
+    expect(entries.map(e => (e.kind === 'record' ? e.record.execution_count : e.kind))).toEqual([
+      11,
+      'restart',
+      12
+    ]);
+    expect(entries[1]).toMatchObject({ died: true, cell: '[12]' });
+    expect(model.kernelInfo('nb')?.guard).toBe(0.9);
+    expect(model.live.limit('nb')?.bytes).toBe(2000000000);
+  });
+
+  it('marks a kernel the server restarted by itself as dead, and a restart as a restart', async () => {
+    kernel.kernelSends({ v: 1, type: 'record', record: sampleRecord({ seq: 1 }) });
+    // What services reports when the server restarts a dead kernel.
+    kernelStatus('restarting');
+    kernelStatus('autorestarting');
+    expect(model.status('nb')).toEqual({
+      status: 'connecting',
+      detail: 'the kernel died; the server is restarting it'
+    });
+    expect(model.previousKernelEnd('nb')).toMatchObject({ died: true });
+    kernelStatus('idle');
+    await connected();
+    kernel.kernelSends({
+      v: 1,
+      type: 'history',
+      records: [fixture('record-died.json').record]
+    });
+    expect(model.previousKernelEnd('nb')).toMatchObject({ died: true, cell: '[12]' });
+    // A restart the user asked for: services reports 'restarting' only.
+    kernelStatus('restarting');
+    expect(model.previousKernelEnd('nb')?.died).toBeUndefined();
+    expect(model.status('nb').detail).toBe('kernel restarting');
+  });
+});

@@ -22,7 +22,8 @@ const KERNEL_TYPES = new Set([
   'error',
   'why_result',
   'release_result',
-  'export_result'
+  'export_result',
+  'live'
 ]);
 
 describe('wire schema and fixtures', () => {
@@ -73,7 +74,8 @@ describe('wire schema and fixtures', () => {
         'request_history',
         'reset',
         'why',
-        'why_result'
+        'why_result',
+        'live'
       ].sort()
     );
   });
@@ -183,5 +185,74 @@ describe('parseKernelMessage', () => {
       expect(parsed.records.map(r => r.seq)).toEqual([1, 2]);
       expect(parsed.kernel?.pid).toBe(4242);
     }
+  });
+});
+
+describe('live, memory limit, death and earlier sessions on the wire', () => {
+  const valid = (name: string) => fixtures('valid').find(([n]) => n === name)![1];
+
+  it('parses a running cell with its samples and limit', () => {
+    const parsed = parseKernelMessage(valid('live.json'));
+    expect(parsed.type).toBe('live');
+    if (parsed.type === 'live') {
+      expect(parsed.state).toBe('running');
+      expect(parsed.samples.map(s => s.rss)).toEqual([1020000000, 1060000000, 1100000000]);
+      expect(parsed.limit).toEqual({
+        bytes: 2000000000,
+        source: 'cgroup-v1',
+        usage: 1100000000,
+        headroom: 900000000
+      });
+    }
+    const done = parseKernelMessage(valid('live-done.json'));
+    expect(done.type === 'live' && done.guard_tripped).toBe(true);
+  });
+
+  it('names what is wrong with a live message', () => {
+    const live = valid('live.json');
+    expect(() => parseKernelMessage({ ...live, state: 'paused' })).toThrow(/'state'/);
+    expect(() => parseKernelMessage({ ...live, samples: [{ t: -1, rss: 1 }] })).toThrow(
+      /'samples'/
+    );
+    expect(() => parseKernelMessage({ ...live, rss: '1 GB' })).toThrow(/'rss'/);
+    expect(() => parseKernelMessage({ ...live, limit: { bytes: 1, source: 'x' } })).toThrow(
+      /'source'/
+    );
+    expect(() => parseKernelMessage({ ...live, guard_tripped: 1 })).toThrow(/guard_tripped/);
+  });
+
+  it('keeps the died object of a KernelDied record and checks it', () => {
+    const parsed = parseKernelMessage(valid('record-died.json'));
+    expect(parsed.type === 'record' && parsed.record.died?.oom_killed).toBe(true);
+    const broken = JSON.parse(JSON.stringify(valid('record-died.json')));
+    delete broken.record.died.last_sample_at;
+    expect(() => parseKernelMessage(broken)).toThrow(/last_sample_at/);
+  });
+
+  it('parses the earlier sessions and the kernel limit and guard of a history', () => {
+    const parsed = parseKernelMessage(valid('history-earlier.json'));
+    expect(parsed.type).toBe('history');
+    if (parsed.type === 'history') {
+      expect(parsed.earlier?.map(s => [s.pid, s.ended, s.records.length])).toEqual([
+        [4242, 'died', 1]
+      ]);
+      expect(parsed.kernel?.memory_limit?.source).toBe('cgroup-v1');
+      expect(parsed.kernel?.guard).toBe(0.9);
+    }
+    const history = valid('history.json');
+    expect(() => parseKernelMessage({ ...history, kernel: { guard: 2 } })).toThrow(/guard/);
+    expect(() =>
+      parseKernelMessage({ ...history, earlier: [{ ended: 'died', records: [{}] }] })
+    ).toThrow(ProtocolError);
+  });
+
+  it('sends the guard with the leak threshold', () => {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    addFormats(ajv);
+    const validate = ajv.compile(readJson(SCHEMA_PATH));
+    expect(configureMessage(1_000_000, 0.9)).toEqual(valid('configure-guard.json'));
+    expect(validate(configureMessage(1_000_000, null))).toBe(true);
+    expect(validate(configureMessage(1_000_000, 1.5))).toBe(false);
+    expect(configureMessage(1_000_000)).not.toHaveProperty('guard');
   });
 });

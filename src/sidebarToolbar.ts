@@ -1,0 +1,82 @@
+/**
+ * The sidebar's toolbar: the plotted metric and short buttons for the main
+ * commands, whose state (enabled, toggled, caption) follows the commands.
+ */
+import { TranslationBundle } from '@jupyterlab/translation';
+import { CommandRegistry } from '@lumino/commands';
+
+import { CommandIDs } from './commands';
+import { PlotMetric } from './settings';
+
+export class SidebarToolbar {
+  readonly node = document.createElement('div');
+
+  constructor(
+    trans: TranslationBundle,
+    commands: CommandRegistry,
+    setMetric: (metric: PlotMetric) => void
+  ) {
+    this._commands = commands;
+    this.node.className = 'jp-Memtrack-toolbar';
+    this.node.setAttribute('role', 'toolbar');
+    this.node.setAttribute('aria-label', trans.__('Memory tracking'));
+    this._metricSelect.className = 'jp-Memtrack-metric';
+    this._metricSelect.setAttribute('aria-label', trans.__('Plotted memory'));
+    for (const [value, text] of [
+      ['rss', trans.__('RSS')],
+      ['traced', trans.__('Traced (cumulative)')]
+    ]) {
+      const option = document.createElement('option');
+      option.value = value;
+      option.textContent = text;
+      this._metricSelect.append(option);
+    }
+    this._metricSelect.addEventListener('change', () => {
+      setMetric(this._metricSelect.value as PlotMetric);
+    });
+    this.node.append(this._metricSelect);
+    // Short labels: the sidebar is narrow. Captions (tooltips) come from the commands.
+    const shortLabels: [string, string][] = [
+      [CommandIDs.toggleTracking, trans.__('Track all cells')],
+      [CommandIDs.clear, trans.__('Clear')],
+      [CommandIDs.exportJson, trans.__('JSON')],
+      [CommandIDs.exportCsv, trans.__('CSV')],
+      [CommandIDs.exportHtml, trans.__('HTML')]
+    ];
+    for (const [id, label] of shortLabels) {
+      const button = document.createElement('button');
+      button.className = 'jp-Memtrack-button';
+      button.dataset.command = id;
+      button.textContent = label;
+      button.addEventListener('click', () => void this._commands.execute(id));
+      this._buttons.set(id, button);
+      this.node.append(button);
+    }
+  }
+
+  /** Show the metric the settings say. */
+  set metric(metric: PlotMetric) {
+    this._metricSelect.value = metric;
+  }
+
+  /** Follow the commands' state. */
+  renderButtons(): void {
+    for (const [id, button] of this._buttons) {
+      if (!this._commands.hasCommand(id)) {
+        button.hidden = true;
+        continue;
+      }
+      button.hidden = false;
+      button.title = this._commands.caption(id) || this._commands.label(id);
+      button.setAttribute('aria-label', this._commands.label(id));
+      button.disabled = !this._commands.isEnabled(id);
+      if (this._commands.isToggleable(id)) {
+        button.setAttribute('aria-pressed', String(this._commands.isToggled(id)));
+      }
+    }
+  }
+
+  private _commands: CommandRegistry;
+  private _buttons = new Map<string, HTMLButtonElement>();
+  private _metricSelect = document.createElement('select');
+}
