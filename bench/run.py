@@ -702,11 +702,11 @@ def bench_live(ip: InteractiveShell, tracker) -> None:
     print("live samples, flight record and spool (issue 18):")
     comm = FakeComm()
     tracker.bridge._comms["bench"] = comm
-    tracker._close_session(remove=False)
+    tracker.close_session(remove=False)
     directory = tempfile.mkdtemp(prefix="memtrack-bench-")
     tracker.session = KernelSession(None, directory=directory)
     tracker.session.kernel_id = f"bench-{os.getpid()}"
-    tracker._open_session()
+    tracker.open_session()
     live, spool = tracker.live, tracker.batch.spool
     started, finished = live.cell_started, live.cell_finished
 
@@ -757,7 +757,7 @@ def bench_live(ip: InteractiveShell, tracker) -> None:
         ip.run_cell("live_rows = None")
         tracker.bridge._comms.pop("bench", None)
         memtrack.stop()
-        tracker._close_session(remove=True)
+        tracker.close_session(remove=True)
 
 
 def run_as_a_kernel_started_by_a_server() -> None:

@@ -9,11 +9,10 @@ Every message is a JSON object ``{"v": PROTOCOL_VERSION, "type": ..., ...}``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .record import LIMIT_SOURCES, RecordError
+from .record import LIMIT_SOURCES, RecordError, is_int, is_number
 from .record import validate_record as check_record
 
 PROTOCOL_VERSION = 1
@@ -210,18 +209,6 @@ def live_message(
 # --------------------------------------------------------------------------- validation
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, float) and math.isfinite(value)
-
-
 def _check(cond: bool, where: str, what: str) -> None:
     if not cond:
         raise ProtocolError(f"{where}: {what}")
@@ -233,7 +220,7 @@ def _check_opt_str(obj: Mapping, key: str, where: str) -> None:
 
 
 def _nullable_int(value: Any) -> bool:
-    return value is None or _is_int(value)
+    return value is None or is_int(value)
 
 
 def validate_record(record: Any, where: str = "record") -> None:
@@ -281,7 +268,7 @@ def _check_requests(type_: str, data: Mapping) -> None:
         if "budget_s" in data:
             b = data["budget_s"]
             _check(
-                _is_number(b) and 0 < b <= WHY_BUDGET_MAX_S,
+                is_number(b) and 0 < b <= WHY_BUDGET_MAX_S,
                 "why.budget_s",
                 f"must be a number of seconds > 0 and <= {WHY_BUDGET_MAX_S:g}",
             )
@@ -336,14 +323,14 @@ def _check_requests(type_: str, data: Mapping) -> None:
     elif type_ == "configure":
         _check("leak_threshold" in data, "configure", "missing key 'leak_threshold'")
         t = data["leak_threshold"]
-        _check(_is_int(t) and t >= 0, "configure.leak_threshold", "must be an integer >= 0")
+        _check(is_int(t) and t >= 0, "configure.leak_threshold", "must be an integer >= 0")
         if "guard" in data:
             _check_guard(data["guard"], "configure.guard")
 
 
 def _check_guard(value: Any, where: str) -> None:
     _check(
-        value is None or (_is_number(value) and 0 < value <= 1),
+        value is None or (is_number(value) and 0 < value <= 1),
         where,
         "must be a share of the memory limit > 0 and <= 1, or null",
     )
@@ -369,15 +356,15 @@ def _check_live(data: Mapping) -> None:
     _check(cell_id is None or isinstance(cell_id, str), "live.cell_id", "must be str or null")
     _check(isinstance(data["started_at"], str), "live.started_at", "must be a string")
     elapsed = data["elapsed_s"]
-    _check(_is_number(elapsed) and elapsed >= 0, "live.elapsed_s", "must be a number >= 0")
+    _check(is_number(elapsed) and elapsed >= 0, "live.elapsed_s", "must be a number >= 0")
     samples = data["samples"]
     _check(isinstance(samples, list), "live.samples", "must be an array")
     for i, sample in enumerate(samples):
         _check(
             isinstance(sample, dict)
-            and _is_number(sample.get("t"))
+            and is_number(sample.get("t"))
             and sample["t"] >= 0
-            and _is_int(sample.get("rss")),
+            and is_int(sample.get("rss")),
             f"live.samples[{i}]",
             "must be {t: seconds >= 0, rss: integer bytes}",
         )
@@ -425,7 +412,7 @@ def parse_message(data: Any) -> tuple[str, dict[str, Any]]:
     if "v" not in data:
         raise ProtocolError("message has no protocol version 'v'")
     v = data["v"]
-    if not _is_int(v):
+    if not is_int(v):
         raise ProtocolError(f"protocol version 'v' must be an integer, got {v!r}")
     if v > PROTOCOL_VERSION:
         raise ProtocolError(
@@ -452,7 +439,7 @@ def parse_message(data: Any) -> tuple[str, dict[str, Any]]:
             kernel = data["kernel"]
             _check(isinstance(kernel, dict), "history.kernel", "must be an object")
             if "pid" in kernel:
-                _check(_is_int(kernel["pid"]), "history.kernel.pid", "must be an integer")
+                _check(is_int(kernel["pid"]), "history.kernel.pid", "must be an integer")
             _check_opt_str(kernel, "python", "history.kernel")
             _check_opt_str(kernel, "memtrack", "history.kernel")
             if "memory_limit" in kernel:

@@ -33,11 +33,13 @@ class RecordError(ValueError):
     """A record that does not match its definition (the text says where and why)."""
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An integer that is not a bool (JSON's integers)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A finite int or float that is not a bool (JSON's numbers)."""
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
@@ -66,7 +68,7 @@ def _is_str(value: Any) -> bool:
 
 
 def _is_nullable_int(value: Any) -> bool:
-    return value is None or _is_int(value)
+    return value is None or is_int(value)
 
 
 def _check_gc(value: Any, where: str) -> None:
@@ -76,13 +78,13 @@ def _check_gc(value: Any, where: str) -> None:
     if "collections" in value:
         cols = value["collections"]
         _check(
-            isinstance(cols, list) and all(_is_int(c) for c in cols),
+            isinstance(cols, list) and all(is_int(c) for c in cols),
             f"{where}.collections",
             "must be an array of integers",
         )
     for key in ("collected", "uncollectable"):
         if key in value:
-            _check(_is_int(value[key]), f"{where}.{key}", "must be an integer")
+            _check(is_int(value[key]), f"{where}.{key}", "must be an integer")
 
 
 def _check_objects(value: Any, where: str) -> None:
@@ -135,25 +137,25 @@ def _one_of(choices: tuple[Any, ...]) -> Callable[[Any, str], None]:
 
 #: How each kind of value is checked: ``check(value, where)`` raises RecordError.
 KINDS: dict[str, Callable[[Any, str], None]] = {
-    "seq": _scalar(lambda v: _is_int(v) and v >= 1, "must be an integer >= 1"),
+    "seq": _scalar(lambda v: is_int(v) and v >= 1, "must be an integer >= 1"),
     "count": _scalar(_is_nullable_int, "must be int or null"),
     "text": _scalar(lambda v: v is None or isinstance(v, str), "must be str or null"),
     "string": _scalar(_is_str, "must be a string"),
     "timestamp": _scalar(_is_str, "must be a string"),
     "mode": _one_of(RECORD_MODES),
-    "seconds": _scalar(lambda v: _is_number(v) and v >= 0, "must be a number >= 0"),
+    "seconds": _scalar(lambda v: is_number(v) and v >= 0, "must be a number >= 0"),
     "bytes": _scalar(_is_nullable_int, "must be an integer number of bytes or null"),
     "flag": _scalar(lambda v: isinstance(v, bool), "must be true or false"),
     "peak_scope": _one_of((*PEAK_SCOPES, None)),
     "delta_method": _one_of((*DELTA_METHODS, None)),
     "granularity": _one_of(LINE_GRANULARITIES),
     "top_lines": _rows(
-        line=_is_int,
+        line=is_int,
         code=_is_str,
-        increment=_is_int,
-        occurrences=lambda v: _is_int(v) and v >= 0,
+        increment=is_int,
+        occurrences=lambda v: is_int(v) and v >= 0,
     ),
-    "types": _rows(type=_is_str, count_delta=_is_int),
+    "types": _rows(type=_is_str, count_delta=is_int),
     "variables": _check_variables,
     "gc": _check_gc,
     "leaks": _check_objects,

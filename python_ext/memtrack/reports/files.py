@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ..record import CSV_COLUMNS, RecordError, validate_record
+from ..record import CSV_COLUMNS, RecordError, is_int, validate_record
 from .html import to_html
 
 REPORT_FORMAT = "memtrack-report"
@@ -72,10 +72,6 @@ def to_json(report: Mapping[str, Any]) -> str:
         raise ReportError(f"the history is not JSON-safe ({e})") from None
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def load_report(path_or_text: str | bytes | os.PathLike[str]) -> dict[str, Any]:
     """Read a JSON report (a path, or the JSON text itself) and check it; raises ReportError."""
     if isinstance(path_or_text, bytes):
@@ -100,7 +96,7 @@ def load_report(path_or_text: str | bytes | os.PathLike[str]) -> dict[str, Any]:
             f"not a memtrack report: 'format' is {data.get('format')!r}, expected {REPORT_FORMAT!r}"
         )
     version = data.get("version")
-    if not _is_int(version) or version < 1:
+    if not is_int(version) or version < 1:
         raise ReportError(f"memtrack report has no valid 'version' (got {version!r})")
     if version > REPORT_VERSION:
         raise ReportError(
@@ -118,7 +114,7 @@ def load_report(path_or_text: str | bytes | os.PathLike[str]) -> dict[str, Any]:
     kernel = data["kernel"]
     if not isinstance(kernel, dict):
         raise ReportError("memtrack report: 'kernel' must be an object")
-    if "pid" in kernel and not _is_int(kernel["pid"]):
+    if "pid" in kernel and not is_int(kernel["pid"]):
         raise ReportError("memtrack report: 'kernel.pid' must be an integer")
     for key in ("python", "memtrack"):
         if key in kernel and not isinstance(kernel[key], str):

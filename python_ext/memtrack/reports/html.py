@@ -8,14 +8,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..record import cell_ref, latest_suspects, record_delta
+from ..record import cell_ref, is_int, latest_suspects, record_delta
 from ..units import format_bytes
 
 Record = Mapping[str, Any]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _e(value: Any) -> str:
@@ -249,7 +245,7 @@ def _details(record: Record) -> str:
             rows.append(
                 [
                     _e(t.get("type", "")),
-                    _e(f"{approx}{count:+d}" if _is_int(count) else "?"),
+                    _e(f"{approx}{count:+d}" if is_int(count) else "?"),
                     _bytes_html(t.get("size_delta"), signed=True),
                 ]
             )

@@ -82,6 +82,22 @@ class LiveSampler:
 
     # -- the main thread's side ---------------------------------------------------------------
 
+    def set_guard(self, share: float | None) -> None:
+        """Interrupt a running cell when memory passes ``share`` of the limit (None: off)."""
+        if share is not None and not (0 < share <= 1):
+            raise ValueError(
+                f"the guard is a share of the memory limit, > 0 and <= 1 (got {share})"
+            )
+        self.guard = share
+
+    def guard_line(self) -> str:
+        limits = self.limits
+        limit = f"{format_bytes(limits.limit)} ({limits.source})" if limits.limit else "unknown"
+        if self.guard is None:
+            return f"memtrack: the guard is off; the memory limit is {limit}"
+        share = f"{self.guard:.0%}"
+        return f"memtrack: a cell is interrupted when memory passes {share} of the limit, {limit}"
+
     def start(self) -> None:
         if self._thread is None:
             self._stop = False

@@ -108,6 +108,9 @@ class KernelSession:
         self.flight: FlightRecorder | None = None
         self.spool: Spool | None = None
         self.earlier: list[Session] = []
+        self._live: Any = None  # the sampler and batcher attach() handed the files to
+        self._batch: Any = None
+        self._kernel: Any = None  # whose do_shutdown is wrapped
 
     def _path(self, ext: str) -> str | None:
         if self.kernel_id is None or self.directory is None:
@@ -153,6 +156,56 @@ class KernelSession:
         except Exception as e:
             _warn(f"no history spool ({type(e).__name__}: {e}); a restart will lose the history")
         return died
+
+    def attach(self, shell: Any, live: Any, batch: Any, flush: Any) -> None:
+        """Open this process's files and hand them to the sampler (``live``: the flight record)
+        and the batcher (``batch``: the spool; the ``KernelDied`` record of the cell the previous
+        process died in goes first). The kernel's ``do_shutdown`` is wrapped, only to tell a
+        clean shutdown (the files go) from a restart (they stay); ``flush`` sends what waits to
+        the spool before either."""
+        from datetime import datetime, timezone
+
+        died = self.open(datetime.now(timezone.utc).isoformat())
+        self._live, self._batch = live, batch
+        live.flight = self.flight
+        batch.spool = self.spool
+        if died is not None:
+            batch.restored(died)
+        kernel = getattr(shell, "kernel", None)
+        inner = getattr(kernel, "do_shutdown", None)
+        if self.spool is not None and inner is not None:
+
+            def do_shutdown(restart: bool) -> Any:
+                flush()
+                self.detach(remove=not restart)
+                return inner(restart)
+
+            self._kernel = kernel
+            kernel.do_shutdown = do_shutdown
+        live.start()
+
+    def detach(self, remove: bool) -> None:
+        """Stop the sampler, unwrap ``do_shutdown`` and close the files (``remove``: a clean
+        shutdown: they go)."""
+        live, batch, self._live, self._batch = self._live, self._batch, None, None
+        if live is not None:
+            live.stop()
+            live.flight = None
+        if batch is not None:
+            batch.spool = None
+        kernel, self._kernel = self._kernel, None
+        if kernel is not None:
+            with contextlib.suppress(AttributeError):
+                del kernel.do_shutdown  # the instance attribute: the class's method again
+        self.close(remove)
+
+    def describe(self, live: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """What the ``history`` message adds: the memory limit and guard (``live``'s), and
+        the earlier sessions."""
+        from ..measure.cell import rss
+
+        extra = {"memory_limit": live.limits.describe(rss()), "guard": live.guard}
+        return extra, self.earlier_sessions()
 
     def earlier_sessions(self) -> list[dict[str, Any]]:
         return [s.describe() for s in self.earlier]

@@ -45,9 +45,6 @@ import tracemalloc
 from typing import Any
 
 from ..leaks.detector import LeakDetector
-from ..leaks.release import release_request
-from ..leaks.roots import BUDGET_REQUEST_S, roots_from_shell
-from ..leaks.why_alive import why_alive
 from ..measure.cell import CellMeasurement
 from ..measure.ledger import CellLedger
 from ..store import RecordStore
@@ -57,6 +54,7 @@ from .batching import RecordBatcher
 from .bridge import Bridge
 from .lifecycle import DEEP_OPTS, RunningCell, error_name, warn
 from .live import LiveSampler
+from .requests import SidebarRequests
 from .session import KernelSession
 from .statements import RunCodeHook, exec_body, unfreeze_for_collect
 from .transformer import CellMagicTransformer, first_code_line
@@ -74,10 +72,10 @@ class Tracker:
         self.bridge = Bridge(
             self.store,
             on_reset=self.reset,
-            on_why=self.why_request,
-            on_release=self.release_request,
+            on_why=lambda name, budget_s: self.requests.why(name, budget_s),
+            on_release=lambda target, dry_run: self.requests.release(target, dry_run),
             on_configure=self.configure,
-            describe=self._describe,
+            describe=lambda: self.session.describe(self.live),
         )
         self.mode = "off"  # tracking of every cell: off | light | deep
         self.installed = False
@@ -95,12 +93,13 @@ class Tracker:
         self.batch = RecordBatcher(
             shell, self.store, self.bridge, self.leaks, lambda: self._cells_running
         )
+        self.requests = SidebarRequests(
+            shell, self.leaks, self.flush, lambda: self._cells_running
+        )  # the leak sidebar's why and release
         # This kernel across restarts (flight record, spool) and the running cell's live view.
         self.session = KernelSession(shell)
         self.live = LiveSampler(self.bridge.send_live, self.bridge.attached)
         self._live_info: Any = None  # the ExecutionInfo of the cell the sampler follows
-        self._inner_shutdown: Any = None  # the kernel's do_shutdown, while it is wrapped
-        self._shutdown_restart: bool | None = None
 
     # -- installation -------------------------------------------------------------------------
 
@@ -128,7 +127,7 @@ class Tracker:
         bridge_mod.set_active(self.bridge)
         self.installed = True
         self._sync_gc_hook()
-        self._open_session()
+        self.open_session()
 
     def uninstall(self) -> None:
         if not self.installed:
@@ -147,7 +146,7 @@ class Tracker:
                 if owner is self._magics:
                     del magics[kind]["memtrack"]
         self.flush()
-        self._close_session(remove=False)
+        self.close_session(remove=False)
         self.bridge.unregister()
         self.leaks.uninstall_gc_hook()
         if bridge_mod.attached_bridge() is self.bridge:
@@ -215,36 +214,6 @@ class Tracker:
         self.leaks.clear()
         self.bridge.publish_reset()
 
-    # -- the leak sidebar's requests (the bridge calls these) ---------------------------------
-
-    def why_request(self, name: str, budget_s: float | None = None) -> dict[str, Any]:
-        """Why the value ``name`` names is alive: ``{chain, message, status}``."""
-        chain, text, status = why_alive(
-            roots_from_shell(self.shell), name, self.leaks, budget_s or BUDGET_REQUEST_S
-        )
-        return {"chain": chain, "message": text, "status": status}
-
-    def release_request(self, target: str, dry_run: bool) -> dict[str, Any]:
-        """``%memtrack release TARGET`` for the sidebar (see memtrack.leaks.release); after a
-        real release, ``suspects`` are the leak suspects re-evaluated."""
-        if self._cells_running > 0 and not dry_run:
-            # Only reachable from a comm handler interleaved with a cell (an async cell that
-            # awaits): never pull values from under running code.
-            return {
-                "ok": False,
-                "action": "",
-                "expected_bytes": None,
-                "freed_bytes": None,
-                "message": "a cell is running: release once it has finished",
-            }
-        if not dry_run:
-            self.flush()  # deferred records describe the namespace as it was before
-        roots = roots_from_shell(self.shell)
-        result = release_request(roots, target.split(), dry_run)
-        if result["ok"] and not dry_run:
-            result["suspects"] = self.leaks.current(roots)
-        return result
-
     def configure(self, settings: dict[str, Any]) -> None:
         """The frontend's settings: ``leak_threshold`` (its ``leakThreshold``) and, when sent,
         ``guard`` (its ``memoryGuard``); ValueError on a bad value."""
@@ -254,68 +223,19 @@ class Tracker:
 
     def set_guard(self, share: float | None) -> None:
         """Interrupt a running cell when memory passes ``share`` of the limit (None: off)."""
-        if share is not None and not (0 < share <= 1):
-            raise ValueError(
-                f"the guard is a share of the memory limit, > 0 and <= 1 (got {share})"
-            )
-        self.live.guard = share
+        self.live.set_guard(share)
 
     def guard_line(self) -> str:
-        from ..units import format_bytes
-
-        limits = self.live.limits
-        limit = f"{format_bytes(limits.limit)} ({limits.source})" if limits.limit else "unknown"
-        if self.live.guard is None:
-            return f"memtrack: the guard is off; the memory limit is {limit}"
-        return (
-            f"memtrack: a cell is interrupted when memory passes {self.live.guard:.0%} of the "
-            f"limit, {limit}"
-        )
+        return self.live.guard_line()
 
     # -- this kernel across its processes -----------------------------------------------------
 
-    def _open_session(self) -> None:
-        """Start this process's flight record and spool; a cell the previous process died in
-        becomes its ``KernelDied`` record (the first of this process)."""
-        from datetime import datetime, timezone
+    def open_session(self) -> None:
+        """This process's flight record and spool (see KernelSession.attach)."""
+        self.session.attach(self.shell, self.live, self.batch, self.flush)
 
-        session = self.session
-        died = session.open(datetime.now(timezone.utc).isoformat())
-        self.live.flight = session.flight
-        self.batch.spool = session.spool
-        if died is not None:
-            self.batch.restored(died)
-        kernel = getattr(self.shell, "kernel", None)
-        inner = getattr(kernel, "do_shutdown", None)
-        if session.spool is not None and inner is not None:
-            # A clean shutdown (not a restart) removes the files; the wrapper only notes which.
-            def do_shutdown(restart: bool) -> Any:
-                self._shutdown_restart = bool(restart)
-                self.flush()  # what waits goes to the spool first
-                self._close_session(remove=not restart)
-                return inner(restart)
-
-            self._inner_shutdown = inner
-            kernel.do_shutdown = do_shutdown
-        self.live.start()
-
-    def _close_session(self, remove: bool) -> None:
-        self.live.stop()
-        kernel = getattr(self.shell, "kernel", None)
-        if self._inner_shutdown is not None and kernel is not None:
-            with contextlib.suppress(AttributeError):
-                del kernel.do_shutdown  # the instance attribute: the class's method again
-            self._inner_shutdown = None
-        self.batch.spool = None
-        self.live.flight = None
-        self.session.close(remove)
-
-    def _describe(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """What the ``history`` message adds: the memory limit and guard, earlier sessions."""
-        from ..measure.cell import rss
-
-        extra = {"memory_limit": self.live.limits.describe(rss()), "guard": self.live.guard}
-        return extra, self.session.earlier_sessions()
+    def close_session(self, remove: bool) -> None:
+        self.session.detach(remove)
 
     def status_line(self) -> str:
         from ..units import format_bytes
