@@ -272,11 +272,13 @@ export async function renderPlot(
       text: escapePlotlyText(limit.label)
     });
   } else if (limit) {
+    // Below the x axis' labels: the top of the plot holds the restart and death labels.
     annotations.push({
       xref: 'paper',
       yref: 'paper',
       x: 1,
-      y: 1,
+      y: 0,
+      yshift: -20,
       xanchor: 'right',
       yanchor: 'top',
       showarrow: false,
