@@ -71,16 +71,22 @@ KERNEL_TIMEOUT = 60
 PYTHON_EXT = str(Path(__file__).resolve().parents[1])
 
 
+def kernel_env(tmp_path_factory) -> dict[str, str]:
+    """The environment of a test kernel: this checkout's memtrack, its own IPython dir and
+    runtime dir (where the kernel's flight record and history spool go)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PYTHON_EXT, env.get("PYTHONPATH")) if p)
+    env["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("runtime"))
+    return env
+
+
 @contextlib.contextmanager
 def real_kernel(tmp_path_factory):
     """A real ipykernel (jupyter_client) that imports this checkout's memtrack; its client."""
     from jupyter_client.manager import start_new_kernel
 
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (PYTHON_EXT, env.get("PYTHONPATH")) if p)
-    env["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
-    # The kernel's flight record and history spool go to a runtime dir of the test's own.
-    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("runtime"))
+    env = kernel_env(tmp_path_factory)
     km, kc = start_new_kernel(kernel_name="python3", startup_timeout=KERNEL_TIMEOUT, env=env)
     try:
         yield km, kc

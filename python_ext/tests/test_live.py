@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import message_validator, real_kernel
+from conftest import kernel_env, message_validator, real_kernel
 from test_kernel import TIMEOUT, collect, execute, open_comm
 
 MB = 1_000_000
@@ -120,35 +120,65 @@ def _restart(km, kc):
 
 
 def test_a_killed_kernel_leaves_a_record_of_the_cell_it_died_in(tmp_path_factory):
-    with real_kernel(tmp_path_factory) as (km, kc):
-        assert execute(kc, "%load_ext memtrack")["content"]["status"] == "ok"
-        execute(kc, "%memtrack on")
-        execute(kc, "before_death = bytearray(20_000_000)")
-        execute(kc, "%%memtrack --quiet --label deep\nalso = 1")
-        pid_before = km.provisioner.pid
-        kc.execute(
-            "import os, signal, time\n"
-            "doomed = bytearray(60_000_000)\n"
-            "time.sleep(0.5)\n"
-            "os.kill(os.getpid(), signal.SIGKILL)\n"
-        )
-        _wait_dead(km)
-        _restart(km, kc)
-        assert km.provisioner.pid != pid_before
-        died, earlier, _ = _died(kc)
-        (record,) = died
-        assert record["died"]["oom_killed"] is False  # a SIGKILL, not the OOM killer
-        assert record["died"]["pid"] == pid_before
-        assert record["died"]["peak"] >= 60 * MB + record["rss_before"]
-        assert record["mode"] == "light" and record["duration_s"] >= 0.3
-        assert record["died"]["memory_limit"] and record["died"]["last_sample_at"]
-        # Every earlier row is still there (the spool): the died session holds the cells
-        # recorded before the kill.
-        (session,) = earlier
-        assert session["ended"] == "died" and session["pid"] == pid_before
-        counts = [r["execution_count"] for r in session["records"]]
-        assert [r["label"] for r in session["records"]] == [None, "deep"], counts
-        assert record["execution_count"] == counts[-1] + 1  # the cell after them
+    """SIGKILL mid-cell, and jupyter_client's own auto-restarter (the one the server uses)
+    starts the kernel again under the same id."""
+    import asyncio
+
+    from jupyter_client import BlockingKernelClient
+    from jupyter_client.ioloop import AsyncIOLoopKernelManager
+
+    env = kernel_env(tmp_path_factory)
+
+    async def scenario():
+        km = AsyncIOLoopKernelManager(kernel_name="python3")
+        await km.start_kernel(env=env)
+        km.start_restarter()  # polls the kernel on this loop, as jupyter_server's does
+        kc = BlockingKernelClient(connection_file=km.connection_file)
+        kc.load_connection_file()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=TIMEOUT)
+            assert execute(kc, "%load_ext memtrack")["content"]["status"] == "ok"
+            execute(kc, "%memtrack on")
+            execute(kc, "before_death = bytearray(20_000_000)")
+            execute(kc, "%%memtrack --quiet --label deep\nalso = 1")
+            pid_before = km.provisioner.pid
+            restarted = []
+            km.add_restart_callback(lambda: restarted.append(1), "restart")
+            kc.execute(
+                "import os, signal, time\n"
+                "doomed = bytearray(60_000_000)\n"
+                "time.sleep(0.5)\n"
+                "os.kill(os.getpid(), signal.SIGKILL)\n"
+            )
+            for _ in range(600):  # the restarter polls every 3 s
+                await asyncio.sleep(0.1)
+                if restarted and await km.is_alive():
+                    break
+            assert restarted, "jupyter_client's restarter did not restart the kernel"
+            assert km.provisioner.pid != pid_before
+            kc.wait_for_ready(timeout=TIMEOUT)
+            assert execute(kc, "%load_ext memtrack")["content"]["status"] == "ok"
+            return pid_before, _died(kc)
+        finally:
+            km.stop_restarter()
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    pid_before, (died, earlier, _) = asyncio.run(scenario())
+    (record,) = died
+    assert record["died"]["oom_killed"] is False  # a SIGKILL, not the OOM killer
+    assert record["died"]["pid"] == pid_before
+    assert record["died"]["peak"] >= 60 * MB + record["rss_before"]
+    assert record["mode"] == "light" and record["duration_s"] >= 0.3
+    assert record["died"]["memory_limit"] and record["died"]["last_sample_at"]
+    # Every earlier row is still there (the spool): the died session holds the cells
+    # recorded before the kill.
+    (session,) = earlier
+    assert session["ended"] == "died" and session["pid"] == pid_before
+    counts = [r["execution_count"] for r in session["records"]]
+    assert [r["label"] for r in session["records"]] == [None, "deep"], counts
+    assert record["execution_count"] == counts[-1] + 1  # the cell after them
 
 
 def _own_memory_cgroup() -> Path:
