@@ -220,7 +220,9 @@ class LiveSampler:
         usage = self.limits.usage()
         usage = now_rss if usage is None else usage
         line = guard * limit
-        if usage >= line and not cell.guard_tripped:
+        if usage >= line and not cell.guard_tripped and self._current() is cell:
+            # (Checked again just before: an interrupt meant for this cell must not reach the
+            # next one. Outside a cell ipykernel ignores SIGINT, so a late one does nothing.)
             cell.guard_tripped = True
             with contextlib.suppress(Exception):
                 print(
