@@ -116,6 +116,7 @@ valgrind:
 
 bench: setup $(STAMPS)/ui-deps $(STAMPS)/bench-peers chromium valgrind
 	$(PY) bench/run.py
+	$(PY) bench/client.py
 	$(PY) bench/instructions.py
 	$(PY) bench/peers.py
 	cd ui-tests && jlpm playwright test -c playwright.bench.config.js
