@@ -4,6 +4,7 @@ machines here have it) and a v2 hierarchy laid out in a directory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from datetime import datetime
@@ -189,81 +190,78 @@ def _own_memory_cgroup() -> Path:
     raise AssertionError("these machines have the cgroup v1 memory controller; this one has not")
 
 
-def test_a_kernel_killed_by_the_oom_killer_says_so(tmp_path_factory):
-    parent = _own_memory_cgroup()
-    group = parent / f"memtrack-test-{os.getpid()}"
+@contextlib.contextmanager
+def _memory_group(name: str, limit: int):
+    """A child memory cgroup (v1) of the test's own, with ``limit``; removed afterwards."""
+    group = _own_memory_cgroup() / f"memtrack-{name}-{os.getpid()}"
     group.mkdir()
     try:
-        (group / "memory.limit_in_bytes").write_text(str(400 * 1024 * 1024))
-        with real_kernel(tmp_path_factory) as (km, kc):
-            (group / "cgroup.procs").write_text(str(km.provisioner.pid))
-            assert execute(kc, "%load_ext memtrack")["content"]["status"] == "ok"
-            limit = execute(kc, "%memtrack guard")["iopub"]
-            text = "".join(m["content"].get("text", "") for m in limit if m["msg_type"] == "stream")
-            assert "cgroup-v1" in text and "419.4 MB" in text, text  # the group's limit
-            execute(kc, "%memtrack on")
-            kc.execute(
-                "import time\n"
-                "oom_chunks = []\n"
-                "for _ in range(100):\n"
-                "    oom_chunks.append(bytearray(20_000_000))\n"
-                "    time.sleep(0.05)\n"
-            )
-            _wait_dead(km, timeout=60)
-            _restart(km, kc)
-            (record,), _, _ = _died(kc)
-            assert record["died"]["oom_killed"] is True
-            assert record["died"]["memory_limit"] == 400 * 1024 * 1024
-            assert record["died"]["limit_source"] == "cgroup-v1"
-            assert record["died"]["peak"] >= 200 * MB
-            datetime.fromisoformat(record["died"]["last_sample_at"])
+        (group / "memory.limit_in_bytes").write_text(str(limit))
+        yield group
     finally:
-        for _ in range(50):
+        for _ in range(50):  # its last process may still be exiting
             try:
                 group.rmdir()
                 break
             except OSError:
                 time.sleep(0.1)
+
+
+def test_a_kernel_killed_by_the_oom_killer_says_so(tmp_path_factory):
+    with (
+        _memory_group("oom", 400 * 1024 * 1024) as group,
+        real_kernel(tmp_path_factory) as (km, kc),
+    ):
+        (group / "cgroup.procs").write_text(str(km.provisioner.pid))
+        assert execute(kc, "%load_ext memtrack")["content"]["status"] == "ok"
+        limit = execute(kc, "%memtrack guard")["iopub"]
+        text = "".join(m["content"].get("text", "") for m in limit if m["msg_type"] == "stream")
+        assert "cgroup-v1" in text and "419.4 MB" in text, text  # the group's limit
+        execute(kc, "%memtrack on")
+        kc.execute(
+            "import time\n"
+            "oom_chunks = []\n"
+            "for _ in range(100):\n"
+            "    oom_chunks.append(bytearray(20_000_000))\n"
+            "    time.sleep(0.05)\n"
+        )
+        _wait_dead(km, timeout=60)
+        _restart(km, kc)
+        (record,), _, _ = _died(kc)
+        assert record["died"]["oom_killed"] is True
+        assert record["died"]["memory_limit"] == 400 * 1024 * 1024
+        assert record["died"]["limit_source"] == "cgroup-v1"
+        assert record["died"]["peak"] >= 200 * MB
+        datetime.fromisoformat(record["died"]["last_sample_at"])
 
 
 def test_the_guard_interrupts_a_cell_before_the_limit(tmp_path_factory):
-    parent = _own_memory_cgroup()
-    group = parent / f"memtrack-guard-{os.getpid()}"
-    group.mkdir()
-    try:
-        (group / "memory.limit_in_bytes").write_text(str(400 * 1024 * 1024))
-        with real_kernel(tmp_path_factory) as (km, kc):
-            (group / "cgroup.procs").write_text(str(km.provisioner.pid))
-            assert execute(kc, "%load_ext memtrack")["content"]["status"] == "ok"
-            execute(kc, "%memtrack guard 60%")
-            reply = execute(
-                kc,
-                "import time\n"
-                "guard_chunks = []\n"
-                "for _ in range(100):\n"
-                "    guard_chunks.append(bytearray(10_000_000))\n"
-                "    time.sleep(0.05)\n",
-            )
-            assert reply["content"]["status"] == "error"
-            assert reply["content"]["ename"] == "KeyboardInterrupt"
-            text = "".join(
-                m["content"].get("text", "") for m in reply["iopub"] if m["msg_type"] == "stream"
-            )
-            assert "memtrack guard" in text and "60%" in text, text
-            assert km.is_alive()  # interrupted, not killed
-            size = execute(kc, "print(len(guard_chunks))")["iopub"]
-            kept = int(
-                "".join(m["content"].get("text", "") for m in size if m["msg_type"] == "stream")
-            )
-            assert 5 <= kept < 40, kept
-            km.shutdown_kernel(now=True)
-    finally:
-        for _ in range(50):
-            try:
-                group.rmdir()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with (
+        _memory_group("guard", 400 * 1024 * 1024) as group,
+        real_kernel(tmp_path_factory) as (km, kc),
+    ):
+        (group / "cgroup.procs").write_text(str(km.provisioner.pid))
+        assert execute(kc, "%load_ext memtrack")["content"]["status"] == "ok"
+        execute(kc, "%memtrack guard 60%")
+        reply = execute(
+            kc,
+            "import time\n"
+            "guard_chunks = []\n"
+            "for _ in range(100):\n"
+            "    guard_chunks.append(bytearray(10_000_000))\n"
+            "    time.sleep(0.05)\n",
+        )
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        text = "".join(
+            m["content"].get("text", "") for m in reply["iopub"] if m["msg_type"] == "stream"
+        )
+        assert "memtrack guard" in text and "60%" in text, text
+        assert km.is_alive()  # interrupted, not killed
+        size = execute(kc, "print(len(guard_chunks))")["iopub"]
+        kept = int("".join(m["content"].get("text", "") for m in size if m["msg_type"] == "stream"))
+        assert 5 <= kept < 40, kept
+        km.shutdown_kernel(now=True)
 
 
 def test_a_clean_shutdown_removes_the_kernels_files(tmp_path_factory):
