@@ -678,3 +678,22 @@ def test_light_variables_include_globals_a_called_function_rebinds(shell):
     run(shell, "pass")  # the last cell's Out/_ history holds nothing of gl_load either
     gc.collect()
     assert func() is None
+
+
+def test_what_an_import_brings_is_one_row_below_the_data(shell):
+    """Issue 19: a cell that imports modules and makes 200k strings shows the strings first and
+    the import's functions, classes and modules as one row; a cell defining one function keeps
+    its own row."""
+    from memtrack.measure.type_counts import CODE_ROW, CODE_TYPES
+
+    code = "import xml.dom.minidom, http.cookiejar\ngrouped = [str(i) for i in range(200_000)]"
+    assert run(shell, "%%memtrack --quiet\n" + code).success
+    types = last()["types"]
+    assert types[0]["type"] == "str" and types[0]["count_delta"] >= 200_000
+    (row,) = [t for t in types if t["type"] == CODE_ROW]
+    assert row["count_delta"] >= 100 and {"function", "type"} <= set(row["group"])
+    assert not [t for t in types if t["type"] in CODE_TYPES]  # none left on its own
+    record_validator().validate(last())
+    assert run(shell, "%%memtrack --quiet\ndef one_def():\n    return 1\nkept = [1] * 10").success
+    assert CODE_ROW not in [t["type"] for t in last()["types"]]
+    shell.user_ns.pop("grouped", None)

@@ -70,6 +70,56 @@ def active_counter() -> TypeCounter | None:
     return _active
 
 
+# What an import or a class definition brings: shown as one row, so that the types that hold the
+# cell's data are not pushed out of the table (a cell with an import: "function +9076, type +785").
+CODE_TYPES = frozenset(
+    {
+        "function",
+        "type",
+        "module",
+        "code",
+        "cell",
+        "method",
+        "property",
+        "classmethod",
+        "staticmethod",
+        "method_descriptor",
+        "classmethod_descriptor",
+        "getset_descriptor",
+        "member_descriptor",
+        "wrapper_descriptor",
+        "builtin_function_or_method",
+        "mappingproxy",
+        "ModuleSpec",
+        "SourceFileLoader",
+        "ExtensionFileLoader",
+        "FileFinder",
+    }
+)
+CODE_GROUP_MIN = 50  # objects of those types before they are grouped (one def stays a row)
+CODE_ROW = "code (functions, classes, modules)"
+CODE_GROUP_NAMES = 6  # type names listed in the merged row (the record stays within 2 KB)
+
+
+def group_code_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of :data:`CODE_TYPES` merged into one, listing the first ``CODE_GROUP_NAMES`` of them
+    in ``group`` (most first), when they count at least ``CODE_GROUP_MIN`` objects together;
+    other rows as they are."""
+    code = [r for r in rows if r["type"] in CODE_TYPES]
+    if sum(r["count_delta"] for r in code) < CODE_GROUP_MIN:
+        return rows
+    code.sort(key=lambda r: r["count_delta"], reverse=True)
+    merged = {
+        "type": CODE_ROW,
+        "count_delta": sum(r["count_delta"] for r in code),
+        "size_delta": sum(r["size_delta"] or 0 for r in code),
+        "sampled": any(r["sampled"] for r in code),
+        "size_estimated": any(r["size_estimated"] for r in code),
+        "group": [r["type"] for r in code][:CODE_GROUP_NAMES],
+    }
+    return [r for r in rows if r["type"] not in CODE_TYPES] + [merged]
+
+
 class TypeCounter:
     def __init__(self) -> None:
         self.method: str | None = None  # None while usable
@@ -223,6 +273,7 @@ class TypeCounter:
                     "size_estimated": False,
                 }
             )
+        rows = group_code_rows(rows)
         rows.sort(key=lambda r: (r["size_delta"] or 0, r["count_delta"]), reverse=True)
         return rows[:top], method
 
