@@ -7,20 +7,17 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IDisposable } from '@lumino/disposable';
 
 import { CellMetadataSync, IMetadataCell, seedFromCells } from './cellMetadata';
-import { KernelBridge } from './kernelBridge';
-import { MemtrackModel } from './model';
-import { TrackingMode } from './tokens';
+import { IKernelBridgeOptions, KernelBridge } from './kernelBridge';
 
-export interface INotebookFollowerOptions {
+/**
+ * The bridge's settings, passed on to each notebook's bridge (the session and
+ * key are the follower's to give), and the notebooks to follow.
+ */
+export interface INotebookFollowerOptions extends Omit<
+  IKernelBridgeOptions,
+  'sessionContext' | 'key'
+> {
   notebooks: INotebookTracker;
-  model: MemtrackModel;
-  autoLoad: () => boolean;
-  autoTrack: () => TrackingMode;
-  version: string;
-  /** The leakThreshold setting, sent to every kernel. */
-  leakThreshold?: () => number;
-  /** The memoryGuard setting as a share of the limit (null: off), sent to every kernel. */
-  memoryGuard?: () => number | null;
   /** The cellMetadata setting: save each cell's runs in its metadata (off when absent). */
   cellMetadata?: () => boolean;
 }

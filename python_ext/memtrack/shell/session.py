@@ -64,6 +64,20 @@ def runtime_dir() -> str | None:
         return None
 
 
+def _read_or_set_aside(path: str, read: Any, not_ours: type[Exception], what: str) -> Any:
+    """``read(path)``, or None with one warning line: a file that is not ours (``not_ours``:
+    truncated, foreign, newer) is also renamed out of the way, never deleted."""
+    try:
+        return read(path)
+    except not_ours as e:
+        _warn(f"ignoring {what}: {e}")
+        with contextlib.suppress(OSError):
+            _warn(f"kept it as {set_aside(path)}")
+    except Exception as e:
+        _warn(f"could not read {what} ({type(e).__name__}: {e})")
+    return None
+
+
 def died_record(state: FlightState) -> dict[str, Any]:
     """The record of the cell during which the previous process died."""
     now_kills = oom_kills_at(state.oom_file)
@@ -126,24 +140,12 @@ class KernelSession:
         with contextlib.suppress(Exception):
             remove_stale(self.directory or "")
         died = None
-        try:
-            state = read_flight(flight_path)
-            if state is not None and state.state == RUNNING and state.pid != os.getpid():
-                died = died_record(state)
-        except FlightError as e:
-            _warn(f"ignoring the flight record: {e}")
-            with contextlib.suppress(OSError):
-                _warn(f"kept it as {set_aside(flight_path)}")
-        except Exception as e:
-            _warn(f"could not read the flight record ({type(e).__name__}: {e})")
-        try:
-            self.earlier = read_sessions(spool_path)
-        except SpoolError as e:
-            _warn(f"ignoring the history spool: {e}")
-            with contextlib.suppress(OSError):
-                _warn(f"kept it as {set_aside(spool_path)}")
-        except Exception as e:
-            _warn(f"could not read the history spool ({type(e).__name__}: {e})")
+        state = _read_or_set_aside(flight_path, read_flight, FlightError, "the flight record")
+        if state is not None and state.state == RUNNING and state.pid != os.getpid():
+            died = died_record(state)
+        self.earlier = (
+            _read_or_set_aside(spool_path, read_sessions, SpoolError, "the history spool") or []
+        )
         if died is not None and self.earlier:
             self.earlier[-1].ended = "died"
         try:
