@@ -142,12 +142,14 @@ def _last_record(ip: InteractiveShell) -> dict:
 
 
 def _parse_light(_out: str, ip: InteractiveShell) -> tuple[int | None, int | None]:
+    """Delta: the allocated metric (``alloc_delta``); peak: the RSS's above the cell's start
+    (light mode has no allocated peak until an engine sees every allocation). Never one metric
+    standing in for the other: a record without it reads n/a."""
     r = _last_record(ip)
-    before = r.get("rss_before")
-    if before is None or r.get("rss_after") is None:
-        return None, None
-    peak = r.get("rss_peak")
-    return r["rss_after"] - before, (peak - before if peak is not None else None)
+    before, peak = r.get("rss_before"), r.get("rss_peak")
+    return r.get("alloc_delta"), (
+        peak - before if peak is not None and before is not None else None
+    )
 
 
 def _parse_deep(_out: str, ip: InteractiveShell) -> tuple[int | None, int | None]:
@@ -672,6 +674,15 @@ def _meminfo_total() -> int | None:
     return None
 
 
+# Which metric each memtrack figure is (the rows say it: one figure, one meaning).
+METRIC_OF = {
+    ("light", "delta"): "allocated",
+    ("light", "peak"): "RSS",
+    ("deep", "delta"): "traced",
+    ("deep", "peak"): "traced",
+}
+
+
 def check_targets(tools: list[Tool], costs: dict[str, Cost], accs: dict[str, dict]) -> None:
     print("targets:")
     by_key = {t.key: t for t in tools}
@@ -714,14 +725,14 @@ def check_targets(tools: list[Tool], costs: dict[str, Cost], accs: dict[str, dic
                 if abs(truth.delta) >= 10e6:
                     e = error_pct(rec.delta, truth.delta, truth.size)
                     row(
-                        f"{key} delta within 2%: {where}",
+                        f"{key} delta ({METRIC_OF[key, 'delta']}) within 2%: {where}",
                         "n/a" if e is None else f"{e:+.2f}%",
                         "|error| <= 2%",
                         e is not None and abs(e) <= 2,
                     )
                 e = error_pct(rec.peak, truth.peak, truth.size)
                 row(
-                    f"{key} peak within 5%: {where}",
+                    f"{key} peak ({METRIC_OF[key, 'peak']}) within 5%: {where}",
                     "n/a" if e is None else f"{e:+.2f}%",
                     "|error| <= 5%",
                     e is not None and abs(e) <= 5,
@@ -823,8 +834,13 @@ def report(tools: list[Tool], costs: dict[str, Cost], accs: dict[str, dict], too
         f"{ACCURACY_SLOW_S:.0f} s per cell); error = (reported - truth) / size, size = "
         "the largest amount the cell allocates or frees. Ground truth from `sys.getsizeof` of the "
         "objects (`b'x' * n` and `[None] * n` touch every page they allocate). n/a: the tool "
-        "shows no such number. The heap is not trimmed here: RSS-based readings (memtrack "
-        "light, ipython_memory_usage, %memit) meet the allocator as the session has it. Once "
+        "shows no such number. Which metric each figure is: memtrack light's delta is the "
+        "allocated metric (what the allocators hold for live blocks: glibc's mallinfo2), its "
+        "peak the RSS's above the cell's start; memtrack deep's are traced (tracemalloc); "
+        "ipython_memory_usage and %memit read the RSS, memray its own allocation records, "
+        "pympler the sizes of the objects it finds. The heap is not trimmed here: RSS-based "
+        "readings (memtrack light's peak, ipython_memory_usage, %memit) meet the allocator as "
+        "the session has it. Once "
         "glibc holds a big enough freed block (below its mmap threshold, which grows up to "
         "32 MiB after such frees, or a large free chunk after big structures went away), it "
         "serves new blocks from it and keeps freed ones for reuse: the process's RSS does not "
@@ -859,7 +875,8 @@ def report(tools: list[Tool], costs: dict[str, Cost], accs: dict[str, dict], too
         "- **none**: the cell as is. memtrack stays loaded (tracking off) in every run, as do the "
         "other extensions (their hooks off).",
         "- **memtrack light**: `%memtrack on` before the cell, `%memtrack off` after; delta "
-        "`rss_after - rss_before`, peak `rss_peak - rss_before` from the record the sidebar gets.",
+        "`alloc_delta` (the allocated metric), peak `rss_peak - rss_before` (the RSS's) from the "
+        "record the sidebar gets.",
         "- **memtrack deep**: `%%memtrack` on the cell (summary printed, no frontend); "
         "`traced_delta`, `traced_peak` of its record.",
         "- **tracemalloc (ref.)**: `tracemalloc.start(1)` in `pre_run_cell`, `stop()` in "

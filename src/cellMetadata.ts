@@ -309,7 +309,8 @@ export function writeRecords(
 ): number {
   const byCell = new Map<string, IMemtrackRecord[]>();
   for (const record of records) {
-    if (record.cell_id && !record.saved) {
+    // A release ran in no cell: it is no run of one (and the saved format has no such mode).
+    if (record.cell_id && !record.saved && record.mode !== 'release') {
       const list = byCell.get(record.cell_id) ?? [];
       list.push(record);
       byCell.set(record.cell_id, list);

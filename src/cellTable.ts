@@ -8,7 +8,14 @@ import { TranslationBundle } from '@jupyterlab/translation';
 
 import { IColumn, recordRow, SortKey, spacerRow, tableColumns, tableHead } from './cellTableRows';
 import { Units } from './format';
-import { IMemtrackRecord, recordDelta, recordPeak } from './record';
+import {
+  currentLeakKeys,
+  holdsCurrentLeak,
+  IMemtrackRecord,
+  Metric,
+  recordDelta,
+  recordPeak
+} from './record';
 
 export type { SortKey } from './cellTableRows';
 
@@ -18,15 +25,15 @@ export interface ICellTableOptions {
   onActivate: (record: IMemtrackRecord) => void;
 }
 
-/** Sort value of a record for a key; records without a value sort last. */
-export function sortValue(record: IMemtrackRecord, key: SortKey): number | null {
+/** Sort value of a record for a key, in the metric shown; records without a value sort last. */
+export function sortValue(record: IMemtrackRecord, key: SortKey, metric: Metric): number | null {
   switch (key) {
     case 'order':
       return record.seq;
     case 'delta':
-      return recordDelta(record);
+      return recordDelta(record, metric);
     case 'peak':
-      return recordPeak(record);
+      return recordPeak(record, metric);
     case 'duration':
       return record.duration_s;
   }
@@ -36,7 +43,8 @@ export function sortValue(record: IMemtrackRecord, key: SortKey): number | null 
 export function sortRecords(
   records: IMemtrackRecord[],
   key: SortKey,
-  descending: boolean
+  descending: boolean,
+  metric: Metric
 ): IMemtrackRecord[] {
   if (key === 'order') {
     // History order is the records' position, not their seq: seq starts again at 1
@@ -45,8 +53,8 @@ export function sortRecords(
   }
   const indexed = records.map((record, index) => ({ record, index }));
   indexed.sort((a, b) => {
-    const va = sortValue(a.record, key);
-    const vb = sortValue(b.record, key);
+    const va = sortValue(a.record, key, metric);
+    const vb = sortValue(b.record, key, metric);
     if (va === null || vb === null) {
       return va === vb ? a.index - b.index : va === null ? 1 : -1;
     }
@@ -54,6 +62,11 @@ export function sortRecords(
     return order || a.index - b.index;
   });
   return indexed.map(item => item.record);
+}
+
+/** Whether two sets of leak keys are the same suspects. */
+function sameKeys(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return a.size === b.size && [...a].every(key => b.has(key));
 }
 
 /** Which run of its cell each record is (1-based), by cell id; null for a cell's only run. */
@@ -96,7 +109,7 @@ export class CellTable {
     this._trans = options.trans;
     this._onActivate = options.onActivate;
     this.node.className = 'jp-Memtrack-table';
-    this._columns = tableColumns(this._trans);
+    this._columns = tableColumns(this._trans, this._metric);
   }
 
   get sortKey(): SortKey {
@@ -143,18 +156,23 @@ export class CellTable {
       // Big numbers first is what people look for; history order reads oldest first.
       this._descending = key !== 'order';
     }
-    this.render(this._records, this._units);
+    this.render(this._records, this._units, this._metric);
   }
 
-  /** Rebuild the table for these records. */
-  render(records: IMemtrackRecord[], units: Units): void {
+  /** Rebuild the table for these records, with Delta and Peak in `metric`. */
+  render(records: IMemtrackRecord[], units: Units, metric: Metric): void {
     this._records = records;
     this._units = units;
+    if (metric !== this._metric) {
+      this._metric = metric;
+      this._columns = tableColumns(this._trans, metric);
+    }
+    this._current = currentLeakKeys(records);
     this._runs = runNumbers(records);
     this._cellIds = new Set(
       records.map(record => record.cell_id).filter((id): id is string => !!id)
     );
-    this._sorted = sortRecords(records, this._sortKey, this._descending);
+    this._sorted = sortRecords(records, this._sortKey, this._descending, metric);
     this._indexOf = new Map(this._sorted.map((record, index) => [record, index]));
     this._rows.clear();
     this._start = this._end = 0;
@@ -174,9 +192,11 @@ export class CellTable {
 
   /**
    * Add the records past the ones shown, at the end: cheap when the table is in
-   * history order and none of them starts a re-run marking; otherwise a full render.
+   * history order, none of them starts a re-run marking and the current leak
+   * suspects are the same (a release, or a new suspect, changes which earlier
+   * rows are highlighted); otherwise a full render.
    */
-  append(records: IMemtrackRecord[], units: Units): void {
+  append(records: IMemtrackRecord[], units: Units, metric: Metric): void {
     const shown = this._records.length;
     const added = records.slice(shown);
     const inOrder = this._sortKey === 'order' && !this._descending;
@@ -184,11 +204,13 @@ export class CellTable {
       added.length === 0 ||
       !inOrder ||
       units !== this._units ||
+      metric !== this._metric ||
+      !sameKeys(currentLeakKeys(records), this._current) ||
       !this._body ||
       this._windowed !== records.length > WINDOW_THRESHOLD ||
       this._rerunsACell(added)
     ) {
-      this.render(records, units);
+      this.render(records, units, metric);
       return;
     }
     this._records = records;
@@ -399,6 +421,8 @@ export class CellTable {
     return recordRow(record, {
       columns: this._columns,
       units: this._units,
+      metric: this._metric,
+      leaking: holdsCurrentLeak(record, this._current),
       run: this._runs.get(record) ?? null,
       trans: this._trans,
       onActivate: activated => this._onActivate(activated),
@@ -455,6 +479,9 @@ export class CellTable {
   /** The cells the shown records ran: a new run of one of them renumbers its runs. */
   private _cellIds = new Set<string>();
   private _units: Units = 'decimal';
+  private _metric: Metric = 'rss';
+  /** The leak suspects current after the latest record (see currentLeakKeys). */
+  private _current: ReadonlySet<string> = new Set();
   private _sortKey: SortKey = 'order';
   private _descending = false;
   private _body: HTMLTableSectionElement | null = null;

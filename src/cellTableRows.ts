@@ -7,8 +7,25 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { deathSummary } from './death';
-import { formatBytes, formatDelta, formatDuration, recordTitle, sizeClass, Units } from './format';
-import { IMemtrackRecord, isDeathRecord, recordDelta, recordPeak } from './record';
+import {
+  formatBytes,
+  formatDelta,
+  formatDuration,
+  MISSING,
+  recordTitle,
+  sizeClass,
+  Units
+} from './format';
+import { columnHelp, metricName, missingReason, releaseSummary, rssColumnHelp } from './metric';
+import {
+  IMemtrackRecord,
+  isDeathRecord,
+  isReleaseRecord,
+  Metric,
+  recordDelta,
+  recordLevel,
+  recordPeak
+} from './record';
 
 export type SortKey = 'order' | 'delta' | 'peak' | 'duration';
 
@@ -16,17 +33,30 @@ export interface IColumn {
   /** The sort this column's header button selects; null: not sortable. */
   key: SortKey | null;
   title: string;
+  /** What the column's figures are (the header's tooltip). */
+  help: string;
   numeric: boolean;
 }
 
-/** The table's columns, in order: recordRow writes one cell per column. */
-export function tableColumns(trans: TranslationBundle): IColumn[] {
+/** The table's columns for a metric, in order: recordRow writes one cell per column. */
+export function tableColumns(trans: TranslationBundle, metric: Metric): IColumn[] {
+  const help = columnHelp(metric, trans);
   return [
-    { key: 'order', title: trans.__('Cell'), numeric: false },
-    { key: 'delta', title: trans.__('Delta'), numeric: true },
-    { key: 'peak', title: trans.__('Peak'), numeric: true },
-    { key: null, title: trans.__('RSS'), numeric: true },
-    { key: 'duration', title: trans.__('Time'), numeric: true }
+    {
+      key: 'order',
+      title: trans.__('Cell'),
+      help: trans.__('The cell, as [execution count] label; a release from the leak list'),
+      numeric: false
+    },
+    { key: 'delta', title: trans.__('Delta'), help: help.delta, numeric: true },
+    { key: 'peak', title: trans.__('Peak'), help: help.peak, numeric: true },
+    { key: null, title: trans.__('RSS'), help: rssColumnHelp(trans), numeric: true },
+    {
+      key: 'duration',
+      title: trans.__('Time'),
+      help: trans.__("Time: the cell's wall-clock duration"),
+      numeric: true
+    }
   ];
 }
 
@@ -48,6 +78,7 @@ export function tableHead(options: ITableHeadOptions): HTMLElement {
   for (const column of columns) {
     const th = document.createElement('th');
     th.scope = 'col';
+    th.title = column.help;
     if (column.numeric) {
       th.classList.add('jp-Memtrack-numeric');
     }
@@ -58,7 +89,8 @@ export function tableHead(options: ITableHeadOptions): HTMLElement {
       const button = document.createElement('button');
       button.className = 'jp-Memtrack-sort';
       button.textContent = column.title;
-      button.title = trans.__('Sort by %1', column.title);
+      // The button covers the header: its tooltip says what the column is, then what it does.
+      button.title = `${column.help}\n${trans.__('Sort by %1', column.title)}`;
       button.addEventListener('click', () => onSort(key));
       th.append(button);
       if (key === sortKey) {
@@ -86,6 +118,10 @@ export function spacerRow(columnCount: number): HTMLTableRowElement {
 export interface IRecordRowOptions {
   columns: readonly IColumn[];
   units: Units;
+  /** The metric of the Delta and Peak columns. */
+  metric: Metric;
+  /** Whether the record reported a leak suspect that is still current (highlighted). */
+  leaking: boolean;
   /** Which run of its cell the record is; null for a cell's only run. */
   run: number | null;
   trans: TranslationBundle;
@@ -93,6 +129,43 @@ export interface IRecordRowOptions {
   onActivate: (record: IMemtrackRecord) => void;
   /** A key was pressed on the (focusable) row. */
   onKey: (event: KeyboardEvent, record: IMemtrackRecord) => void;
+}
+
+/** A numeric cell: the figure, or "—" with why the record lacks it. */
+interface IFigure {
+  text: string;
+  /** The cell's tooltip: the exact figure and its metric, or why it is missing. */
+  title: string;
+}
+
+function figure(
+  record: IMemtrackRecord,
+  options: IRecordRowOptions,
+  which: 'delta' | 'peak'
+): IFigure {
+  const { metric, units, trans } = options;
+  const value = which === 'delta' ? recordDelta(record, metric) : recordPeak(record, metric);
+  if (value === null) {
+    return { text: MISSING, title: missingReason(record, metric, which, trans) };
+  }
+  const name = metricName(metric, trans);
+  const bytes = value.toLocaleString('en-US');
+  return which === 'delta'
+    ? {
+        text: formatDelta(value, units),
+        title: trans.__('%1 delta: %2 bytes', name, value > 0 ? `+${bytes}` : bytes)
+      }
+    : {
+        text: formatBytes(value, units),
+        title:
+          metric === 'rss' && record.rss_peak_scope === 'process'
+            ? trans.__(
+                "%1 peak above the start: %2 bytes at most (the process's lifetime peak: it could not be reset for the cell)",
+                name,
+                bytes
+              )
+            : trans.__('%1 peak above the start: %2 bytes', name, bytes)
+      };
 }
 
 /** The row of one record: title, delta, peak, RSS and time, with notes as its tooltip. */
@@ -104,10 +177,11 @@ export function recordRow(
   const row = document.createElement('tr');
   row.className = 'jp-Memtrack-row';
   row.tabIndex = 0;
-  const delta = recordDelta(record);
+  const delta = recordDelta(record, options.metric);
   row.dataset.size = sizeClass(delta);
   row.dataset.seq = String(record.seq);
-  if (record.leaks.length) {
+  row.dataset.metric = options.metric;
+  if (options.leaking) {
     row.classList.add('jp-Memtrack-leaking');
   }
   const notes: string[] = [];
@@ -125,21 +199,33 @@ export function recordRow(
     if (run !== null) {
       title += ` ${trans.__('(run %1)', run)}`;
     }
-    const cells = [
-      title,
-      formatDelta(delta, units),
-      formatBytes(recordPeak(record), units),
-      formatBytes(record.rss_after, units),
-      formatDuration(record.duration_s)
+    const rss = recordLevel(record, 'rss');
+    const cells: IFigure[] = [
+      { text: title, title: '' },
+      figure(record, options, 'delta'),
+      figure(record, options, 'peak'),
+      rss === null
+        ? { text: MISSING, title: missingReason(record, 'rss', 'delta', trans) }
+        : { text: formatBytes(rss, units), title: '' },
+      { text: formatDuration(record.duration_s), title: '' }
     ];
-    cells.forEach((text, i) => {
+    cells.forEach((cell, i) => {
       const td = document.createElement('td');
-      td.textContent = text;
+      td.textContent = cell.text;
+      if (cell.title) {
+        td.title = cell.title;
+      }
       if (columns[i].numeric) {
         td.classList.add('jp-Memtrack-numeric');
       }
       row.append(td);
     });
+  }
+  if (isReleaseRecord(record)) {
+    // Not a cell: what the leak list released, so that the history follows what it freed.
+    // Its label says so ("release: delete Out[12], _12 and _"); the style sets it apart.
+    row.classList.add('jp-Memtrack-releaseRow');
+    notes.push(releaseSummary(record, units, trans));
   }
   if (record.saved) {
     // A run read back from the notebook's cell metadata, not from the kernel.

@@ -5,10 +5,13 @@ const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
 export type Units = 'decimal' | 'binary';
 
-/** Bytes as a short string: 1234567 -> "1.2 MB" (decimal) or "1.2 MiB" (binary). */
+/** What a figure that was not measured shows (never another figure in its place). */
+export const MISSING = '—';
+
+/** Bytes as a short string: 1234567 -> "1.2 MB" (decimal) or "1.2 MiB" (binary); null "—". */
 export function formatBytes(bytes: number | null | undefined, units: Units = 'decimal'): string {
   if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) {
-    return '–';
+    return MISSING;
   }
   const base = units === 'binary' ? 1024 : 1000;
   const names = units === 'binary' ? BINARY_UNITS : DECIMAL_UNITS;
@@ -41,11 +44,18 @@ export function formatDuration(seconds: number): string {
   return `${minutes} min ${Math.round(seconds - minutes * 60)} s`;
 }
 
-/** The x-axis name of a record: "[12] label" or "[12]". */
+/**
+ * The x-axis name of a record: "[12] label" or "[12]"; a release (no cell, no
+ * execution count) by its label alone, "release: delete Out[12], _12 and _".
+ */
 export function recordTitle(record: {
   execution_count: number | null;
   label: string | null;
+  mode?: string;
 }): string {
+  if (record.mode === 'release') {
+    return record.label ?? 'release';
+  }
   const count = record.execution_count === null ? '[ ]' : `[${record.execution_count}]`;
   return record.label ? `${count} ${record.label}` : count;
 }

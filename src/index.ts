@@ -15,6 +15,7 @@ import { BadgeUpdater, renderBadges } from './badges';
 import { addCommands, addPaletteItems } from './commands';
 import { HeadroomWarning } from './headroomWarning';
 import { memoryIcon } from './icons';
+import { resolveMetric } from './metric';
 import { MemtrackModel } from './model';
 import { NotebookFollower } from './notebookFollower';
 import { followSettingRegistry, guardShare, SettingsState } from './settings';
@@ -111,9 +112,12 @@ const plugin: JupyterFrontEndPlugin<IMemtrackModel> = {
     const badges = new BadgeUpdater(key => {
       const panel = follower.panel(key);
       if (panel) {
-        renderBadges(panel, model.records(key), {
+        const records = model.records(key);
+        renderBadges(panel, records, {
           enabled: settings.value.badges,
           units: settings.value.byteUnits,
+          // The sidebar's metric for this notebook: the badges show the same figure.
+          metric: resolveMetric(settings.value.metric, records),
           trans
         });
       }

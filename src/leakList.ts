@@ -12,7 +12,7 @@ import { Widget } from '@lumino/widgets';
 import { formatBytes, formatDelta, Units } from './format';
 import type { ILeakRequests } from './kernelBridge';
 import { IReleaseResult, IWhyResult } from './protocol';
-import { IMemtrackRecord } from './record';
+import { IMemtrackRecord, isReleaseRecord } from './record';
 
 /** A leak suspect as the kernel describes it; every field is optional on the wire. */
 export interface ILeakSuspect {
@@ -111,10 +111,14 @@ export class LeakList {
     const latest = records[records.length - 1];
     if (latest !== this._latest) {
       // Answers about an older state would mislead: start over (requests in flight stay).
+      // A release's own record carries the suspects the kernel re-evaluated after it, the same
+      // as its answer: the notice saying what it freed stays.
       this._latest = latest;
       this._why.clear();
       this._override = null;
-      this._setNotice('', 'done');
+      if (!latest || !isReleaseRecord(latest)) {
+        this._setNotice('', 'done');
+      }
     }
     this._units = units;
     this._draw();

@@ -45,13 +45,15 @@ export function byteTicks(
 
 export interface IPlotOptions {
   units: Units;
-  /** Axis titles, translated by the caller. */
+  /** Trace and axis titles, translated by the caller; plain text (escaped here). */
   metricTitle: string;
   peakTitle: string;
   deltaTitle: string;
   leakTitle: string;
   /** The legend name of the death markers (translated). */
   deathTitle?: string;
+  /** The legend name of the release markers (translated). */
+  releaseTitle?: string;
   /** What the separators' labels say (translated): a restart, a death, the end of the saved runs. */
   separatorTitles?: Record<IPlotSeparator['kind'], string>;
   /** The memory limit, drawn as a horizontal line when near the data (RSS plot only). */
@@ -151,9 +153,11 @@ export async function renderPlot(
     {
       type: 'scatter',
       mode: markers ? 'lines+markers' : 'lines',
-      name: options.metricTitle,
+      name: escapePlotlyText(options.metricTitle),
       x: series.x,
       y: series.cumulative,
+      // Traced: the sum joins the records that have a traced delta, across those that have none.
+      connectgaps: series.metric === 'traced',
       customdata: indices,
       text: series.hover,
       hoverinfo: 'text',
@@ -164,7 +168,7 @@ export async function renderPlot(
       type: 'scatter',
       mode: 'markers',
       visible: markers ? true : 'legendonly',
-      name: options.peakTitle,
+      name: escapePlotlyText(options.peakTitle),
       x: series.x,
       y: series.peak,
       customdata: indices,
@@ -173,7 +177,7 @@ export async function renderPlot(
     },
     {
       type: 'bar',
-      name: options.deltaTitle,
+      name: escapePlotlyText(options.deltaTitle),
       x: series.x,
       y: series.delta,
       customdata: indices,
@@ -190,7 +194,7 @@ export async function renderPlot(
     data.push({
       type: 'scatter',
       mode: 'markers',
-      name: options.leakTitle,
+      name: escapePlotlyText(options.leakTitle),
       x: leakIdx.map(i => series.x[i]),
       y: leakIdx.map(i => series.cumulative[i]),
       customdata: leakIdx,
@@ -200,12 +204,32 @@ export async function renderPlot(
     });
   }
 
+  if (series.releases.length) {
+    // A release is a point of the history like a cell, at the level it left, marked apart.
+    data.push({
+      type: 'scatter',
+      mode: 'markers',
+      name: escapePlotlyText(options.releaseTitle ?? 'release'),
+      x: series.releases.map(i => series.x[i]),
+      y: series.releases.map(i => series.cumulative[i]),
+      customdata: series.releases,
+      text: series.releases.map(i => series.hover[i]),
+      hoverinfo: 'text',
+      marker: {
+        symbol: 'diamond-wide',
+        size: 12,
+        color: releaseColor,
+        line: { width: 1, color: fg }
+      }
+    });
+  }
+
   const deathColor = themeColor(node, '--jp-error-color1', '#d32f2f');
   if (series.deaths.length) {
     data.push({
       type: 'scatter',
       mode: 'markers',
-      name: options.deathTitle ?? 'kernel died',
+      name: escapePlotlyText(options.deathTitle ?? 'kernel died'),
       x: series.deaths.map(i => series.x[i]),
       y: series.deaths.map(i => series.markerY[i]),
       customdata: series.deaths,
@@ -217,10 +241,11 @@ export async function renderPlot(
   const live = options.live;
   const liveX = (series.x[series.x.length - 1] ?? series.total) + 1;
   if (live) {
-    // The bar joins the delta trace (a second bar trace would halve every bar's width).
+    // The bar joins the delta trace (a second bar trace would halve every bar's width). The
+    // running cell's figures are RSS: none among the deltas of another metric.
     const deltaTrace = data[2];
     deltaTrace.x = [...series.x, liveX];
-    deltaTrace.y = [...series.delta, live.delta];
+    deltaTrace.y = [...series.delta, series.metric === 'rss' ? live.delta : null];
     const liveHover = live.hover.map(escapePlotlyText).join('<br>');
     deltaTrace.text = [...series.hover, liveHover];
     deltaTrace.marker.color = [...deltaTrace.marker.color, peakColor];
@@ -315,6 +340,9 @@ export async function renderPlot(
         : {})
     },
     yaxis: {
+      // Says which metric the line is, in the plot itself (the legend may be scrolled away).
+      title: { text: escapePlotlyText(options.metricTitle), font: { size: 10 }, standoff: 4 },
+      automargin: true,
       gridcolor: grid,
       zeroline: false,
       ...byteTicks(plotted, options.units, series.metric === 'traced')
@@ -325,7 +353,11 @@ export async function renderPlot(
       showgrid: false,
       zeroline: true,
       zerolinecolor: grid,
-      ...byteTicks(live ? [...series.delta, live.delta] : series.delta, options.units, true)
+      ...byteTicks(
+        live && series.metric === 'rss' ? [...series.delta, live.delta] : series.delta,
+        options.units,
+        true
+      )
     },
     // One shape per separator (nothing else is a shape: tests count them).
     shapes: series.separators.map(separator => separatorShape(separator, fg, deathColor)),

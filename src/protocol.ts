@@ -6,13 +6,19 @@
 import { JSONObject } from '@lumino/coreutils';
 
 import {
+  ALLOC_METHODS,
+  AllocMethod,
   IKernelDeath,
   IMemoryLimit,
   IMemtrackRecord,
+  IRelease,
   LIMIT_SOURCES,
   LimitSource,
+  OPTIONAL_BYTE_KEYS,
   RECORD_KEYS,
-  RecordKey
+  RECORD_MODES,
+  RecordKey,
+  RecordMode
 } from './record';
 import { IKernelInfo } from './tokens';
 
@@ -403,7 +409,7 @@ const RECORD_CHECKS: { readonly [K in RecordKey]: FieldCheck } = {
   execution_count: [isNullableInt, 'an integer or null'],
   cell_id: NULLABLE_TEXT,
   label: NULLABLE_TEXT,
-  mode: [value => value === 'light' || value === 'deep', "'light' or 'deep'"],
+  mode: [value => RECORD_MODES.includes(value as RecordMode), `one of ${RECORD_MODES.join(', ')}`],
   started_at: [value => typeof value === 'string', 'an ISO 8601 string'],
   duration_s: [value => typeof value === 'number' && value >= 0, 'a non-negative number'],
   rss_before: NULLABLE_BYTES,
@@ -419,10 +425,36 @@ const RECORD_CHECKS: { readonly [K in RecordKey]: FieldCheck } = {
   leaks: LIST
 };
 
+/** Check the release object of a 'release' record. */
+function parseRelease(value: unknown): IRelease {
+  const fail = (expected: string): never => {
+    throw new ProtocolError(`record field 'release' needs ${expected}`);
+  };
+  if (!isObject(value)) {
+    return fail('to be an object');
+  }
+  if (typeof value.action !== 'string') {
+    fail("an 'action' string");
+  }
+  for (const key of ['expected_bytes', 'freed_bytes']) {
+    if (!(key in value) || !isNullableInt(value[key])) {
+      fail(`'${key}' as an integer or null`);
+    }
+  }
+  if (
+    'freed_measure' in value &&
+    !(value.freed_measure === null || ['traced', 'rss'].includes(value.freed_measure as string))
+  ) {
+    fail("a 'freed_measure' of traced, rss or null");
+  }
+  return value as unknown as IRelease;
+}
+
 /**
  * Check one record; throws ProtocolError naming the first bad field (in the
- * schema's order). Only the required keys are checked: optional fields and
- * the items of lists are taken as sent.
+ * schema's order). The required keys are checked, and the optional ones the
+ * figures are read from (bytes, alloc_method, died, release) when present;
+ * other optional fields and the items of lists are taken as sent.
  */
 export function validateRecord(value: unknown): IMemtrackRecord {
   if (!isObject(value)) {
@@ -434,8 +466,21 @@ export function validateRecord(value: unknown): IMemtrackRecord {
       throw new ProtocolError(`record field '${field}' must be ${expected}`);
     }
   }
+  for (const field of OPTIONAL_BYTE_KEYS) {
+    if (field in value && !isNullableInt(value[field])) {
+      throw new ProtocolError(`record field '${field}' must be ${NULLABLE_BYTES[1]}`);
+    }
+  }
+  if ('alloc_method' in value && !ALLOC_METHODS.includes(value.alloc_method as AllocMethod)) {
+    throw new ProtocolError(
+      `record field 'alloc_method' must be one of ${ALLOC_METHODS.join(', ')}`
+    );
+  }
   if ('died' in value) {
     parseDeath(value.died);
+  }
+  if ('release' in value) {
+    parseRelease(value.release);
   }
   return value as unknown as IMemtrackRecord;
 }

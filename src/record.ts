@@ -71,6 +71,35 @@ export interface IKernelDeath {
   pid?: number | null;
 }
 
+/** What a record stands for: a tracked cell (deep: tracemalloc on), or a release from the leak list. */
+export type RecordMode = 'light' | 'deep' | 'release';
+
+export const RECORD_MODES: readonly RecordMode[] = ['light', 'deep', 'release'];
+
+/**
+ * What the allocated figures read (the schema's alloc_method): an allocator's
+ * counter, or why there are none in this session ('too-slow', 'unavailable').
+ */
+export type AllocMethod =
+  'mallinfo2' | 'malloc_zone_statistics' | 'native' | 'too-slow' | 'unavailable';
+
+export const ALLOC_METHODS: readonly AllocMethod[] = [
+  'mallinfo2',
+  'malloc_zone_statistics',
+  'native',
+  'too-slow',
+  'unavailable'
+];
+
+/** On a 'release' record: what the leak list released, expected to free and measured freeing. */
+export interface IRelease {
+  action: string;
+  expected_bytes: number | null;
+  freed_bytes: number | null;
+  /** What freed_bytes measured: traced memory while tracemalloc traces, else RSS. */
+  freed_measure?: 'traced' | 'rss' | null;
+}
+
 /**
  * One tracked execution, as defined by schema/wire/message.schema.json.
  * Bytes are integers; null means "not measured".
@@ -80,7 +109,7 @@ export interface IMemtrackRecord {
   execution_count: number | null;
   cell_id: string | null;
   label: string | null;
-  mode: 'light' | 'deep';
+  mode: RecordMode;
   started_at: string;
   duration_s: number;
   rss_before: number | null;
@@ -94,6 +123,22 @@ export interface IMemtrackRecord {
   gc: IGcStats | null;
   error: string | null;
   leaks: Record<string, unknown>[];
+  /** 'process': rss_peak could not be reset for the cell, so it is the process's lifetime peak. */
+  rss_peak_scope?: 'cell' | 'process' | null;
+  /** With 'cell+freed-estimate': older memory the cell freed, already in traced_delta. */
+  freed_estimate?: number | null;
+  /** The allocated metric (see the schema): absent where the kernel does not read it. */
+  alloc_before?: number | null;
+  alloc_after?: number | null;
+  alloc_delta?: number | null;
+  alloc_peak?: number | null;
+  alloc_method?: AllocMethod;
+  /** tracemalloc's own tables at the end of a deep cell: the tracer's memory, not the user's. */
+  tracer_memory?: number | null;
+  /** How much of rss_after is tracemalloc's own memory. */
+  rss_after_tracer?: number | null;
+  /** Only on a 'release' record. */
+  release?: IRelease;
   /** Only on the record of the cell during which the previous kernel process died. */
   died?: IKernelDeath;
   /** Read back from the notebook's cell metadata (src/cellMetadata.ts), not from a kernel. */
@@ -139,6 +184,20 @@ export const BYTE_KEYS = [
 export type ByteKey = (typeof BYTE_KEYS)[number];
 
 /**
+ * The optional byte fields (the schema's other nullableBytes properties): the
+ * protocol check rejects anything but an integer or null when one is present.
+ */
+export const OPTIONAL_BYTE_KEYS = [
+  'freed_estimate',
+  'alloc_before',
+  'alloc_after',
+  'alloc_delta',
+  'alloc_peak',
+  'tracer_memory',
+  'rss_after_tracer'
+] as const satisfies readonly Exclude<keyof IMemtrackRecord, RecordKey>[];
+
+/**
  * Columns of the CSV export, in order: the schema's `x-csv-columns` (the
  * kernel's export writes the same), scalar fields with bytes as integers and
  * the leak suspects as their count.
@@ -157,29 +216,105 @@ export const CSV_COLUMNS = [
   'traced_delta',
   'traced_peak',
   'error',
-  'leaks'
-] as const satisfies readonly RecordKey[];
+  'leaks',
+  'alloc_delta',
+  'alloc_method'
+] as const satisfies readonly (keyof IMemtrackRecord)[];
 
 /**
- * The net change a record stands for: traced when measured, else RSS
- * (record_delta in python_ext/memtrack/record.py).
+ * The figures a record offers, each with one meaning (METRICS in
+ * python_ext/memtrack/record.py): 'rss' the process's resident memory as the
+ * OS counts it, 'allocated' what the allocators hold for live blocks,
+ * 'traced' what tracemalloc saw the cell allocate (deep cells only).
  */
-export function recordDelta(record: IMemtrackRecord): number | null {
-  if (record.traced_delta !== null) {
-    return record.traced_delta;
-  }
-  if (record.rss_before !== null && record.rss_after !== null) {
-    return record.rss_after - record.rss_before;
-  }
-  return null;
+export type Metric = 'rss' | 'allocated' | 'traced';
+
+export const METRICS: readonly Metric[] = ['rss', 'allocated', 'traced'];
+
+/** RSS after the cell less tracemalloc's own memory in it: the user's part of the process. */
+function rssLevel(record: IMemtrackRecord): number | null {
+  return record.rss_after === null ? null : record.rss_after - (record.rss_after_tracer ?? 0);
 }
 
 /**
- * The peak a record reached, in bytes above its start (traced) or absolute
- * (RSS) (record_peak in python_ext/memtrack/record.py).
+ * The record's change over the cell in `metric`, or null where the record
+ * lacks that metric: never another metric in its place (record_delta in
+ * python_ext/memtrack/record.py).
  */
-export function recordPeak(record: IMemtrackRecord): number | null {
-  return record.traced_peak ?? record.rss_peak;
+export function recordDelta(record: IMemtrackRecord, metric: Metric): number | null {
+  switch (metric) {
+    case 'rss':
+      // Both ends alike: rss_after_tracer is the plot level's correction only (with tracing
+      // going on, rss_before holds the tracer's tables too).
+      return record.rss_after === null || record.rss_before === null
+        ? null
+        : record.rss_after - record.rss_before;
+    case 'allocated':
+      return record.alloc_delta ?? null;
+    case 'traced':
+      return record.traced_delta;
+  }
+}
+
+/**
+ * The peak of `metric` during the cell, in bytes above the cell's start, or
+ * null where the record lacks it (record_peak in python_ext/memtrack/record.py).
+ */
+export function recordPeak(record: IMemtrackRecord, metric: Metric): number | null {
+  switch (metric) {
+    case 'rss':
+      return record.rss_peak === null || record.rss_before === null
+        ? null
+        : Math.max(0, record.rss_peak - record.rss_before);
+    case 'allocated':
+      return record.alloc_peak ?? null;
+    case 'traced':
+      return record.traced_peak;
+  }
+}
+
+/**
+ * The absolute level of `metric` at the cell's end and start (the plot's
+ * line), or null: traced memory has none (tracemalloc counts from when it
+ * starts), so the plot sums its deltas instead (series.ts).
+ */
+export function recordLevel(
+  record: IMemtrackRecord,
+  metric: Metric,
+  at: 'before' | 'after' = 'after'
+): number | null {
+  switch (metric) {
+    case 'rss':
+      return at === 'after' ? rssLevel(record) : record.rss_before;
+    case 'allocated':
+      return (at === 'after' ? record.alloc_after : record.alloc_before) ?? null;
+    case 'traced':
+      return null;
+  }
+}
+
+/** Whether the record is a release done from the leak list (no cell ran). */
+export function isReleaseRecord(record: IMemtrackRecord): boolean {
+  return record.mode === 'release';
+}
+
+/** What identifies a leak suspect from one record to the next. */
+export function leakKey(leak: Record<string, unknown>): string {
+  return `${String(leak.kind)}:${String(leak.name)}`;
+}
+
+/**
+ * The suspects current now: each record carries those current after it, so
+ * the latest record's (after a release, the released one is gone from it).
+ */
+export function currentLeakKeys(records: readonly IMemtrackRecord[]): Set<string> {
+  const latest = records[records.length - 1];
+  return new Set(latest ? latest.leaks.map(leakKey) : []);
+}
+
+/** Whether a record reported a suspect that is still current: its row and point are highlighted. */
+export function holdsCurrentLeak(record: IMemtrackRecord, current: ReadonlySet<string>): boolean {
+  return record.leaks.some(leak => current.has(leakKey(leak)));
 }
 
 /**

@@ -11,40 +11,57 @@ import {
   Units
 } from './format';
 import { deathSummary } from './death';
-import { IMemtrackRecord, isDeathRecord, recordDelta } from './record';
-import { PlotMetric } from './settings';
+import {
+  currentLeakKeys,
+  holdsCurrentLeak,
+  IMemtrackRecord,
+  isDeathRecord,
+  isReleaseRecord,
+  Metric,
+  METRICS,
+  recordDelta,
+  recordLevel,
+  recordPeak
+} from './record';
 import { HistoryEntry } from './tokens';
 
 export interface ISeriesOptions {
-  metric: PlotMetric;
+  /** The metric of the line, the peaks and the bars (resolved: see resolveMetric). */
+  metric: Metric;
   /** Most points to return; longer histories are decimated. */
   maxPoints: number;
   units: Units;
 }
 
 export interface IPlotSeries {
-  metric: PlotMetric;
+  metric: Metric;
   /** 1-based position of each kept record in the full history. */
   x: number[];
-  /** Tick labels: "[n] label", escaped for plotly. */
+  /** Tick labels: "[n] label" ("release" for a release), escaped for plotly. */
   labels: string[];
-  /** The cumulative metric after each cell (bytes), null where unknown. */
+  /**
+   * The metric's level after each record (bytes), null where unknown: RSS less
+   * tracemalloc's own memory, the allocated memory, or for traced (which has no
+   * absolute level) the running sum over the records that have a traced delta.
+   */
   cumulative: (number | null)[];
-  /** The highest value of the metric during each cell, null where unknown. */
+  /** The metric's highest value during each cell (its level before + its peak), null where unknown. */
   peak: (number | null)[];
-  /** Per-cell net change (traced when measured, RSS otherwise). */
+  /** Per-record change of the metric, null where the record lacks it. */
   delta: (number | null)[];
   /** Hover text per point, escaped for plotly (it joins lines with <br>). */
   hover: string[];
-  /** Whether each kept record carries leak suspects. */
+  /** Whether each kept record reported a leak suspect that is still current. */
   leaking: boolean[];
+  /** Positions (in the kept arrays) of the releases done from the leak list. */
+  releases: number[];
   /** x positions (between points) where the kernel restarted. */
   restarts: number[];
   /** The same separators with what each stands for (restarts[i] is separators[i].x). */
   separators: IPlotSeparator[];
   /** Positions (in the kept arrays) of the records of cells during which the kernel died. */
   deaths: number[];
-  /** Where each kept record's death marker sits (its last RSS, or the traced sum before it). */
+  /** Where each kept record's death marker sits (its last RSS, or the metric's level before it). */
   markerY: (number | null)[];
   /** The kept records, in plotting order, for click-to-cell. */
   records: IMemtrackRecord[];
@@ -60,16 +77,37 @@ export interface IPlotSeparator {
   cell: string | null;
 }
 
-function hoverText(record: IMemtrackRecord, units: Units): string {
-  const parts = [
-    escapePlotlyText(recordTitle(record)),
-    `delta ${formatDelta(recordDelta(record), units)}`,
-    `RSS ${formatBytes(record.rss_after, units)} (peak ${formatBytes(record.rss_peak, units)})`
-  ];
-  if (record.traced_peak !== null) {
-    parts.push(`traced peak ${formatBytes(record.traced_peak, units)}`);
+/** Plain-text names of the metrics in the hover text (escaped with it). */
+const HOVER_NAMES: Record<Metric, string> = {
+  rss: 'RSS',
+  allocated: 'allocated',
+  traced: 'traced'
+};
+
+/** "allocated delta +30.0 MB, peak 31.0 MB": one metric's figures, named. */
+function metricLine(record: IMemtrackRecord, metric: Metric, units: Units): string {
+  return `${HOVER_NAMES[metric]} delta ${formatDelta(recordDelta(record, metric), units)}, peak ${formatBytes(recordPeak(record, metric), units)}`;
+}
+
+function hoverText(record: IMemtrackRecord, metric: Metric, units: Units): string {
+  // The plotted metric first; the others the record has after it, each named.
+  const parts = [escapePlotlyText(recordTitle(record)), metricLine(record, metric, units)];
+  for (const other of METRICS) {
+    if (other !== metric && recordDelta(record, other) !== null) {
+      parts.push(metricLine(record, other, units));
+    }
   }
-  parts.push(formatDuration(record.duration_s));
+  parts.push(`RSS after ${formatBytes(recordLevel(record, 'rss'), units)}`);
+  const release = record.release;
+  if (release) {
+    parts.push(
+      escapePlotlyText(
+        `released: ${release.action}; expected ${formatBytes(release.expected_bytes, units)}, freed ${formatBytes(release.freed_bytes, units)}`
+      )
+    );
+  } else {
+    parts.push(formatDuration(record.duration_s));
+  }
   for (const line of record.top_lines.slice(0, 3)) {
     const code = line.code.length > 40 ? `${line.code.slice(0, 39)}…` : line.code;
     parts.push(
@@ -93,9 +131,10 @@ function hoverText(record: IMemtrackRecord, units: Units): string {
 
 /**
  * Indices of the records to draw: all of them up to maxPoints; beyond that one
- * per bucket (the largest change in it), plus every leaking record and the last.
+ * per bucket (the largest change of the metric in it), plus every leaking
+ * record, every release and the last.
  */
-export function decimate(records: IMemtrackRecord[], maxPoints: number): number[] {
+export function decimate(records: IMemtrackRecord[], maxPoints: number, metric: Metric): number[] {
   const n = records.length;
   if (n <= maxPoints) {
     return records.map((_, i) => i);
@@ -108,12 +147,12 @@ export function decimate(records: IMemtrackRecord[], maxPoints: number): number[
     let best = start;
     let bestSize = -1;
     for (let i = start; i < end; i++) {
-      const size = Math.abs(recordDelta(records[i]) ?? 0);
+      const size = Math.abs(recordDelta(records[i], metric) ?? 0);
       if (size > bestSize) {
         best = i;
         bestSize = size;
       }
-      if (records[i].leaks.length) {
+      if (records[i].leaks.length || isReleaseRecord(records[i])) {
         keep.add(i);
       }
     }
@@ -134,7 +173,9 @@ export function buildSeries(
   const peak: (number | null)[] = [];
   const markerY: (number | null)[] = [];
   const separators: IPlotSeparator[] = [];
+  // The traced sum of this kernel process, and the metric's last known level (death markers).
   let traced: number | null = null;
+  let lastLevel: number | null = null;
   for (const entry of entries) {
     if (entry.kind === 'restart') {
       if (all.length > 0) {
@@ -149,23 +190,32 @@ export function buildSeries(
       continue;
     }
     const record = entry.record;
-    if (metric === 'rss') {
-      cumulative.push(record.rss_after);
-      peak.push(record.rss_peak);
-      markerY.push(record.died?.last_rss ?? record.rss_peak ?? record.rss_before);
+    const cellPeak = recordPeak(record, metric);
+    let before: number | null;
+    let level: number | null;
+    if (metric === 'traced') {
+      // No absolute level: the sum of the deltas of the records that have one (the others
+      // are no point on the line, rather than a point that repeats the last sum).
+      before = traced ?? 0;
+      level = record.traced_delta === null ? null : before + record.traced_delta;
+      traced = level ?? traced;
     } else {
-      markerY.push(traced ?? 0);
-      const before: number = traced ?? 0;
-      if (record.traced_delta !== null) {
-        traced = before + record.traced_delta;
-      }
-      cumulative.push(traced);
-      peak.push(record.traced_peak === null ? null : before + record.traced_peak);
+      before = recordLevel(record, metric, 'before');
+      level = recordLevel(record, metric, 'after');
     }
+    cumulative.push(level);
+    peak.push(before === null || cellPeak === null ? null : before + cellPeak);
+    markerY.push(
+      metric === 'rss'
+        ? (record.died?.last_rss ?? record.rss_peak ?? record.rss_before)
+        : (before ?? lastLevel)
+    );
+    lastLevel = level ?? lastLevel;
     all.push(record);
   }
 
-  const kept = decimate(all, Math.max(1, options.maxPoints ?? Infinity));
+  const kept = decimate(all, Math.max(1, options.maxPoints ?? Infinity), metric);
+  const current = currentLeakKeys(all);
   const series: IPlotSeries = {
     metric,
     x: [],
@@ -175,6 +225,7 @@ export function buildSeries(
     delta: [],
     hover: [],
     leaking: [],
+    releases: [],
     restarts: separators.map(separator => separator.x),
     separators,
     deaths: [],
@@ -185,15 +236,19 @@ export function buildSeries(
   for (const i of kept) {
     const record = all[i];
     series.x.push(i + 1);
-    series.labels.push(escapePlotlyText(recordTitle(record)));
+    // A release's label is a sentence (its hover has it): its tick says what the point is.
+    series.labels.push(isReleaseRecord(record) ? 'release' : escapePlotlyText(recordTitle(record)));
     series.cumulative.push(cumulative[i]);
     series.peak.push(peak[i]);
-    series.delta.push(recordDelta(record));
-    series.hover.push(hoverText(record, units));
-    series.leaking.push(record.leaks.length > 0);
+    series.delta.push(recordDelta(record, metric));
+    series.hover.push(hoverText(record, metric, units));
+    series.leaking.push(holdsCurrentLeak(record, current));
     series.markerY.push(markerY[i]);
     if (isDeathRecord(record)) {
       series.deaths.push(series.records.length);
+    }
+    if (isReleaseRecord(record)) {
+      series.releases.push(series.records.length);
     }
     series.records.push(record);
   }

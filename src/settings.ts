@@ -5,10 +5,10 @@
 import type { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { METRIC_CHOICES, MetricChoice } from './metric';
 import { PLUGIN_ID } from './tokens';
 
 export type AutoTrack = 'off' | 'light' | 'deep';
-export type PlotMetric = 'rss' | 'traced';
 export type ByteUnits = 'decimal' | 'binary';
 
 export interface IMemtrackSettings {
@@ -16,8 +16,8 @@ export interface IMemtrackSettings {
   autoLoad: boolean;
   /** Track every cell from kernel start, and how. */
   autoTrack: AutoTrack;
-  /** The cumulative line plotted. */
-  metric: PlotMetric;
+  /** The metric of the table, the plot and the badges ('auto': see resolveMetric in metric.ts). */
+  metric: MetricChoice;
   /** Show a memory badge on each tracked cell. */
   badges: boolean;
   /** How many top lines and types a record shows. */
@@ -39,7 +39,7 @@ export interface IMemtrackSettings {
 export const DEFAULT_SETTINGS: Readonly<IMemtrackSettings> = {
   autoLoad: true,
   autoTrack: 'off',
-  metric: 'rss',
+  metric: 'auto',
   badges: true,
   topN: 5,
   leakThreshold: 1_000_000,
@@ -75,7 +75,7 @@ export function parseSettings(composite: Record<string, unknown>): IMemtrackSett
   return {
     autoLoad: typeof composite.autoLoad === 'boolean' ? composite.autoLoad : d.autoLoad,
     autoTrack: oneOf(composite.autoTrack, ['off', 'light', 'deep'] as const, d.autoTrack),
-    metric: oneOf(composite.metric, ['rss', 'traced'] as const, d.metric),
+    metric: oneOf(composite.metric, METRIC_CHOICES, d.metric),
     badges: typeof composite.badges === 'boolean' ? composite.badges : d.badges,
     topN: intAtLeast(composite.topN, 1, d.topN),
     leakThreshold: intAtLeast(composite.leakThreshold, 0, d.leakThreshold),

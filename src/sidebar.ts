@@ -13,10 +13,11 @@ import type { ILeakRequests } from './kernelBridge';
 import { LeakList } from './leakList';
 import { LiveLine, plotLimit, plotLive, runningCellLabel } from './liveLine';
 import { ILiveChange, LiveModel } from './liveModel';
+import { MetricChoice, plotTitle, resolveMetric } from './metric';
 import { MemtrackModel } from './model';
-import { IMemtrackRecord } from './record';
+import { IMemtrackRecord, isReleaseRecord } from './record';
 import { buildSeries, IPlotSeries } from './series';
-import { PlotMetric, SettingsState } from './settings';
+import { SettingsState } from './settings';
 import { SidebarHeader } from './sidebarHeader';
 import { SidebarToolbar } from './sidebarToolbar';
 import { IHistoryChange, IMemtrackModel } from './tokens';
@@ -31,7 +32,7 @@ export interface IMemtrackSidebarOptions {
   /** Scroll the notebook to a record's (or the running) cell; false when it cannot be found. */
   revealCell: (key: string, record: CellRef) => boolean;
   /** Persist a metric chosen in the panel. */
-  setMetric: (metric: PlotMetric) => void;
+  setMetric: (metric: MetricChoice) => void;
   /** The kernel requests of a notebook (why alive, release); undefined when it has none. */
   leakRequests?: (key: string) => ILeakRequests | undefined;
   translator?: ITranslator;
@@ -73,12 +74,7 @@ export class MemtrackSidebar extends Widget {
     this._plotNode.setAttribute('aria-hidden', 'true');
     this._table = new CellTable({
       trans,
-      onActivate: record => {
-        const key = this._model.currentKey;
-        if (key !== null) {
-          this._revealCell(key, record);
-        }
-      }
+      onActivate: record => this._reveal(record)
     });
     const leakRequests = options.leakRequests;
     this._leaks = new LeakList({
@@ -155,6 +151,14 @@ export class MemtrackSidebar extends Widget {
     }
     if (this.isVisible) {
       this._table.refreshWindow();
+    }
+  }
+
+  /** Go to a record's cell; a release ran in no cell. */
+  private _reveal(record: IMemtrackRecord): void {
+    const key = this._model.currentKey;
+    if (key !== null && !isReleaseRecord(record)) {
+      this._revealCell(key, record);
     }
   }
 
@@ -250,7 +254,8 @@ export class MemtrackSidebar extends Widget {
     this._renderStatus();
     this._renderButtons();
     this._renderLive();
-    this._toolbar.metric = settings.metric;
+    const metric = resolveMetric(settings.metric, records);
+    this._toolbar.showMetric(settings.metric, resolveMetric('auto', records));
 
     // Shown before the table renders: a long table measures its rows to window them.
     const empty = records.length === 0;
@@ -261,9 +266,9 @@ export class MemtrackSidebar extends Widget {
     const tableStarted = performance.now();
     const append = dirty === 'append' && this._shownCount + appended === records.length;
     if (append) {
-      this._table.append(records, settings.byteUnits);
+      this._table.append(records, settings.byteUnits, metric);
     } else {
-      this._table.render(records, settings.byteUnits);
+      this._table.render(records, settings.byteUnits, metric);
     }
     this._shownCount = records.length;
     this._leaks.render(records, settings.byteUnits);
@@ -274,7 +279,9 @@ export class MemtrackSidebar extends Widget {
         key === null
           ? this._trans.__('Open a notebook to see its memory history.')
           : this._trans.__(
-              'Run a cell with %%memtrack on its first line, or track every cell with the button above.'
+              // "%%" in a translated string reads as "%": the magic is an argument.
+              'Run a cell with %1 on its first line, or track every cell with the button above.',
+              '%%memtrack'
             );
       return;
     }
@@ -313,8 +320,9 @@ export class MemtrackSidebar extends Widget {
     if (this._model.records(key).length === 0) {
       return;
     }
+    const metric = resolveMetric(settings.metric, this._model.records(key));
     this._series = buildSeries(this._model.entries(key), {
-      metric: settings.metric,
+      metric,
       maxPoints: settings.maxPoints,
       units: settings.byteUnits
     });
@@ -328,23 +336,24 @@ export class MemtrackSidebar extends Widget {
       : null;
     await this._plot.renderPlot(this._plotNode, this._series, {
       units: settings.byteUnits,
-      metricTitle: settings.metric === 'rss' ? trans.__('RSS') : trans.__('traced (cumulative)'),
+      metricTitle: plotTitle(metric, trans),
       peakTitle: trans.__('peak'),
       deltaTitle: trans.__('delta'),
       leakTitle: trans.__('leak'),
       deathTitle: trans.__('kernel died'),
+      releaseTitle: trans.__('release'),
       separatorTitles: {
         restart: trans.__('restart'),
         died: trans.__('died'),
         saved: trans.__('saved')
       },
-      limit: settings.metric === 'rss' ? plotLimit(limit, settings.byteUnits, trans) : null,
+      // The limit is about RSS: drawn against the RSS line only.
+      limit: metric === 'rss' ? plotLimit(limit, settings.byteUnits, trans) : null,
       live: plotLive(liveState, liveLabel, limit, settings.byteUnits, trans),
       onPointClick: index => {
         const record = this._series?.records[index];
-        const current = this._model.currentKey;
-        if (record && current !== null) {
-          this._revealCell(current, record);
+        if (record) {
+          this._reveal(record);
         }
       }
     });

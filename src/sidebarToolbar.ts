@@ -1,12 +1,14 @@
 /**
- * The sidebar's toolbar: the plotted metric and short buttons for the main
- * commands, whose state (enabled, toggled, caption) follows the commands.
+ * The sidebar's toolbar: the metric selector (it drives the table, the plot
+ * and the cell badges together) and short buttons for the main commands,
+ * whose state (enabled, toggled, caption) follows the commands.
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 import { CommandRegistry } from '@lumino/commands';
 
 import { CommandIDs } from './commands';
-import { PlotMetric } from './settings';
+import { choiceLabel, METRIC_CHOICES, MetricChoice, metricMeaning } from './metric';
+import { Metric } from './record';
 
 export class SidebarToolbar {
   readonly node = document.createElement('div');
@@ -14,25 +16,26 @@ export class SidebarToolbar {
   constructor(
     trans: TranslationBundle,
     commands: CommandRegistry,
-    setMetric: (metric: PlotMetric) => void
+    setMetric: (metric: MetricChoice) => void
   ) {
     this._commands = commands;
+    this._trans = trans;
     this.node.className = 'jp-Memtrack-toolbar';
     this.node.setAttribute('role', 'toolbar');
     this.node.setAttribute('aria-label', trans.__('Memory tracking'));
     this._metricSelect.className = 'jp-Memtrack-metric';
-    this._metricSelect.setAttribute('aria-label', trans.__('Plotted memory'));
-    for (const [value, text] of [
-      ['rss', trans.__('RSS')],
-      ['traced', trans.__('Traced (cumulative)')]
-    ]) {
+    this._metricSelect.setAttribute(
+      'aria-label',
+      trans.__('Memory metric of the table, plot and badges')
+    );
+    for (const choice of METRIC_CHOICES) {
       const option = document.createElement('option');
-      option.value = value;
-      option.textContent = text;
+      option.value = choice;
+      option.textContent = choiceLabel(choice, choice === 'auto' ? 'rss' : choice, trans);
       this._metricSelect.append(option);
     }
     this._metricSelect.addEventListener('change', () => {
-      setMetric(this._metricSelect.value as PlotMetric);
+      setMetric(this._metricSelect.value as MetricChoice);
     });
     this.node.append(this._metricSelect);
     // Short labels: the sidebar is narrow. Captions (tooltips) come from the commands.
@@ -54,9 +57,22 @@ export class SidebarToolbar {
     }
   }
 
-  /** Show the metric the settings say. */
-  set metric(metric: PlotMetric) {
-    this._metricSelect.value = metric;
+  /** The selector's element (tests, focus). */
+  get metricSelect(): HTMLSelectElement {
+    return this._metricSelect;
+  }
+
+  /**
+   * Show the choice the settings say; `auto` is what 'auto' resolves to in this history,
+   * which the Auto option names whatever is chosen.
+   */
+  showMetric(choice: MetricChoice, auto: Metric): void {
+    const trans = this._trans;
+    const shown = choice === 'auto' ? auto : choice;
+    this._metricSelect.options[0].textContent = choiceLabel('auto', auto, trans);
+    this._metricSelect.value = choice;
+    this._metricSelect.title = metricMeaning(shown, trans);
+    this._metricSelect.dataset.metric = shown;
   }
 
   /** Follow the commands' state. */
@@ -77,6 +93,7 @@ export class SidebarToolbar {
   }
 
   private _commands: CommandRegistry;
+  private _trans: TranslationBundle;
   private _buttons = new Map<string, HTMLButtonElement>();
   private _metricSelect = document.createElement('select');
 }

@@ -7,11 +7,27 @@
  * textContent only, so user-controlled labels never become markup.
  */
 import { DOMWidgetModel, DOMWidgetView, IBackboneModelOptions } from '@jupyter-widgets/base';
+import { nullTranslator } from '@jupyterlab/translation';
 import { Message } from '@lumino/messaging';
 
-import { formatBytes, formatDelta, formatDuration, sizeClass } from './format';
+import {
+  formatBytes,
+  formatDelta,
+  formatDuration,
+  MISSING,
+  recordTitle,
+  sizeClass
+} from './format';
+import {
+  columnHelp,
+  metricName,
+  missingReason,
+  plotTitle,
+  releaseSummary,
+  resolveMetric
+} from './metric';
 import { validateRecord } from './protocol';
-import { IMemtrackRecord, recordDelta, recordPeak } from './record';
+import { IMemtrackRecord, isReleaseRecord, Metric, recordDelta, recordPeak } from './record';
 import { buildSeries } from './series';
 import { DEFAULT_SETTINGS, IMemtrackSettings } from './settings';
 import { VERSION } from './version';
@@ -143,13 +159,29 @@ export class MemtrackWidgetModel extends DOMWidgetModel {
   private _history!: IMemtrackRecord[];
 }
 
-const COLUMNS: { title: string; numeric: boolean }[] = [
+/** The widget has no translator of its own: its words are the sidebar's, untranslated. */
+const trans = nullTranslator.load('jupyterlab-memtrack');
+
+const COLUMNS: { title: string; numeric: boolean; help?: 'delta' | 'peak' }[] = [
   { title: '#', numeric: true },
   { title: 'Cell', numeric: false },
-  { title: 'Delta', numeric: true },
-  { title: 'Peak', numeric: true },
+  { title: 'Delta', numeric: true, help: 'delta' },
+  { title: 'Peak', numeric: true, help: 'peak' },
   { title: 'Time', numeric: true }
 ];
+
+/** A Delta or Peak cell: the figure, or "—" with why the record lacks it. */
+function figureCell(record: IMemtrackRecord, metric: Metric, which: 'delta' | 'peak') {
+  const units = widgetSettings.byteUnits;
+  const value = which === 'delta' ? recordDelta(record, metric) : recordPeak(record, metric);
+  if (value === null) {
+    return { text: MISSING, title: missingReason(record, metric, which, trans) };
+  }
+  return {
+    text: which === 'delta' ? formatDelta(value, units) : formatBytes(value, units),
+    title: `${metricName(metric, trans)} ${which}`
+  };
+}
 
 export class MemtrackWidgetView extends DOMWidgetView {
   render(): void {
@@ -168,6 +200,11 @@ export class MemtrackWidgetView extends DOMWidgetView {
       this._shown = true;
       this.redrawPlot();
     });
+  }
+
+  /** The metric of the table and the plot: the sidebar's setting, 'auto' resolved on these records. */
+  private get _metric(): Metric {
+    return resolveMetric(widgetSettings.metric, this._records);
   }
 
   /** New records from the kernel: the table now, the plot when shown. */
@@ -214,12 +251,17 @@ export class MemtrackWidgetView extends DOMWidgetView {
     this._plotNode.hidden = empty;
     this._table.hidden = empty;
 
+    const metric = this._metric;
+    const help = columnHelp(metric, trans);
     const head = document.createElement('thead');
     const headRow = document.createElement('tr');
     for (const column of COLUMNS) {
       const th = document.createElement('th');
       th.scope = 'col';
       th.textContent = column.title;
+      if (column.help) {
+        th.title = help[column.help];
+      }
       if (column.numeric) {
         th.classList.add('jp-Memtrack-widgetNumeric');
       }
@@ -228,34 +270,40 @@ export class MemtrackWidgetView extends DOMWidgetView {
     head.append(headRow);
     const body = document.createElement('tbody');
     for (const record of shown) {
-      body.append(this._row(record));
+      body.append(this._row(record, metric));
     }
     this._table.replaceChildren(head, body);
   }
 
-  private _row(record: IMemtrackRecord): HTMLTableRowElement {
-    const units = widgetSettings.byteUnits;
+  private _row(record: IMemtrackRecord, metric: Metric): HTMLTableRowElement {
     const row = document.createElement('tr');
     row.className = 'jp-Memtrack-widgetRow';
-    const delta = recordDelta(record);
-    row.dataset.size = sizeClass(delta);
+    row.dataset.size = sizeClass(recordDelta(record, metric));
     row.dataset.seq = String(record.seq);
+    const release = isReleaseRecord(record);
     const cells = [
-      record.execution_count === null ? '' : String(record.execution_count),
-      record.label ?? '',
-      formatDelta(delta, units),
-      formatBytes(recordPeak(record), units),
-      formatDuration(record.duration_s)
+      { text: record.execution_count === null ? '' : String(record.execution_count), title: '' },
+      // A release is named by its label alone ("release: delete Out[12], _12 and _").
+      { text: release ? recordTitle(record) : (record.label ?? ''), title: '' },
+      figureCell(record, metric, 'delta'),
+      figureCell(record, metric, 'peak'),
+      { text: formatDuration(record.duration_s), title: '' }
     ];
-    cells.forEach((text, i) => {
+    cells.forEach((cell, i) => {
       const td = document.createElement('td');
-      td.textContent = text;
+      td.textContent = cell.text;
+      if (cell.title) {
+        td.title = cell.title;
+      }
       if (COLUMNS[i].numeric) {
         td.classList.add('jp-Memtrack-widgetNumeric');
       }
       row.append(td);
     });
-    if (record.error) {
+    if (release) {
+      row.classList.add('jp-Memtrack-widgetRelease');
+      row.title = releaseSummary(record, widgetSettings.byteUnits, trans);
+    } else if (record.error) {
       row.title = `The cell raised ${record.error}`;
     }
     return row;
@@ -278,20 +326,22 @@ export class MemtrackWidgetView extends DOMWidgetView {
           break;
         }
         const settings = widgetSettings;
+        const metric = this._metric;
         const entries = this._records.map(record => ({ kind: 'record' as const, record }));
         await plot.renderPlot(
           this._plotNode,
           buildSeries(entries, {
-            metric: settings.metric,
+            metric,
             maxPoints: settings.maxPoints,
             units: settings.byteUnits
           }),
           {
             units: settings.byteUnits,
-            metricTitle: settings.metric === 'rss' ? 'RSS' : 'traced (cumulative)',
+            metricTitle: plotTitle(metric, trans),
             peakTitle: 'peak',
             deltaTitle: 'delta',
-            leakTitle: 'leak'
+            leakTitle: 'leak',
+            releaseTitle: 'release'
           }
         );
         this._plot = plot;

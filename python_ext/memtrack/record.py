@@ -22,7 +22,10 @@ from typing import Any
 
 from .units import format_bytes
 
-RECORD_MODES = ("light", "deep")
+RECORD_MODES = ("light", "deep", "release")  # release: the leak sidebar freed something
+ALLOC_METHODS = ("mallinfo2", "malloc_zone_statistics", "native", "too-slow", "unavailable")
+#: The figures a record offers, each with one meaning (see :func:`record_delta`).
+METRICS = ("rss", "allocated", "traced")
 PEAK_SCOPES = ("cell", "process")
 DELTA_METHODS = ("continuous", "cell+freed-estimate", "cell-only")
 LINE_GRANULARITIES = ("statement", "line")
@@ -110,6 +113,18 @@ def _check_died(value: Any, where: str) -> None:
         _check(value["limit_source"] in LIMIT_SOURCES, f"{where}.limit_source", "unknown source")
 
 
+def _check_release(value: Any, where: str) -> None:
+    _check(isinstance(value, dict), where, "must be an object")
+    for key in ("action", "expected_bytes", "freed_bytes"):
+        _check(key in value, where, f"missing key {key!r}")
+    _check(isinstance(value["action"], str), f"{where}.action", "must be a string")
+    for key in ("expected_bytes", "freed_bytes"):
+        _check(_is_nullable_int(value[key]), f"{where}.{key}", "must be an integer or null")
+    if "freed_measure" in value:
+        measure = value["freed_measure"]
+        _check(measure in ("traced", "rss", None), f"{where}.freed_measure", "unknown measure")
+
+
 def _rows(**required: Callable[[Any], bool]) -> Callable[[Any, str], None]:
     def check(value: Any, where: str) -> None:
         _check_rows(value, where, required)
@@ -160,6 +175,8 @@ KINDS: dict[str, Callable[[Any, str], None]] = {
     "gc": _check_gc,
     "leaks": _check_objects,
     "died": _check_died,
+    "alloc_method": _one_of(ALLOC_METHODS),
+    "release": _check_release,
 }
 
 
@@ -207,8 +224,19 @@ FIELDS: tuple[Field, ...] = (
     Field("top_lines_granularity", "granularity", required=False),
     Field("types_method", "string", required=False),
     Field("analysis_s", "seconds", required=False),
+    # The allocated metric (memtrack.measure.allocators): what the allocators hold for live blocks.
+    Field("alloc_before", "bytes", required=False),
+    Field("alloc_after", "bytes", required=False),
+    Field("alloc_delta", "bytes", required=False, csv=True),
+    Field("alloc_peak", "bytes", required=False),
+    Field("alloc_method", "alloc_method", required=False, csv=True),
+    # tracemalloc's own tables: the tracer's memory, never shown as the user's.
+    Field("tracer_memory", "bytes", required=False),
+    Field("rss_after_tracer", "bytes", required=False),
     # The record memtrack adds, when a kernel starts again, for the cell its last process died in.
     Field("died", "died", required=False),
+    # A release done from the leak sidebar, recorded as its own history entry (mode "release").
+    Field("release", "release", required=False),
 )
 
 #: The keys every record carries (the schema's ``record.required``), in wire order.
@@ -258,20 +286,48 @@ def validate_record(record: Any, where: str = "record") -> None:
 # --------------------------------------------------------------------------- derived figures
 
 
-def record_delta(record: Mapping[str, Any]) -> int | None:
-    """The net change a record stands for: traced when measured, else RSS (as the sidebar)."""
-    if record.get("traced_delta") is not None:
-        return int(record["traced_delta"])
+def record_delta(record: Mapping[str, Any], metric: str = "allocated") -> int | None:
+    """The record's change over the cell in ``metric`` (one of :data:`METRICS`), or None where
+    the record lacks that metric (never another metric in its place): ``rss`` the RSS change,
+    ``allocated`` ``alloc_delta``, ``traced`` ``traced_delta`` (deep cells)."""
+    if metric == "allocated":
+        value = record.get("alloc_delta")
+        return int(value) if value is not None else None
+    if metric == "traced":
+        value = record.get("traced_delta")
+        return int(value) if value is not None else None
+    if metric != "rss":
+        raise ValueError(f"unknown metric {metric!r}: one of {', '.join(METRICS)}")
     before, after = record.get("rss_before"), record.get("rss_after")
-    if before is not None and after is not None:
-        return int(after) - int(before)
-    return None
+    if before is None or after is None:
+        return None
+    return int(after) - int(before)  # both ends alike (rss_after_tracer: the plot's level only)
 
 
-def record_peak(record: Mapping[str, Any]) -> int | None:
-    """Traced peak above the cell's start when measured, else the RSS peak."""
-    peak = record.get("traced_peak")
-    return peak if peak is not None else record.get("rss_peak")
+def record_peak(record: Mapping[str, Any], metric: str = "allocated") -> int | None:
+    """The peak of ``metric`` above the cell's start, or None where the record lacks it:
+    ``rss`` ``rss_peak - rss_before``, ``allocated`` ``alloc_peak``, ``traced`` ``traced_peak``."""
+    if metric == "allocated":
+        return record.get("alloc_peak")
+    if metric == "traced":
+        return record.get("traced_peak")
+    if metric != "rss":
+        raise ValueError(f"unknown metric {metric!r}: one of {', '.join(METRICS)}")
+    peak, before = record.get("rss_peak"), record.get("rss_before")
+    if peak is None or before is None:
+        return None
+    return max(0, int(peak) - int(before))
+
+
+def default_metric(records: Sequence[Mapping[str, Any]]) -> str:
+    """``allocated`` when the latest record has it (the figure that sees reused memory; a
+    session whose reader grew too slow has it no more), else ``rss``."""
+    if records and records[-1].get("alloc_delta") is not None:
+        return "allocated"
+    return "rss"
+
+
+METRIC_LABELS = {"rss": "RSS", "allocated": "allocated", "traced": "traced"}
 
 
 def cell_ref(record: Mapping[str, Any]) -> str:
@@ -313,7 +369,7 @@ def _json_size(record: Mapping[str, Any]) -> int:
 # A record with at most 3 table rows and no leak suspects takes at most SMALL_RECORD_FIXED
 # bytes of JSON besides its strings (keys, numbers, punctuation: tests/test_store.py builds
 # the largest); its strings may take the rest when they are plain ASCII (one JSON byte each).
-SMALL_RECORD_FIXED = 1400
+SMALL_RECORD_FIXED = 1750
 _SMALL_ROWS = 3
 
 

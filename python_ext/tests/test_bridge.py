@@ -250,13 +250,19 @@ def test_module_level_helpers():
 # --------------------------------------------------------------------------- leak sidebar requests
 
 
-def request(comm, data):
-    """Send one comm message through the bridge; return what it answered (one message or none)."""
+def request(comm, data, entries=None):
+    """Send one comm message through the bridge; return what it answered (one message or none).
+    The history entries it sent first (a release's record) go to ``entries``."""
     n = len(comm.sent)
     comm.msg_handler({"content": {"comm_id": comm.comm_id, "data": data}})
     answers = comm.sent[n:]
     for answer in answers:
         message_validator().validate(answer)
+    records = [a for a in answers if a["type"] == "record"]
+    answers = [a for a in answers if a["type"] != "record"]
+    assert entries is not None or not records, records
+    if entries is not None:
+        entries.extend(a["record"] for a in records)
     assert len(answers) <= 1, answers
     return answers[0] if answers else None
 
@@ -299,11 +305,27 @@ def test_why_and_release_with_a_real_shell(shell):
     assert dry["freed_bytes"] is None and "suspects" not in dry
     assert n in ip.user_ns["Out"] and f"_{n}" in ip.user_ns
 
-    real = request(comm, dict(msg, request_id="r2", dry_run=False))
+    entries: list = []
+    real = request(comm, dict(msg, request_id="r2", dry_run=False), entries)
     assert real["ok"] is True and real["dry_run"] is False
     assert real["freed_bytes"] >= 29_000_000, real
     assert n not in ip.user_ns["Out"] and f"_{n}" not in ip.user_ns
     assert all(s["name"] != f"Out[{n}]" for s in real["suspects"])
+    # The release is an entry of the history, sent before the answer: what it freed, the
+    # figures around it, and the suspects after it (the released one gone).
+    [entry] = entries
+    assert entry == memtrack.history()[-1]
+    assert entry["mode"] == "release" and entry["execution_count"] is None
+    assert entry["label"] == f"release: delete Out[{n}], _{n} and _"
+    assert entry["release"]["action"] == real["action"]
+    assert entry["release"]["freed_bytes"] == real["freed_bytes"]
+    assert entry["release"]["freed_measure"] == "traced"
+    if entry["alloc_method"] == "mallinfo2":  # (given up in a fragmented heap: too-slow)
+        assert entry["alloc_delta"] <= -29_000_000, entry
+    else:
+        assert entry["alloc_method"] == "too-slow" and "alloc_delta" not in entry
+    assert entry["rss_peak"] is None and entry["rss_before"] is not None
+    assert all(s["name"] != f"Out[{n}]" for s in entry["leaks"])
 
     # Refusals are answers, not errors.
     again = request(comm, dict(msg, request_id="r3"))
@@ -326,7 +348,7 @@ def test_release_a_variable_and_a_traceback(shell):
     dry = request(comm, msg)
     assert dry["ok"] and dry["action"] == "delete `cache`" and dry["expected_bytes"] >= 2_000_000
     assert ip.user_ns["cache_ref"]() is not None
-    real = request(comm, dict(msg, dry_run=False))
+    real = request(comm, dict(msg, dry_run=False), [])
     assert real["ok"] and isinstance(real["freed_bytes"], int) and real["freed_bytes"] >= 0
     assert "cache" not in ip.user_ns and ip.user_ns["cache_ref"]() is None
 
@@ -339,7 +361,7 @@ def test_release_a_variable_and_a_traceback(shell):
     dry = request(comm, msg)
     assert dry["ok"] and dry["action"].startswith("forget the last exception")
     assert dry["expected_bytes"] >= 3_000_000
-    real = request(comm, dict(msg, dry_run=False))
+    real = request(comm, dict(msg, dry_run=False), [])
     assert real["ok"] and "last_traceback" not in __import__("sys").__dict__
 
 

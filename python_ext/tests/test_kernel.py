@@ -407,8 +407,22 @@ def test_leak_requests_over_the_comm(kernel):
     assert dry["action"].startswith(f"delete Out[{n}]") and f"_{n}" in dry["action"]
     assert 30_000_000 <= dry["expected_bytes"] < 30_001_000
     assert printed(f"print({n} in Out, '_{n}' in globals())") == "True True"
-    (real,) = ask(dict(release, request_id="r", dry_run=False))
+    answers = ask(dict(release, request_id="r", dry_run=False))
+    (real,) = [a for a in answers if a["type"] == "release_result"]
+    (entry,) = [a for a in answers if a["type"] == "record" and a["record"]["mode"] == "release"]
+    assert answers.index(entry) < answers.index(real)
     assert real["ok"] and real["request_id"] == "r", real["message"]
+    # The release is an entry of the history, sent before the answer (the sidebar's plot and
+    # table follow it): what it freed and the allocated memory it gave back.
+    assert entry["type"] == "record" and entry["record"]["mode"] == "release"
+    assert entry["record"]["release"]["action"] == real["action"]
+    # (mallinfo2 gives up in a heap with thousands of free chunks: this kernel's may be one)
+    if entry["record"]["alloc_method"] == "mallinfo2":
+        assert entry["record"]["alloc_delta"] <= -29_000_000, entry["record"]
+    else:
+        assert entry["record"]["alloc_method"] == "too-slow", entry["record"]
+        assert "alloc_delta" not in entry["record"]
+    assert all(s["name"] != f"Out[{n}]" for s in entry["record"]["leaks"])
     assert isinstance(real["freed_bytes"], int) and real["freed_bytes"] >= 0
     assert all(s["name"] != f"Out[{n}]" for s in real["suspects"])
     assert printed(f"print({n} in Out, '_{n}' in globals())") == "False False"

@@ -122,7 +122,7 @@ def test_summary_line_printed_without_frontend(shell, capsys):
     out = capsys.readouterr().out
     pattern = (
         rf"memtrack \[{result.execution_count}\] 'my cell': "
-        r"\+\d+\.\d MB traced \(peak [\d.]+ MB\), "
+        r"(\+\d+\.\d MB allocated, )?\+\d+\.\d MB traced \(peak [\d.]+ MB\), "
         r"RSS [\d.]+ MB -> [\d.]+ MB \(peak [\d.]+ MB\), \d+\.\d\d s"
     )
     assert re.search(pattern, out), out

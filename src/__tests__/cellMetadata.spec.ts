@@ -188,9 +188,12 @@ describe('cell metadata in a notebook model', () => {
       record({ seq: 2, cell_id: null, execution_count: 2, started_at: at(2) }),
       record({ seq: 3, cell_id: 'gone', execution_count: 3, started_at: at(3) }),
       record({ seq: 4, cell_id: 'b', execution_count: 4, started_at: at(4) }),
-      record({ seq: 5, cell_id: 'a', execution_count: 5, started_at: at(5), saved: true })
+      record({ seq: 5, cell_id: 'a', execution_count: 5, started_at: at(5), saved: true }),
+      // A release ran in no cell: never saved as a run, even with a cell id.
+      record({ seq: 6, cell_id: 'c', execution_count: null, started_at: at(6), mode: 'release' })
     ]);
     expect(written).toBe(1);
+    expect(savedRuns(nb, 2)).toEqual([]);
     expect(savedRuns(nb, 0)).toEqual([]);
     expect(savedRuns(nb, 1).map(run => run.execution_count)).toEqual([1, 4]);
     // The notebook's JSON carries it, as the saved file will.
@@ -386,7 +389,7 @@ describe('saved rows in the cell table', () => {
       onActivate: r => activated.push(r.cell_id)
     });
     const savedRecord = { ...record({ cell_id: 'old', label: '<b>x</b>' }), seq: -1, saved: true };
-    table.render([savedRecord, record({ seq: 1, cell_id: 'new' })], 'decimal');
+    table.render([savedRecord, record({ seq: 1, cell_id: 'new' })], 'decimal', 'rss');
     const rows = table.node.querySelectorAll<HTMLTableRowElement>('tbody tr.jp-Memtrack-row');
     expect(rows).toHaveLength(2);
     expect(rows[0].classList.contains('jp-Memtrack-saved')).toBe(true);

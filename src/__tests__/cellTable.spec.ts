@@ -24,13 +24,15 @@ function records(): IMemtrackRecord[] {
 
 describe('sortRecords', () => {
   it('sorts by delta, biggest first, unknown last', () => {
-    expect(sortRecords(records(), 'delta', true).map(r => r.seq)).toEqual([2, 1, 3, 4]);
-    expect(sortRecords(records(), 'delta', false).map(r => r.seq)).toEqual([3, 1, 2, 4]);
+    expect(sortRecords(records(), 'delta', true, 'traced').map(r => r.seq)).toEqual([2, 1, 3, 4]);
+    expect(sortRecords(records(), 'delta', false, 'traced').map(r => r.seq)).toEqual([3, 1, 2, 4]);
   });
 
   it('sorts by duration and by history order', () => {
-    expect(sortRecords(records(), 'duration', true).map(r => r.seq)).toEqual([1, 3, 2, 4]);
-    expect(sortRecords(records(), 'order', false).map(r => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(sortRecords(records(), 'duration', true, 'traced').map(r => r.seq)).toEqual([
+      1, 3, 2, 4
+    ]);
+    expect(sortRecords(records(), 'order', false, 'traced').map(r => r.seq)).toEqual([1, 2, 3, 4]);
   });
 });
 
@@ -50,7 +52,7 @@ describe('CellTable', () => {
     activated = [];
     table = new CellTable({ trans, onActivate: record => activated.push(record.seq) });
     document.body.append(table.node);
-    table.render(records(), 'decimal');
+    table.render(records(), 'decimal', 'traced');
   });
 
   afterEach(() => table.node.remove());
@@ -96,7 +98,7 @@ describe('CellTable', () => {
   it('appends a row without rebuilding in history order', () => {
     const before = table.node.querySelector('tbody tr');
     const list = [...records(), sampleRecord({ seq: 5, execution_count: 5, cell_id: 'new' })];
-    table.append(list, 'decimal');
+    table.append(list, 'decimal', 'traced');
     expect(table.node.querySelector('tbody tr')).toBe(before);
     expect(seqs()).toEqual([1, 2, 3, 4, 5]);
     expect(table.node.querySelector('caption')?.textContent).toBe('5 tracked executions');
@@ -104,12 +106,12 @@ describe('CellTable', () => {
 
   it('appends a batch of rows without rebuilding the rows already shown', () => {
     const list = records();
-    table.render(list, 'decimal');
+    table.render(list, 'decimal', 'traced');
     const before = Array.from(table.node.querySelectorAll('tbody tr'));
     const batch = [5, 6, 7].map(seq =>
       sampleRecord({ seq, execution_count: seq, cell_id: `new${seq}` })
     );
-    table.append([...list, ...batch], 'decimal');
+    table.append([...list, ...batch], 'decimal', 'traced');
     const after = Array.from(table.node.querySelectorAll('tbody tr'));
     after.slice(0, 4).forEach((row, i) => expect(row).toBe(before[i]));
     expect(seqs()).toEqual([1, 2, 3, 4, 5, 6, 7]);
@@ -128,13 +130,13 @@ describe('CellTable', () => {
 
   it('rebuilds when a record of an appended batch re-runs a cell', () => {
     const list = records();
-    table.render(list, 'decimal');
+    table.render(list, 'decimal', 'traced');
     const first = table.node.querySelector('tbody tr');
     const batch = [
       sampleRecord({ seq: 5, execution_count: 5, cell_id: 'x' }),
       sampleRecord({ seq: 6, execution_count: 6, cell_id: 'c' })
     ];
-    table.append([...list, ...batch], 'decimal');
+    table.append([...list, ...batch], 'decimal', 'traced');
     expect(table.node.querySelector('tbody tr')).not.toBe(first);
     const titles = Array.from(table.node.querySelectorAll('tbody tr td:first-child')).map(
       td => td.textContent
@@ -145,12 +147,12 @@ describe('CellTable', () => {
 
   it('rebuilds when two records of an appended batch run the same new cell', () => {
     const list = records();
-    table.render(list, 'decimal');
+    table.render(list, 'decimal', 'traced');
     const batch = [
       sampleRecord({ seq: 5, execution_count: 5, cell_id: 'x' }),
       sampleRecord({ seq: 6, execution_count: 6, cell_id: 'x' })
     ];
-    table.append([...list, ...batch], 'decimal');
+    table.append([...list, ...batch], 'decimal', 'traced');
     const titles = Array.from(table.node.querySelectorAll('tbody tr td:first-child')).map(
       td => td.textContent
     );
@@ -159,7 +161,7 @@ describe('CellTable', () => {
 
   it('rebuilds when an appended record re-runs a cell', () => {
     const list = [...records(), sampleRecord({ seq: 5, execution_count: 5, cell_id: 'b' })];
-    table.append(list, 'decimal');
+    table.append(list, 'decimal', 'traced');
     const last = table.node.querySelector('tbody tr:last-child td') as HTMLElement;
     expect(last.textContent).toBe('[5] load data (run 2)');
   });
@@ -177,7 +179,7 @@ describe('CellTable with a long history', () => {
     activated = [];
     table = new CellTable({ trans, onActivate: record => activated.push(record.seq) });
     document.body.append(table.node);
-    table.render(many(1000), 'decimal');
+    table.render(many(1000), 'decimal', 'traced');
   });
 
   afterEach(() => {
@@ -245,11 +247,11 @@ describe('CellTable with a long history', () => {
     try {
       const list = many(1000);
       table.setScrollContainer(container);
-      table.render(list, 'decimal');
+      table.render(list, 'decimal', 'traced');
       table.refreshWindow();
       expect(rows().at(-1)?.dataset.seq).toBe('1000');
       const before = rows();
-      table.append([...list, ...many(1050).slice(1000)], 'decimal');
+      table.append([...list, ...many(1050).slice(1000)], 'decimal', 'traced');
       // The 10 rows in view and 30 below them: rows 1001 to 1030, the rest stays spacer.
       const after = rows();
       expect(after.slice(0, before.length)).toHaveLength(before.length);
@@ -268,7 +270,7 @@ describe('CellTable with a long history', () => {
 
   it('appends without rendering rows out of view', () => {
     const before = rows().length;
-    table.append(many(1001), 'decimal');
+    table.append(many(1001), 'decimal', 'traced');
     expect(table.node.getAttribute('aria-rowcount')).toBe('1002');
     expect(table.node.querySelector('caption')?.textContent).toBe('1001 tracked executions');
     expect(rows().length).toBe(before);

@@ -23,10 +23,12 @@ describe('exports', () => {
     ]);
     const lines = csv.split('\r\n');
     expect(lines[0]).toBe(
-      'seq,execution_count,cell_id,label,mode,started_at,duration_s,rss_before,rss_after,rss_peak,traced_delta,traced_peak,error,leaks'
+      'seq,execution_count,cell_id,label,mode,started_at,duration_s,rss_before,rss_after,rss_peak,traced_delta,traced_peak,error,leaks,alloc_delta,alloc_method'
     );
     expect(lines[1]).toContain(',"say ""hi"", then go",');
     expect(lines[1]).toContain(',-5,');
+    // A record without allocated figures leaves their columns empty.
+    expect(lines[1].endsWith(',0,,')).toBe(true);
     // A formula-looking label is defused for spreadsheets.
     expect(lines[2]).toContain(`,"'=HYPERLINK(""x"")",`);
     expect(lines[3]).toBe('');

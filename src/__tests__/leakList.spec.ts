@@ -228,6 +228,24 @@ describe('LeakList', () => {
     // The kernel's re-evaluated suspects replace the record's.
     expect(list.suspects.map(s => s.name)).toEqual(['cache']);
     expect(list.node.querySelectorAll('.jp-Memtrack-leak')).toHaveLength(1);
+
+    // The release's own record follows, with the same suspects: what it freed stays said.
+    const first = sampleRecord({ seq: 1, leaks: LEAKS });
+    const release = sampleRecord({
+      seq: 2,
+      mode: 'release',
+      cell_id: null,
+      execution_count: null,
+      leaks: [LEAKS[1]]
+    });
+    list.render([first, release], 'decimal');
+    expect(notice().textContent).toBe(
+      'Released Out[12]: memory dropped by 30.0 MB (expected 30.0 MB).'
+    );
+    expect(list.suspects.map(s => s.name)).toEqual(['cache']);
+    // The next cell's record starts over.
+    list.render([first, release, sampleRecord({ seq: 3, leaks: [LEAKS[1]] })], 'decimal');
+    expect(notice().hidden).toBe(true);
   });
 
   it('releases nothing when the dialog is cancelled', async () => {

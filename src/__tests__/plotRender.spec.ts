@@ -125,10 +125,64 @@ describe('renderPlot', () => {
   });
 });
 
+describe('renderPlot per metric', () => {
+  const release = rec(3, {
+    execution_count: null,
+    cell_id: null,
+    label: 'release: delete Out[2], _2 and _',
+    mode: 'release',
+    rss_after: 500_000_000,
+    rss_peak: null,
+    traced_delta: null,
+    traced_peak: null,
+    alloc_after: 100_000_000,
+    alloc_delta: -400_000_000
+  });
+  const entries: HistoryEntry[] = [
+    rec(1, { alloc_after: 450_000_000, alloc_delta: 50_000_000 }),
+    rec(2, {
+      mode: 'light',
+      traced_delta: null,
+      alloc_after: 500_000_000,
+      alloc_delta: 50_000_000
+    }),
+    release
+  ].map(record => ({ kind: 'record' as const, record }));
+  const live = { rss: 1_500_000_000, delta: 500_000_000, title: '[4] (running)', hover: [] };
+
+  it('titles the y axis with the metric and marks releases apart', async () => {
+    const series = buildSeries(entries, { metric: 'allocated' });
+    await renderPlot(node(), series, { ...OPTIONS, metricTitle: 'allocated <b>', live });
+    const { data, layout } = drawn();
+    expect(layout.yaxis.title.text).toBe('allocated &lt;b&gt;');
+    expect(data[0].name).toBe('allocated &lt;b&gt;');
+    expect(data[0].y).toEqual([450_000_000, 500_000_000, 100_000_000]);
+    const marks = data.find(trace => trace.name === 'release');
+    expect(marks.x).toEqual([3]);
+    expect(marks.y).toEqual([100_000_000]);
+    expect(marks.marker.symbol).toBe('diamond-wide');
+    // The running cell's figures are RSS: no bar or point among the allocated ones.
+    const bars = data.find(trace => trace.type === 'bar');
+    expect(bars.y).toEqual([50_000_000, 50_000_000, -400_000_000, null]);
+    expect(data.find(trace => trace.name === '[4] (running)').y).toEqual([null]);
+  });
+
+  it('joins the traced sum across records without a traced delta', async () => {
+    await renderPlot(node(), buildSeries(entries, { metric: 'traced' }), OPTIONS);
+    const { data } = drawn();
+    expect(data[0].connectgaps).toBe(true);
+    expect(data[0].y).toEqual([50_000_000, null, null]);
+    await renderPlot(node(), buildSeries(entries, { metric: 'rss' }), { ...OPTIONS, live });
+    const rss = drawn().data;
+    expect(rss[0].connectgaps).toBe(false);
+    expect(rss.find(trace => trace.type === 'bar').y.at(-1)).toBe(500_000_000);
+  });
+});
+
 describe('table history order', () => {
   it('keeps the position in the history, not the seq, which starts over per process', () => {
     const records = [rec(7), rec(8), rec(1), rec(2)];
-    expect(sortRecords(records, 'order', false).map(r => r.seq)).toEqual([7, 8, 1, 2]);
-    expect(sortRecords(records, 'order', true).map(r => r.seq)).toEqual([2, 1, 8, 7]);
+    expect(sortRecords(records, 'order', false, 'rss').map(r => r.seq)).toEqual([7, 8, 1, 2]);
+    expect(sortRecords(records, 'order', true, 'rss').map(r => r.seq)).toEqual([2, 1, 8, 7]);
   });
 });

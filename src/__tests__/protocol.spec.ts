@@ -246,6 +246,66 @@ describe('live, memory limit, death and earlier sessions on the wire', () => {
     ).toThrow(ProtocolError);
   });
 
+  it('keeps the allocated figures, the tracer and a release, and checks them', () => {
+    const allocated = parseKernelMessage(valid('record-allocated.json'));
+    expect(allocated.type === 'record' && allocated.record.alloc_delta).toBe(10000033);
+    expect(allocated.type === 'record' && allocated.record.alloc_method).toBe('mallinfo2');
+    const slow = parseKernelMessage(valid('record-alloc-too-slow.json'));
+    expect(slow.type === 'record' && slow.record.alloc_delta).toBeUndefined();
+    const deep = parseKernelMessage(valid('record-deep-tracer.json'));
+    expect(deep.type === 'record' && deep.record.rss_after_tracer).toBe(0);
+    const release = parseKernelMessage(valid('record-release.json'));
+    expect(release.type === 'record' && release.record.mode).toBe('release');
+    expect(release.type === 'record' && release.record.release?.freed_bytes).toBe(526385152);
+
+    const bad = (changes: Record<string, unknown>) => {
+      const message = JSON.parse(JSON.stringify(valid('record-release.json')));
+      Object.assign(message.record, changes);
+      return () => parseKernelMessage(message);
+    };
+    expect(bad({ alloc_method: 'sbrk' })).toThrow(/'alloc_method'/);
+    expect(bad({ alloc_delta: 1.5 })).toThrow(/'alloc_delta'/);
+    expect(bad({ rss_after_tracer: '0' })).toThrow(/'rss_after_tracer'/);
+    expect(bad({ tracer_memory: -1 })).not.toThrow();
+    expect(bad({ alloc_peak: null })).not.toThrow();
+    expect(bad({ mode: 'freed' })).toThrow(/'mode'/);
+    const release2 = valid('record-release.json').record.release;
+    expect(bad({ release: { ...release2, action: undefined } })).toThrow(/'action'/);
+    expect(bad({ release: { ...release2, freed_bytes: 0.5 } })).toThrow(/freed_bytes/);
+    expect(bad({ release: { ...release2, freed_measure: 'allocated' } })).toThrow(/freed_measure/);
+    expect(bad({ release: { ...release2, freed_measure: null } })).not.toThrow();
+    expect(bad({ release: 'all' })).toThrow(/'release'/);
+  });
+
+  it('judges the allocated and release fixtures as the schema does', () => {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    addFormats(ajv);
+    const validate = ajv.compile(readJson(SCHEMA_PATH));
+    const names = [
+      'record-allocated.json',
+      'record-alloc-too-slow.json',
+      'record-deep-tracer.json',
+      'record-release.json',
+      'record-bad-alloc-method.json',
+      'record-release-missing-action.json',
+      'record-alloc-float.json'
+    ];
+    const all = [...fixtures('valid'), ...fixtures('invalid')].filter(([name]) =>
+      names.includes(name)
+    );
+    expect(all).toHaveLength(names.length);
+    for (const [name, message] of all) {
+      let parsed = true;
+      try {
+        parseKernelMessage(message);
+      } catch (reason) {
+        expect(reason).toBeInstanceOf(ProtocolError);
+        parsed = false;
+      }
+      expect([name, parsed]).toEqual([name, validate(message)]);
+    }
+  });
+
   it('sends the guard with the leak threshold', () => {
     const ajv = new Ajv({ allErrors: true, strict: false });
     addFormats(ajv);

@@ -4,17 +4,26 @@
  * schema), so these tests are what keeps them equal to the schema's.
  */
 import {
+  ALLOC_METHODS,
   BYTE_KEYS,
   CSV_COLUMNS,
+  currentLeakKeys,
+  holdsCurrentLeak,
   IMemtrackRecord,
+  isReleaseRecord,
+  METRICS,
+  OPTIONAL_BYTE_KEYS,
   RECORD_KEYS,
+  RECORD_MODES,
   RecordKey,
   recordDelta,
+  recordLevel,
   recordPeak,
   runKey,
   startedAtMs
 } from '../record';
-import { SCHEMA_PATH, readJson, sampleRecord } from './fixtures';
+import { resolveMetric } from '../metric';
+import { SCHEMA_PATH, fixtures, readJson, sampleRecord } from './fixtures';
 
 /** The keys IMemtrackRecord does not mark optional. */
 type RequiredKey = {
@@ -41,6 +50,20 @@ describe('record keys and the wire schema', () => {
     expect([...BYTE_KEYS]).toEqual(nullableBytes);
   });
 
+  it('lists the optional byte fields: the other nullable integers of the schema', () => {
+    const optional = Object.keys(record.properties).filter(
+      key =>
+        !record.required.includes(key) &&
+        record.properties[key].$ref === '#/definitions/nullableBytes'
+    );
+    expect([...OPTIONAL_BYTE_KEYS].sort()).toEqual(optional.sort());
+  });
+
+  it('lists the modes and allocator methods of the schema', () => {
+    expect([...RECORD_MODES]).toEqual(record.properties.mode.enum);
+    expect([...ALLOC_METHODS]).toEqual(record.properties.alloc_method.enum);
+  });
+
   it('has the interface require exactly the listed keys', () => {
     // Checked by the compiler: this does not compile when the two differ.
     const same: [Exclude<RequiredKey, RecordKey>, Exclude<RecordKey, RequiredKey>] extends [
@@ -53,23 +76,107 @@ describe('record keys and the wire schema', () => {
   });
 });
 
+/** A wire fixture's record. */
+const wire = (name: string): IMemtrackRecord =>
+  fixtures('valid').find(([file]) => file === `${name}.json`)![1].record;
+
+describe('metric figures', () => {
+  // The kernel's definitions (record_delta, record_peak in python_ext/memtrack/record.py).
+  it('takes the RSS change, the peak above the start, and the level less the tracer', () => {
+    const record = sampleRecord({ rss_before: 100, rss_after: 180, rss_peak: 250 });
+    expect(recordDelta(record, 'rss')).toBe(80);
+    expect(recordPeak(record, 'rss')).toBe(150);
+    expect(recordLevel(record, 'rss')).toBe(180);
+    expect(recordLevel(record, 'rss', 'before')).toBe(100);
+    // rss_before holds the tracer's tables too while tracing goes on: the change is both ends
+    // alike, the plotted level is the user's part.
+    const traced = { ...record, rss_after_tracer: 30 };
+    expect(recordDelta(traced, 'rss')).toBe(80);
+    expect(recordLevel(traced, 'rss')).toBe(150);
+    // A peak below the start (a lifetime peak read late) is no negative peak.
+    expect(recordPeak(sampleRecord({ rss_before: 100, rss_peak: 90 }), 'rss')).toBe(0);
+    expect(recordDelta(sampleRecord({ rss_before: null }), 'rss')).toBeNull();
+    expect(recordPeak(sampleRecord({ rss_peak: null }), 'rss')).toBeNull();
+  });
+
+  it('takes the allocated figures, and null where the record has none', () => {
+    const allocated = wire('record-allocated');
+    expect(recordDelta(allocated, 'allocated')).toBe(10000033);
+    expect(recordPeak(allocated, 'allocated')).toBeNull();
+    expect(recordLevel(allocated, 'allocated')).toBe(62428833);
+    expect(recordLevel(allocated, 'allocated', 'before')).toBe(52428800);
+    expect(recordPeak({ ...allocated, alloc_peak: 7 }, 'allocated')).toBe(7);
+    const slow = wire('record-alloc-too-slow');
+    expect(recordDelta(slow, 'allocated')).toBeNull();
+    expect(recordLevel(slow, 'allocated')).toBeNull();
+    // Never another metric in its place: this record has an RSS and a traced change.
+    expect(recordDelta(sampleRecord(), 'allocated')).toBeNull();
+  });
+
+  it('takes the traced figures of deep cells only, and has no traced level', () => {
+    const deep = sampleRecord({ traced_delta: 7, traced_peak: 9 });
+    expect(recordDelta(deep, 'traced')).toBe(7);
+    expect(recordPeak(deep, 'traced')).toBe(9);
+    expect(recordLevel(deep, 'traced')).toBeNull();
+    const light = wire('record-allocated');
+    expect(recordDelta(light, 'traced')).toBeNull();
+    expect(recordPeak(light, 'traced')).toBeNull();
+  });
+
+  it('reads a deep cell whose tracer kept memory: each metric its own figure', () => {
+    const deep = wire('record-deep-tracer');
+    expect(METRICS.map(metric => recordDelta(deep, metric))).toEqual([
+      -50000000, -50000057, -49999944
+    ]);
+    expect(recordDelta({ ...deep, rss_after_tracer: 1_000_000 }, 'rss')).toBe(-50000000);
+    expect(recordLevel({ ...deep, rss_after_tracer: 1_000_000 }, 'rss')).toBe(106286400);
+  });
+
+  it('reads a release: its drop in RSS and allocated memory, no peak, nothing traced', () => {
+    const release = wire('record-release');
+    expect(isReleaseRecord(release)).toBe(true);
+    expect(isReleaseRecord(sampleRecord())).toBe(false);
+    expect(recordDelta(release, 'rss')).toBe(260046848 - 786432000);
+    expect(recordDelta(release, 'allocated')).toBe(-520000000);
+    expect(recordDelta(release, 'traced')).toBeNull();
+    expect(METRICS.map(metric => recordPeak(release, metric))).toEqual([null, null, null]);
+    expect(recordLevel(release, 'allocated')).toBe(180000000);
+  });
+});
+
+describe("the 'auto' metric", () => {
+  it('is allocated while the latest record has it, and RSS once the reader was given up', () => {
+    const allocated = wire('record-allocated');
+    const slow = wire('record-alloc-too-slow');
+    expect(resolveMetric('auto', [])).toBe('rss');
+    expect(resolveMetric('auto', [sampleRecord()])).toBe('rss');
+    expect(resolveMetric('auto', [sampleRecord(), allocated])).toBe('allocated');
+    // A kernel whose mallinfo2 grew too slow reads RSS only from then on.
+    expect(resolveMetric('auto', [allocated, slow])).toBe('rss');
+    expect(resolveMetric('traced', [allocated])).toBe('traced');
+  });
+});
+
+describe('current leak suspects', () => {
+  const cache = { name: 'cache', kind: 'growing-variable' };
+  const out = { name: 'Out[3]', kind: 'output-history' };
+
+  it('are the latest record’s: a released suspect is no longer current', () => {
+    const grew = sampleRecord({ seq: 1, leaks: [cache, out] });
+    const release = { ...wire('record-release'), leaks: [cache] };
+    expect([...currentLeakKeys([grew])].sort()).toEqual([
+      'growing-variable:cache',
+      'output-history:Out[3]'
+    ]);
+    const current = currentLeakKeys([grew, release]);
+    expect([...current]).toEqual(['growing-variable:cache']);
+    expect(holdsCurrentLeak(grew, current)).toBe(true);
+    expect(holdsCurrentLeak(sampleRecord({ leaks: [out] }), current)).toBe(false);
+    expect(currentLeakKeys([]).size).toBe(0);
+  });
+});
+
 describe('derived figures', () => {
-  it('falls back to the RSS change when nothing was traced', () => {
-    const record = sampleRecord({ traced_delta: null, rss_before: 10, rss_after: 4 });
-    expect(recordDelta(record)).toBe(-6);
-    expect(recordDelta(sampleRecord({ traced_delta: null, rss_before: null }))).toBeNull();
-  });
-
-  it('takes the traced change when measured', () => {
-    expect(recordDelta(sampleRecord({ traced_delta: 7, rss_before: 10, rss_after: 4 }))).toBe(7);
-  });
-
-  it('takes the traced peak when measured, else the RSS peak', () => {
-    expect(recordPeak(sampleRecord({ traced_peak: 5, rss_peak: 900 }))).toBe(5);
-    expect(recordPeak(sampleRecord({ traced_peak: null, rss_peak: 900 }))).toBe(900);
-    expect(recordPeak(sampleRecord({ traced_peak: null, rss_peak: null }))).toBeNull();
-  });
-
   it('orders unparsable start times first', () => {
     expect(startedAtMs({ started_at: '2026-01-01T00:00:00Z' })).toBe(Date.UTC(2026, 0, 1));
     expect(startedAtMs({ started_at: 'soon' })).toBe(0);

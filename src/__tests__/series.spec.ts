@@ -17,7 +17,7 @@ describe('format', () => {
     expect(formatBytes(1234567)).toBe('1.2 MB');
     expect(formatBytes(-50_000_000)).toBe('-50.0 MB');
     expect(formatBytes(250_000_000_000)).toBe('250 GB');
-    expect(formatBytes(null)).toBe('–');
+    expect(formatBytes(null)).toBe('—');
   });
 
   it('signs deltas', () => {
@@ -54,6 +54,9 @@ describe('format', () => {
   it('titles records by execution count and label', () => {
     expect(recordTitle({ execution_count: 3, label: 'load' })).toBe('[3] load');
     expect(recordTitle({ execution_count: null, label: null })).toBe('[ ]');
+    expect(recordTitle({ execution_count: null, label: 'release: x', mode: 'release' })).toBe(
+      'release: x'
+    );
   });
 });
 
@@ -63,30 +66,95 @@ describe('buildSeries', () => {
     record: sampleRecord({ seq, execution_count: seq, ...overrides })
   });
 
-  it('plots RSS after each cell with its peak', () => {
+  it('plots RSS after each cell less the tracer, with its peak', () => {
     const series = buildSeries([
-      rec(1, { rss_after: 1000, rss_peak: 1500 }),
-      rec(2, { rss_after: 900, rss_peak: 1100 })
+      rec(1, { rss_before: 800, rss_after: 1000, rss_peak: 1500 }),
+      rec(2, { rss_before: 1000, rss_after: 900, rss_peak: 1100, rss_after_tracer: 100 })
     ]);
     expect(series.metric).toBe('rss');
     expect(series.x).toEqual([1, 2]);
-    expect(series.cumulative).toEqual([1000, 900]);
+    expect(series.cumulative).toEqual([1000, 800]);
     expect(series.peak).toEqual([1500, 1100]);
+    // The change is both ends alike (the tracer's part corrects the plotted level only).
+    expect(series.delta).toEqual([200, -100]);
     expect(series.labels[0]).toBe('[1] load data');
   });
 
-  it('plots the running traced sum, peaks above the start of each cell', () => {
+  it('plots the allocated level, a peak only where measured, nothing for records without', () => {
+    const series = buildSeries(
+      [
+        rec(1, { alloc_before: 500, alloc_after: 700, alloc_delta: 200, alloc_peak: 300 }),
+        rec(2, { alloc_before: 700, alloc_after: 650, alloc_delta: -50 }),
+        rec(3, { alloc_method: 'too-slow' })
+      ],
+      { metric: 'allocated' }
+    );
+    expect(series.cumulative).toEqual([700, 650, null]);
+    expect(series.peak).toEqual([800, null, null]);
+    expect(series.delta).toEqual([200, -50, null]);
+    expect(series.hover[0]).toContain('allocated delta +200 B, peak 300 B');
+    // The other metrics the record has are named after it.
+    expect(series.hover[0]).toContain('RSS delta +52.4 MB');
+    expect(series.hover[0]).toContain('traced delta +50.0 MB, peak 80.0 MB');
+  });
+
+  it('sums traced deltas over the records that have one only, peaks above each start', () => {
     const series = buildSeries(
       [
         rec(1, { traced_delta: 100, traced_peak: 150 }),
         rec(2, { traced_delta: -30, traced_peak: 10 }),
-        rec(3, { traced_delta: null, traced_peak: null, rss_before: 900, rss_after: 950 })
+        rec(3, { traced_delta: null, traced_peak: null, rss_before: 900, rss_after: 950 }),
+        rec(4, { traced_delta: 5, traced_peak: 5 })
       ],
       { metric: 'traced' }
     );
-    expect(series.cumulative).toEqual([100, 70, 70]);
-    expect(series.peak).toEqual([150, 110, null]);
-    expect(series.delta).toEqual([100, -30, 50]);
+    // A light cell is no point on the traced line, and no RSS change among the traced bars.
+    expect(series.cumulative).toEqual([100, 70, null, 75]);
+    expect(series.peak).toEqual([150, 110, null, 75]);
+    expect(series.delta).toEqual([100, -30, null, 5]);
+  });
+
+  it('draws a release at the level it left, and highlights only suspects still current', () => {
+    const cache = { name: 'cache', kind: 'growing-variable' };
+    const out = { name: 'Out[2]', kind: 'output-history' };
+    const release = {
+      kind: 'record' as const,
+      record: sampleRecord({
+        seq: 3,
+        execution_count: null,
+        cell_id: null,
+        label: 'release: delete Out[2], _2 and _',
+        mode: 'release',
+        rss_before: 800_000_000,
+        rss_after: 300_000_000,
+        rss_peak: null,
+        traced_delta: null,
+        traced_peak: null,
+        top_lines: [],
+        types: [],
+        leaks: [cache],
+        release: { action: 'delete Out[2], _2 and _', expected_bytes: 5, freed_bytes: 6 }
+      })
+    };
+    const series = buildSeries([
+      rec(1, { leaks: [cache] }),
+      rec(2, { leaks: [cache, out], rss_after: 800_000_000 }),
+      release
+    ]);
+    expect(series.releases).toEqual([2]);
+    expect(series.cumulative[2]).toBe(300_000_000);
+    expect(series.delta[2]).toBe(-500_000_000);
+    expect(series.peak[2]).toBeNull();
+    expect(series.labels[2]).toBe('release');
+    expect(series.hover[2]).toContain('release: delete Out[2], _2 and _<br>');
+    expect(series.hover[2]).toContain('released: delete Out[2], _2 and _; expected 5 B, freed 6 B');
+    expect(series.leaking).toEqual([true, true, true]);
+    const withoutCache = buildSeries([
+      rec(1, { leaks: [cache] }),
+      rec(2, { leaks: [out] }),
+      { ...release, record: { ...release.record, leaks: [out] } }
+    ]);
+    expect(withoutCache.leaking).toEqual([false, true, true]);
   });
 
   it('marks restarts between points and restarts the traced sum', () => {
@@ -118,15 +186,18 @@ describe('buildSeries', () => {
   it('mentions errors, peaks, top lines and leaks in the hover text', () => {
     const series = buildSeries([rec(1, { error: 'MemoryError', leaks: [{ name: 'cache' }] })]);
     expect(series.hover[0]).toContain('raised MemoryError');
-    expect(series.hover[0]).toContain('traced peak 80.0 MB');
+    expect(series.hover[0]).toContain('traced delta +50.0 MB, peak 80.0 MB');
     expect(series.hover[0]).toContain('line 2: +50.0 MB');
     expect(series.hover[0]).toContain('1 leak suspect');
     expect(series.leaking).toEqual([true]);
   });
 
   it('formats bytes in the chosen units', () => {
-    const series = buildSeries([rec(1, { traced_delta: 1024 * 1024 })], { units: 'binary' });
-    expect(series.hover[0]).toContain('delta +1.0 MiB');
+    const series = buildSeries([rec(1, { traced_delta: 1024 * 1024 })], {
+      units: 'binary',
+      metric: 'traced'
+    });
+    expect(series.hover[0]).toContain('traced delta +1.0 MiB');
   });
 });
 
@@ -141,11 +212,11 @@ describe('decimate', () => {
     );
 
   it('keeps everything up to the limit', () => {
-    expect(decimate(records(10), 10)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(decimate(records(10), 10, 'traced')).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
   it('keeps the biggest change, every leak and the last record', () => {
-    const kept = decimate(records(10_000), 100);
+    const kept = decimate(records(10_000), 100, 'traced');
     expect(kept.length).toBeLessThanOrEqual(102);
     expect(kept).toContain(500);
     expect(kept).toContain(7);

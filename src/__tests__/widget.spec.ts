@@ -58,13 +58,19 @@ function settingRegistry(): SettingRegistry {
 
 const tick = () => new Promise(resolve => setTimeout(resolve, 20));
 
+/** A record whose allocated figures differ from its RSS and traced ones ('auto' shows them). */
 function record(seq: number, overrides: Record<string, unknown> = {}): any {
   return sampleRecord({
     seq,
     execution_count: seq,
     label: `cell ${seq}`,
-    traced_delta: seq * 1_000_000,
-    traced_peak: seq * 2_000_000,
+    traced_delta: seq * 3_000_000,
+    traced_peak: seq * 4_000_000,
+    alloc_before: 100_000_000,
+    alloc_after: 100_000_000 + seq * 1_000_000,
+    alloc_delta: seq * 1_000_000,
+    alloc_peak: seq * 2_000_000,
+    alloc_method: 'mallinfo2',
     duration_s: 0.25,
     ...overrides
   });
@@ -119,6 +125,36 @@ describe('memtrack.widget() view', () => {
     expect(view.el.querySelector('.jp-Memtrack-widgetSummary')!.textContent).toBe(
       'memtrack: 2 tracked cells'
     );
+  });
+
+  it('shows the metric of the settings, a dash where a record lacks it, and release rows', () => {
+    const light = record(2, { mode: 'light', traced_delta: null, traced_peak: null });
+    const release = {
+      ...record(3, { execution_count: null, label: 'release: delete Out[1], _1 and _' }),
+      mode: 'release',
+      rss_peak: null,
+      traced_delta: null,
+      traced_peak: null,
+      alloc_delta: -40_000_000,
+      alloc_peak: null,
+      release: { action: 'delete Out[1], _1 and _', expected_bytes: 40_000_000, freed_bytes: null }
+    };
+    setWidgetSettings({ ...DEFAULT_SETTINGS, metric: 'traced' });
+    makeView([record(1), light, release]);
+    expect(texts(rows()[0]).slice(2, 4)).toEqual(['+3.0 MB', '4.0 MB']);
+    expect(texts(rows()[1]).slice(2, 4)).toEqual(['—', '—']);
+    expect(rows()[1].cells[2].title).toBe('traced only for %%memtrack cells');
+    expect(view.el.querySelector('th:nth-child(3)')!.getAttribute('title')).toContain('traced');
+    setWidgetSettings({ ...DEFAULT_SETTINGS, metric: 'allocated' });
+    expect(texts(rows()[2])).toEqual([
+      '',
+      'release: delete Out[1], _1 and _',
+      '-40.0 MB',
+      '—',
+      '250 ms'
+    ]);
+    expect(rows()[2].classList).toContain('jp-Memtrack-widgetRelease');
+    expect(rows()[2].title).toBe('Release: delete Out[1], _1 and _; expected to free 40.0 MB');
   });
 
   it('keeps a malicious label as text', () => {
@@ -203,7 +239,8 @@ describe('memtrack.widget() view', () => {
     expect(node.classList).toContain('jp-Memtrack-widgetPlot');
     expect(view.el.contains(node)).toBe(true);
     expect(series.x).toEqual([1, 2]);
-    expect(series.cumulative).toEqual([record(1).rss_after, record(2).rss_after]);
+    // 'auto' with allocated figures: the allocated level.
+    expect(series.cumulative).toEqual([record(1).alloc_after, record(2).alloc_after]);
 
     model.set('records', [record(1), record(2), record(3)]);
     await tick();
@@ -231,7 +268,7 @@ describe('memtrack.widget() view', () => {
     await tick();
     const [, series, options] = (plot.renderPlot as jest.Mock).mock.calls[0];
     expect(options.units).toBe('binary');
-    expect(options.metricTitle).toBe('traced (cumulative)');
+    expect(options.metricTitle).toBe('traced (sum over %%memtrack cells)');
     expect(series.cumulative).toEqual([3 * MiB]);
     Widget.detach(view.luminoWidget);
   });
@@ -243,7 +280,12 @@ describe('memtrack.widget() view', () => {
     settings.changed.connect((_, value) => setWidgetSettings(value));
     await followSettingRegistry(registry, settings);
     const many = Array.from({ length: 30 }, (_, i) =>
-      record(i + 1, { traced_delta: MiB, traced_peak: 2 * MiB })
+      record(i + 1, {
+        traced_delta: MiB,
+        traced_peak: 2 * MiB,
+        alloc_delta: MiB,
+        alloc_peak: 2 * MiB
+      })
     );
     makeView(many);
     // A second output showing the same widget.
@@ -268,7 +310,7 @@ describe('memtrack.widget() view', () => {
     await tick();
     expect(plot.renderPlot).toHaveBeenCalledTimes(3);
     const [, traced, options] = (plot.renderPlot as jest.Mock).mock.calls[2];
-    expect(options.metricTitle).toBe('traced (cumulative)');
+    expect(options.metricTitle).toBe('traced (sum over %%memtrack cells)');
     expect(traced.cumulative.slice(0, 3)).toEqual([MiB, 2 * MiB, 3 * MiB]);
 
     await registry.set(PLUGIN_ID, 'maxPoints', 10);

@@ -131,13 +131,17 @@ test.describe('sidebar interactions', () => {
   });
 
   test('switches the plotted metric', async ({ page }) => {
+    // The selector's other effects (table, badges, dashes) are in metric.spec.ts.
     const sidebar = await notebookWithSidebar(page, 'metric.ipynb', [
       '%%memtrack\nx = bytearray(8_000_000)'
     ]);
     await page.notebook.run();
+    // 'auto': the allocated memory, which the kernel reads.
+    await expect(sidebar.locator('.legend')).toContainText('allocated');
+    await sidebar.locator('select.jp-Memtrack-metric').selectOption('rss');
     await expect(sidebar.locator('.legend')).toContainText('RSS');
     await sidebar.locator('select.jp-Memtrack-metric').selectOption('traced');
-    await expect(sidebar.locator('.legend')).toContainText('traced (cumulative)');
+    await expect(sidebar.locator('.legend')).toContainText('traced (sum over %%memtrack cells)');
   });
 });
 

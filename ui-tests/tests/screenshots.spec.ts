@@ -19,7 +19,7 @@ async function sidebarScreenshot(page: any, name: string, dark: boolean): Promis
   await page.notebook.run();
   await expect(sidebar.locator('tbody tr')).toHaveCount(CELLS.length);
   await sidebar.locator('select.jp-Memtrack-metric').selectOption('traced');
-  await expect(sidebar.locator('.legend')).toContainText('traced (cumulative)');
+  await expect(sidebar.locator('.legend')).toContainText('traced (sum over %%memtrack cells)');
   if (dark) {
     await page.theme.setDarkTheme();
   }

@@ -279,6 +279,7 @@ def release_request(roots: Roots, args: list[str], dry_run: bool) -> dict[str, A
     measure_after, after = memory_now()
     freed = max(0, before - after) if measure_after == measure else None
     result["freed_bytes"] = freed
+    result["freed_measure"] = measure if freed is not None else None
     label = "traced memory" if measure == "traced" else "RSS"
     dropped = f"{label} dropped by {format_bytes(freed)}" if freed is not None else "not measured"
     result["message"] = f"released ({action}); expected to free {format_bytes(expected)}, {dropped}"

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from . import allocators
+
 try:  # not on Windows
     import resource
 except ImportError:  # pragma: no cover - platform dependent
@@ -288,6 +290,9 @@ class CellMeasurement:
     """
 
     __slots__ = (
+        "_alloc_before",
+        "_alloc_method",
+        "_counter",
         "_end",
         "_faults_before",
         "_gc_after",
@@ -297,6 +302,7 @@ class CellMeasurement:
         "_t0",
         "_traced_before",
         "_traced_peak_seen",
+        "_tracer_before",
         "_wall0",
         "deep",
         "error",
@@ -325,6 +331,10 @@ class CellMeasurement:
         self._gc_before: list[dict] | tuple = ()
         self._gc_after: list[dict] | tuple = ()
         self._end: tuple | None = None  # what stop() read, for result()
+        self._counter: allocators.AllocatorCounter | None = None
+        self._alloc_before: int | None = None
+        self._alloc_method: str | None = None
+        self._tracer_before = 0  # tracemalloc's own memory when alloc_before was read
 
     @property
     def rss_before(self) -> int | None:
@@ -343,6 +353,12 @@ class CellMeasurement:
         self._wall0 = time.time()
         self._gc_before = _raw_gc_stats()
         self._rss_before = rss()
+        # Read before tracing starts: the tracer's tables are not the cell's.
+        self._counter = counter = allocators.counter()
+        self._alloc_method = counter.method
+        self._alloc_before = counter.read(timed=not self.deep)
+        if tracemalloc.is_tracing():
+            self._tracer_before = tracemalloc.get_tracemalloc_memory()
         if self._rss_before is not None and self._rss_before < _stale_maxrss:
             self._faults_before = _page_faults()  # ru_maxrss will say nothing: see stop()
 
@@ -400,6 +416,10 @@ class CellMeasurement:
             traced_now = int(current)
             traced_peak = int(max(0, peak - (self._traced_before or 0)))
         rss_after = rss()
+        alloc_after = tracer_now = None
+        if self._counter is not None and self._alloc_before is not None:
+            alloc_after = self._counter.read(timed=not self.deep)
+            tracer_now = tracemalloc.get_tracemalloc_memory() if tracemalloc.is_tracing() else 0
         hwm = ru = None
         if self.peak_reset and self._rss_before is not None and rss_after is not None:
             # ru_maxrss (~1 us) proves the peak since the reset for most cells: one that did not
@@ -414,7 +434,17 @@ class CellMeasurement:
             hwm = peak_rss()
             if ru is not None and hwm is not None and ru > hwm:
                 _note_stale_maxrss(ru)
-        self._end = (error, duration, tracing, traced_now, traced_peak, rss_after, hwm)
+        self._end = (
+            error,
+            duration,
+            tracing,
+            traced_now,
+            traced_peak,
+            rss_after,
+            hwm,
+            alloc_after,
+            tracer_now,
+        )
         self._gc_after = _raw_gc_stats()
 
     def light_result(self) -> dict[str, Any]:
@@ -423,10 +453,11 @@ class CellMeasurement:
         it, without the deep parts."""
         if self._end is None or self.deep:
             raise RuntimeError("not a stopped light measurement")
-        error, duration, _, _, _, rss_after, hwm = self._end
+        error, duration, _, _, _, rss_after, hwm, alloc_after, tracer_now = self._end
         self._end = None
         peak = self._rss_peak(rss_after, hwm)
         return {
+            **self._alloc_figures(alloc_after, tracer_now),
             "mode": "light",
             "started_at": self.started_at,
             "duration_s": duration,
@@ -438,6 +469,23 @@ class CellMeasurement:
             else (PEAK_CELL if self.peak_reset else PEAK_PROCESS),
             "gc": _gc_delta(self._gc_before, self._gc_after),
             "error": error,
+        }
+
+    def _alloc_figures(self, alloc_after: int | None, tracer_now: int | None) -> dict[str, Any]:
+        """The allocated metric's record keys: ``alloc_method`` always, the figures where both
+        ends were read. The tracer's own growth over the cell is not the user's."""
+        method = self._alloc_method
+        before = self._alloc_before
+        if before is None or alloc_after is None:
+            if before is not None:  # read at the start, given up since
+                method = allocators.METHOD_TOO_SLOW
+            return {"alloc_method": method} if method is not None else {}
+        after = alloc_after - max(0, (tracer_now or 0) - self._tracer_before)
+        return {
+            "alloc_before": before,
+            "alloc_after": after,
+            "alloc_delta": after - before,
+            "alloc_method": method,
         }
 
     def _rss_peak(self, rss_after: int | None, hwm: int | None) -> int | None:
@@ -452,9 +500,21 @@ class CellMeasurement:
         """The numbers read by :meth:`stop`, with ``analyze``'s extra keys (see :meth:`finish`)."""
         if self._end is None:
             raise RuntimeError("measurement not stopped")
-        error, duration, tracing, traced_now, traced_peak, rss_after, hwm = self._end
+        (
+            error,
+            duration,
+            tracing,
+            traced_now,
+            traced_peak,
+            rss_after,
+            hwm,
+            alloc_after,
+            tracer_now,
+        ) = self._end
         self._end = None
         extra: dict[str, Any] = {}
+        tracer_memory = tracer_now if tracing else None
+        stopped_here = False
         try:
             if analyze is not None:
                 extra = dict(analyze() or {})
@@ -468,6 +528,16 @@ class CellMeasurement:
                 and tracemalloc.is_tracing()
             ):
                 tracemalloc.stop()
+                stopped_here = True
+        if stopped_here and self._counter is not None:
+            # The tracer's tables are freed now: hand them back to the system (glibc keeps freed
+            # blocks), then read the ends again, so that the RSS and allocated figures after the
+            # cell are the user's and the next cell does not seem to free the tracer's memory.
+            self._counter.trim()
+            rss_after = rss() if rss_after is not None else None
+            if alloc_after is not None:
+                alloc_after = self._counter.read(timed=False)
+                tracer_now = self._tracer_before
 
         traced_delta = method = None
         freed = int(extra.pop("freed_estimate", 0) or 0)
@@ -487,6 +557,7 @@ class CellMeasurement:
         gc_delta = _gc_delta(self._gc_before, self._gc_after)
 
         result = {
+            **self._alloc_figures(alloc_after, tracer_now),
             "mode": "deep" if self.deep else "light",
             "started_at": self.started_at,
             "duration_s": float(duration),
@@ -502,6 +573,9 @@ class CellMeasurement:
             "freed_estimate": (freed + resized) if method == METHOD_ESTIMATE else None,
             "gc": gc_delta,
             "error": error,
+            "tracer_memory": tracer_memory,
+            # Tracing goes on after the cell: that much of rss_after is the tracer's tables.
+            "rss_after_tracer": tracer_memory if tracing and not stopped_here else None,
         }
         result.update(extra)
         return result

@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..record import cell_ref, is_int, latest_suspects, record_delta
+from ..record import METRIC_LABELS, cell_ref, default_metric, is_int, latest_suspects, record_delta
 from ..units import format_bytes
 
 Record = Mapping[str, Any]
@@ -32,9 +32,9 @@ def _title(record: Record) -> str:
 
 _CSS = """
 :root{color-scheme:light dark;--bg:#fff;--fg:#1f2328;--muted:#656d76;--line:#d0d7de;
---card:#f6f8fa;--rss:#1f6feb;--traced:#bf3989;--up:#cf222e;--down:#1a7f37;--warn:#9a6700}
+--card:#f6f8fa;--rss:#1f6feb;--alloc:#bf3989;--up:#cf222e;--down:#1a7f37;--warn:#9a6700}
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#8d96a0;
---line:#30363d;--card:#161b22;--rss:#58a6ff;--traced:#f778ba;--up:#ff7b72;--down:#3fb950;
+--line:#30363d;--card:#161b22;--rss:#58a6ff;--alloc:#f778ba;--up:#ff7b72;--down:#3fb950;
 --warn:#d29922}}
 *{box-sizing:border-box}
 body{margin:0 auto;max-width:1200px;padding:24px;background:var(--bg);color:var(--fg);
@@ -52,7 +52,7 @@ svg text{fill:var(--muted);font-size:11px}
 .jp-Memtrack-grid{stroke:var(--line);stroke-width:1}
 .jp-Memtrack-zero{stroke:var(--muted);stroke-width:1}
 .jp-Memtrack-rss{fill:none;stroke:var(--rss);stroke-width:2}
-.jp-Memtrack-traced{fill:none;stroke:var(--traced);stroke-width:2}
+.jp-Memtrack-alloc{fill:none;stroke:var(--alloc);stroke-width:2}
 .jp-Memtrack-up{fill:var(--up)}.jp-Memtrack-down{fill:var(--down)}
 .jp-Memtrack-key{display:inline-block;width:12px;height:3px;vertical-align:middle;
 margin:0 4px 0 12px}
@@ -77,7 +77,7 @@ _DOT = " \u00b7 "
 _MAX_POINTS = 600  # plotted points; longer histories keep the largest change of each bucket
 
 
-def _plotted(records: Sequence[Record]) -> list[int]:
+def _plotted(records: Sequence[Record], metric: str) -> list[int]:
     n = len(records)
     if n <= _MAX_POINTS:
         return list(range(n))
@@ -86,7 +86,7 @@ def _plotted(records: Sequence[Record]) -> list[int]:
     for b in range(_MAX_POINTS):
         bucket = range(int(b * step), min(n, int((b + 1) * step)))
         if bucket:
-            keep.add(max(bucket, key=lambda i: abs(record_delta(records[i]) or 0)))
+            keep.add(max(bucket, key=lambda i: abs(record_delta(records[i], metric) or 0)))
     return sorted(keep)
 
 
@@ -107,24 +107,25 @@ def _nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
     return ticks
 
 
-def _svg_plot(records: Sequence[Record]) -> str:
-    """Cumulative lines (RSS after each cell, traced since the first cell) over per-cell deltas."""
+def _rss_level(record: Record) -> int | None:
+    """The RSS after the cell, less what of it is tracemalloc's own tables."""
+    after = record.get("rss_after")
+    return None if after is None else int(after) - int(record.get("rss_after_tracer") or 0)
+
+
+def _svg_plot(records: Sequence[Record], metric: str) -> str:
+    """Two levels (RSS and allocated memory after each cell) over each cell's change in
+    ``metric`` (cells without it have no bar: never another metric in its place)."""
     width, left, right = 900, 70, 12
     top_h, bar_h, gap, axis_h = 200, 90, 28, 22
     plot_w = width - left - right
     height = 8 + top_h + gap + bar_h + axis_h
     n = len(records)
-    kept = _plotted(records)
+    kept = _plotted(records, metric)
 
-    rss: list[int | None] = []
-    traced: list[int | None] = []
-    running: int | None = None
-    for r in records:
-        rss.append(r.get("rss_after"))
-        if r.get("traced_delta") is not None:
-            running = (running or 0) + int(r["traced_delta"])
-        traced.append(running)
-    deltas = [record_delta(r) for r in records]
+    rss = [_rss_level(r) for r in records]
+    allocated = [r.get("alloc_after") for r in records]
+    deltas = [record_delta(r, metric) for r in records]
 
     def x_of(i: int) -> float:
         return left + (i + 0.5) * plot_w / n
@@ -135,7 +136,7 @@ def _svg_plot(records: Sequence[Record]) -> str:
     ]
 
     # Upper panel: the two cumulative lines on one byte axis.
-    values = [v for v in rss + traced if v is not None]
+    values = [v for v in rss + allocated if v is not None]
     y0 = 8
     if values:
         ticks = _nice_ticks(min(0, *values), max(0, *values), 5)
@@ -151,7 +152,7 @@ def _svg_plot(records: Sequence[Record]) -> str:
                 f'y1="{y:.1f}" y2="{y:.1f}"/><text x="{left - 6}" y="{y + 4:.1f}" '
                 f'text-anchor="end">{_e(format_bytes(int(t)))}</text>'
             )
-        for series, css in ((rss, "jp-Memtrack-rss"), (traced, "jp-Memtrack-traced")):
+        for series, css in ((rss, "jp-Memtrack-rss"), (allocated, "jp-Memtrack-alloc")):
             path, pen_down = [], False
             for i in kept:
                 v = series[i]
@@ -186,7 +187,7 @@ def _svg_plot(records: Sequence[Record]) -> str:
                 continue
             y = y_bar(d)
             css = "jp-Memtrack-up" if d > 0 else "jp-Memtrack-down"
-            tip = f"{_title(records[i])}: {format_bytes(d, signed=True)}"
+            tip = f"{_title(records[i])}: {format_bytes(d, signed=True)} {METRIC_LABELS[metric]}"
             out.append(
                 f'<rect class="{css}" x="{x_of(i) - bar_w / 2:.1f}" y="{min(y, zero):.1f}" '
                 f'width="{bar_w:.1f}" height="{max(abs(zero - y), 0.5):.1f}">'
@@ -311,6 +312,7 @@ def _cell_row(record: Record) -> str:
         ("n", _bytes_html(record.get("traced_delta"), signed=True)),
         ("n", _bytes_html(record.get("traced_peak"))),
         ("n", _bytes_html(rss_delta, signed=True)),
+        ("n", _bytes_html(record.get("alloc_delta"), signed=True)),
         ("n", _bytes_html(record.get("rss_after"))),
         ("n", _bytes_html(record.get("rss_peak"))),
         ("", _details(record)),
@@ -335,10 +337,13 @@ def to_html(report: Mapping[str, Any]) -> str:
         meta.append(f"kernel pid {kernel['pid']}")
 
     traced = [r["traced_delta"] for r in records if r.get("traced_delta") is not None]
+    allocated = [r["alloc_delta"] for r in records if r.get("alloc_delta") is not None]
+    metric = default_metric(records)
     peaks = [r["rss_peak"] for r in records if r.get("rss_peak") is not None]
     suspects = latest_suspects(records)
     cards = [
         ("cells", _e(len(records))),
+        ("net allocated change", _bytes_html(sum(allocated), signed=True) if allocated else None),
         ("net traced change", _bytes_html(sum(traced), signed=True) if traced else None),
         (
             "RSS first \u2192 last",
@@ -373,19 +378,19 @@ def to_html(report: Mapping[str, Any]) -> str:
             legend.append(
                 '<span class="jp-Memtrack-key" style="background:var(--rss)"></span>RSS after'
             )
-        if traced:
+        if allocated:
             legend.append(
-                '<span class="jp-Memtrack-key" style="background:var(--traced)"></span>'
-                "traced memory since the first cell"
+                '<span class="jp-Memtrack-key" style="background:var(--alloc)"></span>'
+                "allocated after (malloc heap in use and mmapped chunks)"
             )
         legend.append(
             '<span class="jp-Memtrack-key" style="background:var(--up)"></span>/'
             '<span class="jp-Memtrack-key" style="background:var(--down);margin-left:0"></span>'
-            "per-cell change (traced, else RSS)"
+            f"per-cell change of the {_e(METRIC_LABELS[metric])} memory"
         )
         out += [
             "<h2>Memory over the executions</h2>",
-            f"<figure>{_svg_plot(records)}<figcaption>{''.join(legend)}; x: executions in "
+            f"<figure>{_svg_plot(records, metric)}<figcaption>{''.join(legend)}; x: executions in "
             "history order</figcaption></figure>",
         ]
     out.append("<h2>Leak suspects after the last cell</h2>")
@@ -406,7 +411,7 @@ def to_html(report: Mapping[str, Any]) -> str:
     head = (
         ("n", "#"), ("n", "[n]"), ("", "label"), ("", "mode"), ("", "started"),
         ("n", "duration"), ("n", "traced \u0394"), ("n", "traced peak"), ("n", "RSS \u0394"),
-        ("n", "RSS after"), ("n", "RSS peak"), ("", "details"),
+        ("n", "allocated \u0394"), ("n", "RSS after"), ("n", "RSS peak"), ("", "details"),
     )  # fmt: skip
     ths = "".join(f'<th class="{c}">{h}</th>' if c else f"<th>{h}</th>" for c, h in head)
     out += [
@@ -416,7 +421,10 @@ def to_html(report: Mapping[str, Any]) -> str:
         "</tbody></table>",
         '<p class="jp-Memtrack-note">Sizes in decimal units (1 MB = 1,000,000 bytes); hover a '
         "size for the exact bytes. Traced: memory Python allocated (tracemalloc), peak above "
-        "the cell's start. Written by jupyterlab-memtrack.</p>",
+        "the cell's start. Allocated: what the process's allocators hold for live blocks (glibc's "
+        "heap in use plus mmapped chunks: C buffers and blocks over 512 bytes; pymalloc's small "
+        "objects not counted), unlike the RSS unmoved by memory the allocator reuses. "
+        "Written by jupyterlab-memtrack.</p>",
         "</body></html>",
     ]
     return "\n".join(out) + "\n"

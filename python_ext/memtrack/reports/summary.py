@@ -12,14 +12,17 @@ from ..units import format_bytes
 
 
 def format_summary(record: Mapping[str, Any], peak_scope: str | None = None) -> str:
-    """``memtrack [5] 'label': +50.0 MB traced (peak 80.0 MB), RSS 100.0 MB -> 150.0 MB
-    (peak 200.0 MB), 0.25 s`` (one line). ``peak_scope='process'`` marks a lifetime RSS peak."""
+    """``memtrack [5] 'label': +50.1 MB allocated, +50.0 MB traced (peak 80.0 MB), RSS 100.0 MB
+    -> 150.0 MB (peak 200.0 MB), 0.25 s`` (one line). ``peak_scope='process'`` marks a lifetime
+    RSS peak."""
     head = "memtrack"
     if record.get("execution_count") is not None:
         head += f" [{record['execution_count']}]"
     if record.get("label"):
         head += f" {record['label']!r}"
     parts = []
+    if record.get("alloc_delta") is not None:
+        parts.append(f"{format_bytes(record['alloc_delta'], signed=True)} allocated")
     if record.get("traced_delta") is not None:
         traced = f"{format_bytes(record['traced_delta'], signed=True)} traced"
         if record.get("traced_peak") is not None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..record import cell_ref, died_text, latest_suspects, record_delta, record_peak
+from ..record import (
+    cell_ref,
+    default_metric,
+    died_text,
+    latest_suspects,
+    record_delta,
+    record_peak,
+)
 from ..units import format_bytes
 
 Record = Mapping[str, Any]
@@ -16,6 +23,10 @@ def _one_line(text: Any, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "\u2026"
 
 
+def _figure(value: int | None, signed: bool) -> str:
+    return "\u2014" if value is None else format_bytes(value, signed=signed)
+
+
 def format_text(records: Sequence[Record], limit: int = 40) -> str:
     """``%memtrack report``: an aligned plain-text table of the cells, then the leak suspects.
 
@@ -24,10 +35,18 @@ def format_text(records: Sequence[Record], limit: int = 40) -> str:
     if not records:
         return "memtrack: no cells recorded yet"
     shown = list(records)
+    metric = default_metric(records)  # what "grew memory most" goes by
     if len(shown) > limit:
-        largest = sorted(range(len(shown)), key=lambda i: record_delta(shown[i]) or 0)[-limit:]
-        shown = [shown[i] for i in sorted(largest)]
-    header = ("[n]", "label", "mode", "delta", "peak", "RSS after", "duration", "")
+        largest = sorted(range(len(shown)), key=lambda i: record_delta(shown[i], metric) or 0)
+        shown = [shown[i] for i in sorted(largest[-limit:])]
+    # Each column is one metric: a record without it shows a dash, never another metric.
+    traced = any(r.get("traced_delta") is not None for r in records)
+    columns = [("alloc \u0394", "allocated", record_delta), ("RSS \u0394", "rss", record_delta)]
+    columns.append(("RSS peak+", "rss", record_peak))
+    if traced:
+        columns.append(("traced \u0394", "traced", record_delta))
+        columns.append(("traced peak+", "traced", record_peak))
+    header = ("[n]", "label", "mode", *(c[0] for c in columns), "RSS after", "duration", "")
     rows = [header]
     for r in shown:
         notes = []
@@ -42,14 +61,13 @@ def format_text(records: Sequence[Record], limit: int = 40) -> str:
                 cell_ref(r),
                 _one_line(r.get("label") or "", 28),
                 str(r.get("mode") or ""),
-                format_bytes(record_delta(r), signed=True) if record_delta(r) is not None else "?",
-                format_bytes(record_peak(r)),
+                *(_figure(read(r, m), signed=read is record_delta) for _, m, read in columns),
                 format_bytes(r.get("rss_after")),
                 f"{float(r.get('duration_s') or 0.0):.2f} s",
                 _one_line("; ".join(notes), 40),
             )
         )
-    right = {0, 3, 4, 5, 6}  # numbers align right
+    right = {0, *range(3, 3 + len(columns) + 2)}  # numbers align right
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [f"memtrack: {len(records)} cell(s) recorded"]
     if len(shown) < len(records):
@@ -63,11 +81,15 @@ def format_text(records: Sequence[Record], limit: int = 40) -> str:
             for i, (v, w) in enumerate(zip(row, widths, strict=True))
         ]
         lines.append(("  " + "  ".join(cols)).rstrip())
-    lines.append("  delta, peak: traced (deep cells; peak above the cell's start), else RSS")
-    traced = [r["traced_delta"] for r in records if r.get("traced_delta") is not None]
+    lines.append(
+        "  alloc: what the allocators hold for live blocks; RSS: resident memory; traced: "
+        "Python allocations (deep cells); peak+: above the cell's start; \u2014: not measured"
+    )
     total = []
-    if traced:
-        total.append(f"traced {format_bytes(sum(traced), signed=True)}")
+    for key, name in (("alloc_delta", "allocated"), ("traced_delta", "traced")):
+        known = [r[key] for r in records if r.get(key) is not None]
+        if known:
+            total.append(f"{name} {format_bytes(sum(known), signed=True)}")
     first, last = records[0].get("rss_before"), records[-1].get("rss_after")
     if first is not None or last is not None:
         total.append(f"RSS {format_bytes(first)} -> {format_bytes(last)}")

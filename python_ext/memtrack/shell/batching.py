@@ -154,6 +154,16 @@ class RecordBatcher:
         if loop is not None:
             self._arm(loop)
 
+    def add_entry(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A history entry that is not a cell (a release from the sidebar), between cells:
+        after the records that wait, stored, spooled and sent now."""
+        self.flush()
+        stored = self.store.add(fit_record(record), owned=True, copy_back=False)
+        self._spool([stored])
+        if self.bridge.attached():
+            self.bridge.publish(stored)
+        return stored
+
     def restored(self, record: dict[str, Any]) -> dict[str, Any]:
         """A record this process did not measure (the ``KernelDied`` record of the cell the
         previous process died in): stored and spooled; frontends get it with the history."""

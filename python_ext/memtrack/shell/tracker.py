@@ -94,8 +94,8 @@ class Tracker:
             shell, self.store, self.bridge, self.leaks, lambda: self._cells_running
         )
         self.requests = SidebarRequests(
-            shell, self.leaks, self.flush, lambda: self._cells_running
-        )  # the leak sidebar's why and release
+            shell, self.leaks, self.flush, lambda: self._cells_running, self.batch.add_entry
+        )  # the leak sidebar's why and release (a release is an entry of the history)
         # This kernel across restarts (flight record, spool) and the running cell's live view.
         self.session = KernelSession(shell)
         self.live = LiveSampler(self.bridge.send_live, self.bridge.attached)
