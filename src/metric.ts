@@ -91,14 +91,9 @@ export function metricMeaning(metric: Metric, trans: TranslationBundle): string 
  * that have one, and says so.
  */
 export function plotTitle(metric: Metric, trans: TranslationBundle): string {
-  switch (metric) {
-    case 'rss':
-      return trans.__('RSS');
-    case 'allocated':
-      return trans.__('allocated');
-    case 'traced':
-      return trans.__('traced (sum over %1 cells)', CELL_MAGIC);
-  }
+  return metric === 'traced'
+    ? trans.__('traced (sum over %1 cells)', CELL_MAGIC)
+    : metricName(metric, trans);
 }
 
 /** The table's header tooltips: what the Delta and Peak columns are for this metric. */

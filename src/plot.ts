@@ -189,55 +189,48 @@ export async function renderPlot(
       marker: { color: series.delta.map(d => ((d ?? 0) >= 0 ? growColor : releaseColor)) }
     }
   ];
+  // Points of the history marked apart (leaking cells, releases, deaths): one trace each,
+  // hover and click like the line's points.
+  const markTrace = (
+    name: string,
+    indices: number[],
+    y: (i: number) => number | null,
+    marker: Record<string, unknown>
+  ): void => {
+    if (indices.length) {
+      data.push({
+        type: 'scatter',
+        mode: 'markers',
+        name: escapePlotlyText(name),
+        x: indices.map(i => series.x[i]),
+        y: indices.map(y),
+        customdata: indices,
+        text: indices.map(i => series.hover[i]),
+        hoverinfo: 'text',
+        marker
+      });
+    }
+  };
   const leakIdx = series.leaking.flatMap((leaking, i) => (leaking ? [i] : []));
-  if (leakIdx.length) {
-    data.push({
-      type: 'scatter',
-      mode: 'markers',
-      name: escapePlotlyText(options.leakTitle),
-      x: leakIdx.map(i => series.x[i]),
-      y: leakIdx.map(i => series.cumulative[i]),
-      customdata: leakIdx,
-      text: leakIdx.map(i => series.hover[i]),
-      hoverinfo: 'text',
-      marker: { symbol: 'x-thin-open', size: 14, line: { width: 3, color: leakColor } }
-    });
-  }
-
-  if (series.releases.length) {
-    // A release is a point of the history like a cell, at the level it left, marked apart.
-    data.push({
-      type: 'scatter',
-      mode: 'markers',
-      name: escapePlotlyText(options.releaseTitle ?? 'release'),
-      x: series.releases.map(i => series.x[i]),
-      y: series.releases.map(i => series.cumulative[i]),
-      customdata: series.releases,
-      text: series.releases.map(i => series.hover[i]),
-      hoverinfo: 'text',
-      marker: {
-        symbol: 'diamond-wide',
-        size: 12,
-        color: releaseColor,
-        line: { width: 1, color: fg }
-      }
-    });
-  }
-
+  markTrace(options.leakTitle, leakIdx, i => series.cumulative[i], {
+    symbol: 'x-thin-open',
+    size: 14,
+    line: { width: 3, color: leakColor }
+  });
+  // A release is a point of the history like a cell, at the level it left.
+  markTrace(options.releaseTitle ?? 'release', series.releases, i => series.cumulative[i], {
+    symbol: 'diamond-wide',
+    size: 12,
+    color: releaseColor,
+    line: { width: 1, color: fg }
+  });
   const deathColor = themeColor(node, '--jp-error-color1', '#d32f2f');
-  if (series.deaths.length) {
-    data.push({
-      type: 'scatter',
-      mode: 'markers',
-      name: escapePlotlyText(options.deathTitle ?? 'kernel died'),
-      x: series.deaths.map(i => series.x[i]),
-      y: series.deaths.map(i => series.markerY[i]),
-      customdata: series.deaths,
-      text: series.deaths.map(i => series.hover[i]),
-      hoverinfo: 'text',
-      marker: { symbol: 'x', size: 13, color: deathColor, line: { width: 1, color: fg } }
-    });
-  }
+  markTrace(options.deathTitle ?? 'kernel died', series.deaths, i => series.markerY[i], {
+    symbol: 'x',
+    size: 13,
+    color: deathColor,
+    line: { width: 1, color: fg }
+  });
   const live = options.live;
   const liveX = (series.x[series.x.length - 1] ?? series.total) + 1;
   if (live) {

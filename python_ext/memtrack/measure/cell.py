@@ -17,7 +17,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import allocators
 
@@ -274,6 +274,20 @@ def _save_peaks_before_reset(rss_hwm: bool, traced: bool) -> None:
             m._traced_peak_seen = max(m._traced_peak_seen or 0, traced_peak)
 
 
+class _Readings(NamedTuple):
+    """What :meth:`CellMeasurement.stop` read at the cell's end, for its result."""
+
+    error: str | None
+    duration: float
+    tracing: bool
+    traced_now: int | None
+    traced_peak: int | None
+    rss_after: int | None
+    hwm: int | None
+    alloc_after: int | None
+    tracer_now: int | None  # tracemalloc's own memory when alloc_after was read
+
+
 class CellMeasurement:
     """Measure one cell: ``start()`` before it runs, ``finish()`` after; ``finish`` returns a dict.
 
@@ -330,7 +344,7 @@ class CellMeasurement:
         self._traced_peak_seen: int | None = None
         self._gc_before: list[dict] | tuple = ()
         self._gc_after: list[dict] | tuple = ()
-        self._end: tuple | None = None  # what stop() read, for result()
+        self._end: _Readings | None = None  # what stop() read, for result()
         self._counter: allocators.AllocatorCounter | None = None
         self._alloc_before: int | None = None
         self._alloc_method: str | None = None
@@ -434,7 +448,7 @@ class CellMeasurement:
             hwm = peak_rss()
             if ru is not None and hwm is not None and ru > hwm:
                 _note_stale_maxrss(ru)
-        self._end = (
+        self._end = _Readings(
             error,
             duration,
             tracing,
@@ -453,14 +467,14 @@ class CellMeasurement:
         it, without the deep parts."""
         if self._end is None or self.deep:
             raise RuntimeError("not a stopped light measurement")
-        error, duration, _, _, _, rss_after, hwm, alloc_after, tracer_now = self._end
-        self._end = None
-        peak = self._rss_peak(rss_after, hwm)
+        end, self._end = self._end, None
+        error, rss_after = end.error, end.rss_after
+        peak = self._rss_peak(rss_after, end.hwm)
         return {
-            **self._alloc_figures(alloc_after, tracer_now),
+            **self._alloc_figures(end.alloc_after, end.tracer_now),
             "mode": "light",
             "started_at": self.started_at,
-            "duration_s": duration,
+            "duration_s": end.duration,
             "rss_before": self._rss_before,
             "rss_after": rss_after,
             "rss_peak": peak,
@@ -500,18 +514,9 @@ class CellMeasurement:
         """The numbers read by :meth:`stop`, with ``analyze``'s extra keys (see :meth:`finish`)."""
         if self._end is None:
             raise RuntimeError("measurement not stopped")
-        (
-            error,
-            duration,
-            tracing,
-            traced_now,
-            traced_peak,
-            rss_after,
-            hwm,
-            alloc_after,
-            tracer_now,
-        ) = self._end
-        self._end = None
+        end, self._end = self._end, None
+        error, duration, tracing, traced_now, traced_peak, rss_after, hwm = end[:7]
+        alloc_after, tracer_now = end.alloc_after, end.tracer_now
         extra: dict[str, Any] = {}
         tracer_memory = tracer_now if tracing else None
         stopped_here = False
