@@ -7,7 +7,9 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { IColumn, recordRow, SortKey, spacerRow, tableColumns, tableHead } from './cellTableRows';
+import { cellVariables, detailRow, ExpandedRecords } from './cellVariables';
 import { Units } from './format';
+import { moveTarget, ScrollWindow } from './scrollWindow';
 import {
   currentLeakKeys,
   holdsCurrentLeak,
@@ -130,9 +132,7 @@ export class CellTable {
    * shows, and follow its scrolling.
    */
   setScrollContainer(container: HTMLElement | null): void {
-    this._container?.removeEventListener('scroll', this._onScroll);
-    this._container = container;
-    container?.addEventListener('scroll', this._onScroll, { passive: true });
+    this._window.setContainer(container);
   }
 
   /** Render the rows now in view (after a resize, or when the panel is shown). */
@@ -143,8 +143,29 @@ export class CellTable {
   }
 
   dispose(): void {
-    this.setScrollContainer(null);
-    cancelAnimationFrame(this._scrollFrame);
+    this._window.dispose();
+  }
+
+  /** Whether a record's row shows its variables. */
+  isExpanded(record: IMemtrackRecord): boolean {
+    return this._expanded.has(record);
+  }
+
+  /** Show or hide the variables of a record's row (its disclosure button, or Right/Left). */
+  toggleVariables(record: IMemtrackRecord): void {
+    if (cellVariables(record).length === 0) {
+      return;
+    }
+    const open = this._expanded.toggle(record);
+    const row = this._rows.get(record);
+    if (!row) {
+      return;
+    }
+    row.querySelector('.jp-Memtrack-disclose')?.setAttribute('aria-expanded', String(open));
+    if (open) {
+      row.after(this._detail(record));
+      this._expanded.measure();
+    }
   }
 
   /** Sort by a column; the same column again flips the direction. */
@@ -175,12 +196,13 @@ export class CellTable {
     this._sorted = sortRecords(records, this._sortKey, this._descending, metric);
     this._indexOf = new Map(this._sorted.map((record, index) => [record, index]));
     this._rows.clear();
+    this._expanded.clearRendered();
     this._start = this._end = 0;
     this.node.setAttribute('aria-rowcount', String(this._sorted.length + 1));
     this.node.replaceChildren(this._caption(records.length), this._head());
     this._body = document.createElement('tbody');
-    this._windowed = this._sorted.length > WINDOW_THRESHOLD;
-    this._remeasure = true;
+    this._windowed = this._window.enabled = this._sorted.length > WINDOW_THRESHOLD;
+    this._window.invalidate();
     if (this._windowed) {
       this._topSpacer = this._spacer();
       this._bottomSpacer = this._spacer();
@@ -255,9 +277,12 @@ export class CellTable {
       return;
     }
     if (target < this._start || target >= this._end) {
-      const half = Math.floor(this._windowSize() / 2);
-      const start = Math.max(0, Math.min(target - half, this._sorted.length - this._windowSize()));
-      this._renderWindow([start, Math.min(this._sorted.length, start + this._windowSize())]);
+      const size = this._window.size();
+      const start = Math.max(
+        0,
+        Math.min(target - Math.floor(size / 2), this._sorted.length - size)
+      );
+      this._renderWindow([start, Math.min(this._sorted.length, start + size)]);
     }
     const row = this._rows.get(this._sorted[target]);
     row?.scrollIntoView?.({ block: 'nearest' });
@@ -288,28 +313,11 @@ export class CellTable {
     return spacerRow(this._columns.length);
   }
 
-  private _windowSize(): number {
-    const container = this._container;
-    if (!container || this._rowHeight === 0 || container.clientHeight === 0) {
-      return UNMEASURED_WINDOW;
-    }
-    return Math.ceil(container.clientHeight / this._rowHeight) + 2 * OVERSCAN;
-  }
-
-  /** The rows the scroll container shows, plus OVERSCAN rows each side. */
+  /** The rows the scroll container shows, plus the overscan each side. */
   private _visibleRange(): [number, number] {
-    const count = this._sorted.length;
-    const container = this._container;
-    if (!container || !this._body || this._rowHeight === 0 || container.clientHeight === 0) {
-      const start = Math.min(this._start, Math.max(0, count - UNMEASURED_WINDOW));
-      return [start, Math.min(count, start + UNMEASURED_WINDOW)];
-    }
-    // Row i sits i row heights below the top of the body (the spacer stands for rows above).
-    const bodyTop = this._body.getBoundingClientRect().top - container.getBoundingClientRect().top;
-    const first = Math.floor(-bodyTop / this._rowHeight);
-    const shown = Math.ceil(container.clientHeight / this._rowHeight);
-    const start = Math.max(0, Math.min(first - OVERSCAN, count - 1));
-    return [start, Math.max(start, Math.min(count, first + shown + OVERSCAN))];
+    return this._window.range(this._sorted.length, this._start, this._body, (y, rowHeight) =>
+      this._expanded.indexAt(y, rowHeight, this._sorted)
+    );
   }
 
   private _inView(index: number): boolean {
@@ -329,8 +337,9 @@ export class CellTable {
     const sorted = this._sorted;
     const overlap = start < this._end && end > this._start;
     if (!overlap) {
-      for (const row of this._rows.values()) {
+      for (const [record, row] of this._rows) {
         row.remove();
+        this._expanded.drop(record);
       }
       this._rows.clear();
       this._start = this._end = start;
@@ -345,11 +354,11 @@ export class CellTable {
     // Add rows above and below what is already rendered.
     const above = document.createDocumentFragment();
     for (let i = start; i < Math.min(this._start, end); i++) {
-      above.append(this._rowFor(sorted[i], i));
+      above.append(...this._rowNodes(sorted[i], i));
     }
     const below = document.createDocumentFragment();
     for (let i = Math.max(this._end, start); i < end; i++) {
-      below.append(this._rowFor(sorted[i], i));
+      below.append(...this._rowNodes(sorted[i], i));
     }
     if (this._windowed) {
       this._topSpacer!.after(above);
@@ -361,10 +370,32 @@ export class CellTable {
     this._start = start;
     this._end = end;
     if (this._windowed) {
-      this._measureRowHeight();
-      this._setSpacer(this._topSpacer!, start);
-      this._setSpacer(this._bottomSpacer!, sorted.length - end);
+      this._window.measure(this._rows.values().next().value);
+      this._expanded.measure();
+      this._setSpacer(this._topSpacer!, start, this._expanded.extraBetween(0, start, sorted));
+      this._setSpacer(
+        this._bottomSpacer!,
+        sorted.length - end,
+        this._expanded.extraBetween(end, sorted.length, sorted)
+      );
     }
+  }
+
+  /** A record's row, and its variables below it when expanded. */
+  private _rowNodes(record: IMemtrackRecord, index: number): HTMLTableRowElement[] {
+    const row = this._rowFor(record, index);
+    return this._expanded.has(record) ? [row, this._detail(record)] : [row];
+  }
+
+  private _detail(record: IMemtrackRecord): HTMLTableRowElement {
+    return this._expanded.detail(record, () =>
+      detailRow(record, cellVariables(record), {
+        id: this._expanded.detailId(record),
+        columnCount: this._columns.length,
+        units: this._units,
+        trans: this._trans
+      })
+    );
   }
 
   private _rowFor(record: IMemtrackRecord, index: number): HTMLTableRowElement {
@@ -380,42 +411,14 @@ export class CellTable {
   private _dropRow(record: IMemtrackRecord): void {
     this._rows.get(record)?.remove();
     this._rows.delete(record);
+    this._expanded.drop(record);
   }
 
-  private _setSpacer(spacer: HTMLTableRowElement, rows: number): void {
+  /** A spacer standing for `rows` rows, and `extra` pixels of their open details. */
+  private _setSpacer(spacer: HTMLTableRowElement, rows: number, extra: number): void {
     spacer.hidden = rows === 0;
-    spacer.style.height = `${rows * (this._rowHeight || 0)}px`;
+    spacer.style.height = `${rows * this._window.rowHeight + extra}px`;
   }
-
-  /**
-   * Rows are one line each (no wrapping), so one row gives every row's height;
-   * measured again after each full render (the font size may have changed).
-   */
-  private _measureRowHeight(): void {
-    if (!this._remeasure) {
-      return;
-    }
-    const row = this._rows.values().next().value as HTMLTableRowElement | undefined;
-    const height = row?.getBoundingClientRect().height ?? 0;
-    if (height > 0) {
-      this._remeasure = false;
-      if (height !== this._rowHeight) {
-        this._rowHeight = height;
-        // The window was a guess: render the rows really in view.
-        requestAnimationFrame(() => this.refreshWindow());
-      }
-    }
-  }
-
-  private _onScroll = (): void => {
-    if (!this._windowed || this._scrollFrame !== 0) {
-      return;
-    }
-    this._scrollFrame = requestAnimationFrame(() => {
-      this._scrollFrame = 0;
-      this.refreshWindow();
-    });
-  };
 
   private _row(record: IMemtrackRecord): HTMLTableRowElement {
     return recordRow(record, {
@@ -426,7 +429,10 @@ export class CellTable {
       run: this._runs.get(record) ?? null,
       trans: this._trans,
       onActivate: activated => this._onActivate(activated),
-      onKey: (event, keyed) => this._onKey(event, keyed)
+      onKey: (event, keyed) => this._onKey(event, keyed),
+      expanded: this._expanded.has(record),
+      detailId: this._expanded.detailId(record),
+      onToggleVariables: toggled => this.toggleVariables(toggled)
     });
   }
 
@@ -435,37 +441,24 @@ export class CellTable {
     if (index === undefined) {
       return;
     }
-    const page = Math.max(1, this._windowSize() - 2 * OVERSCAN - 1);
-    let target: number;
-    switch (event.key) {
-      case 'Enter':
-      case ' ':
-        event.preventDefault();
-        this._onActivate(record);
-        return;
-      case 'ArrowDown':
-        target = index + 1;
-        break;
-      case 'ArrowUp':
-        target = index - 1;
-        break;
-      case 'PageDown':
-        target = index + page;
-        break;
-      case 'PageUp':
-        target = index - page;
-        break;
-      case 'Home':
-        target = 0;
-        break;
-      case 'End':
-        target = this._sorted.length - 1;
-        break;
-      default:
-        return;
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      this._onActivate(record);
+      return;
     }
-    event.preventDefault();
-    this.focusIndex(target);
+    if (event.key === 'ArrowRight' || event.key === 'ArrowLeft') {
+      // Right opens the row's variables, Left closes them.
+      if ((event.key === 'ArrowRight') !== this._expanded.has(record)) {
+        event.preventDefault();
+        this.toggleVariables(record);
+      }
+      return;
+    }
+    const target = moveTarget(event.key, index, this._sorted.length, this._window.page());
+    if (target !== null) {
+      event.preventDefault();
+      this.focusIndex(target);
+    }
   }
 
   private _trans: TranslationBundle;
@@ -492,8 +485,11 @@ export class CellTable {
   private _windowed = false;
   private _topSpacer: HTMLTableRowElement | null = null;
   private _bottomSpacer: HTMLTableRowElement | null = null;
-  private _rowHeight = 0;
-  private _remeasure = true;
-  private _container: HTMLElement | null = null;
-  private _scrollFrame = 0;
+  private _window = new ScrollWindow({
+    overscan: OVERSCAN,
+    unmeasured: UNMEASURED_WINDOW,
+    onChange: () => this.refreshWindow()
+  });
+  /** The rows that show their variables. */
+  private _expanded = new ExpandedRecords();
 }

@@ -6,6 +6,7 @@
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 
+import { cellVariables, disclosureButton, variablesSummary } from './cellVariables';
 import { deathSummary } from './death';
 import {
   formatBytes,
@@ -129,6 +130,12 @@ export interface IRecordRowOptions {
   onActivate: (record: IMemtrackRecord) => void;
   /** A key was pressed on the (focusable) row. */
   onKey: (event: KeyboardEvent, record: IMemtrackRecord) => void;
+  /** Whether the row's variables are shown below it. */
+  expanded?: boolean;
+  /** The id of the row that shows its variables (the disclosure's aria-controls). */
+  detailId?: string;
+  /** The disclosure button was used: show or hide the row's variables. */
+  onToggleVariables?: (record: IMemtrackRecord) => void;
 }
 
 /** A numeric cell: the figure, or "—" with why the record lacks it. */
@@ -221,6 +228,29 @@ export function recordRow(
       row.append(td);
     });
   }
+  const variables = cellVariables(record);
+  if (!variables.length && !isDeathRecord(record) && options.onToggleVariables) {
+    // Where the disclosure button of the other rows is: the titles stay aligned.
+    const spacer = document.createElement('span');
+    spacer.className = 'jp-Memtrack-discloseSpacer';
+    spacer.setAttribute('aria-hidden', 'true');
+    row.firstElementChild!.prepend(spacer);
+  }
+  if (variables.length) {
+    if (!isDeathRecord(record) && options.onToggleVariables) {
+      const button = disclosureButton({
+        record,
+        count: variables.length,
+        expanded: options.expanded === true,
+        detailId: options.detailId ?? '',
+        trans,
+        onToggle: options.onToggleVariables
+      });
+      row.dataset.variables = String(variables.length);
+      row.firstElementChild!.prepend(button);
+    }
+    notes.push(variablesSummary(variables, units, trans));
+  }
   if (isReleaseRecord(record)) {
     // Not a cell: what the leak list released, so that the history follows what it freed.
     // Its label says so ("release: delete Out[12], _12 and _"); the style sets it apart.
@@ -244,6 +274,9 @@ export function recordRow(
   }
   if (record.cell_id) {
     notes.push(trans.__('Enter: go to the cell'));
+  }
+  if (row.dataset.variables) {
+    notes.push(trans.__('Right arrow: show its variables; left arrow: hide them'));
   }
   row.title = notes.join('\n');
   row.addEventListener('click', () => options.onActivate(record));

@@ -26,6 +26,22 @@ export function formatBytes(bytes: number | null | undefined, units: Units = 'de
   return `${sign}${value.toFixed(digits)} ${names[unit]}`;
 }
 
+/** What marks a size that is a lower bound (the kernel's sizing was cut short, or data elsewhere). */
+export const LOWER_BOUND = '≥';
+
+/**
+ * A variable's size: "38.6 MB", or "≥ 38.6 MB" when partial (a lower bound);
+ * unknown sizes "—" either way.
+ */
+export function formatSize(
+  bytes: number | null | undefined,
+  partial: boolean | undefined,
+  units: Units = 'decimal'
+): string {
+  const text = formatBytes(bytes, units);
+  return partial && text !== MISSING ? `${LOWER_BOUND} ${text}` : text;
+}
+
 /** A signed delta: "+50.0 MB", "-3.2 kB", "0 B". */
 export function formatDelta(bytes: number | null | undefined, units: Units = 'decimal'): string {
   const text = formatBytes(bytes, units);

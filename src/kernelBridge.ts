@@ -12,6 +12,7 @@ import { MemtrackModel } from './model';
 import {
   IExportResult,
   IReleaseResult,
+  IVariablesResult,
   IWhyResult,
   KernelExportFormat,
   PROTOCOL_VERSION,
@@ -21,6 +22,7 @@ import {
   helloMessage,
   parseKernelMessage,
   releaseMessage,
+  variablesMessage,
   whyMessage
 } from './protocol';
 import { COMM_TARGET, TrackingMode } from './tokens';
@@ -63,7 +65,12 @@ export const WHY_BUDGET_S = 1;
  * How long a request may wait for its answer. The kernel answers comm
  * messages only between cells, so a long-running cell delays it.
  */
-export const REQUEST_TIMEOUT_MS = { why: 20_000, release: 30_000, export: 60_000 };
+export const REQUEST_TIMEOUT_MS = {
+  why: 20_000,
+  release: 30_000,
+  export: 60_000,
+  variables: 30_000
+};
 
 /** Rejects a request whose answer did not come in time; the text says why. */
 export class RequestTimeout extends Error {
@@ -83,18 +90,25 @@ export interface ILeakRequests {
   release(target: string, dryRun: boolean): Promise<IReleaseResult>;
 }
 
+/** What the variables section asks the kernel, besides why and release; KernelBridge implements it. */
+export interface IVariableRequests extends ILeakRequests {
+  /** The largest live variables now (at most `limit`, the kernel's default when undefined). */
+  variables(limit?: number): Promise<IVariablesResult>;
+}
+
 interface IPending {
   resolve: (value: any) => void;
   reject: (reason: Error) => void;
   timer: number;
-  type: 'why_result' | 'release_result' | 'export_result';
+  type: 'why_result' | 'release_result' | 'export_result' | 'variables_result';
 }
 
 /** What each request is called in messages to the user. */
 const REQUEST_NAMES: Record<IPending['type'], string> = {
   why_result: 'why',
   release_result: 'release',
-  export_result: 'export'
+  export_result: 'export',
+  variables_result: 'variables'
 };
 
 /** Resolves once the kernel's websocket is connected (or the kernel is gone). */
@@ -135,7 +149,7 @@ export interface IKernelBridgeOptions {
   memoryGuard?: () => number | null;
 }
 
-export class KernelBridge implements IDisposable, ILeakRequests {
+export class KernelBridge implements IDisposable, IVariableRequests {
   constructor(options: IKernelBridgeOptions) {
     this._options = options;
     const { sessionContext } = options;
@@ -211,6 +225,16 @@ export class KernelBridge implements IDisposable, ILeakRequests {
   release(target: string, dryRun: boolean): Promise<IReleaseResult> {
     return this._request('release_result', REQUEST_TIMEOUT_MS.release, id =>
       releaseMessage(id, target, dryRun)
+    );
+  }
+
+  /**
+   * The largest live variables and their deep sizes. The kernel answers between
+   * cells: a running cell delays the answer (up to REQUEST_TIMEOUT_MS.variables).
+   */
+  variables(limit?: number): Promise<IVariablesResult> {
+    return this._request('variables_result', REQUEST_TIMEOUT_MS.variables, id =>
+      variablesMessage(id, limit)
     );
   }
 
@@ -498,7 +522,8 @@ export class KernelBridge implements IDisposable, ILeakRequests {
       }
       case 'why_result':
       case 'release_result':
-      case 'export_result': {
+      case 'export_result':
+      case 'variables_result': {
         // An answer nobody waits for any more (timed out) is dropped.
         const pending = this._pending.get(message.request_id);
         if (pending?.type === message.type) {

@@ -5,14 +5,20 @@
  * `%memtrack release` applies, a release that asks before it acts.
  * textContent only: names, reasons and chains come from user code.
  */
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
-import { Widget } from '@lumino/widgets';
 
 import { formatBytes, formatDelta, Units } from './format';
 import type { ILeakRequests } from './kernelBridge';
-import { IReleaseResult, IWhyResult } from './protocol';
 import { IMemtrackRecord, isReleaseRecord } from './record';
+import {
+  askWhy,
+  IDENTIFIER,
+  NoticeKind,
+  runRelease,
+  WhyState,
+  whyStatus,
+  whyText
+} from './releaseFlow';
 
 /** A leak suspect as the kernel describes it; every field is optional on the wire. */
 export interface ILeakSuspect {
@@ -51,8 +57,6 @@ export function leakSuspects(record: IMemtrackRecord | undefined): ILeakSuspect[
   return record ? parseSuspects(record.leaks) : [];
 }
 
-const IDENTIFIER = /^[\p{L}_][\p{L}\p{N}_]*$/u;
-
 /**
  * The `%memtrack release` arguments that free a suspect, or null when release
  * does not apply (cycles, gc.garbage, a deleted name): `out N` for Out[N],
@@ -79,13 +83,6 @@ export interface ILeakListOptions {
   /** The kernel requests of the notebook shown; undefined when not connected. */
   requests?: () => ILeakRequests | undefined;
 }
-
-type WhyState =
-  | { state: 'pending' }
-  | { state: 'answer'; result: IWhyResult }
-  | { state: 'failed'; reason: string };
-
-type NoticeKind = 'busy' | 'done' | 'failed';
 
 /** The nodes of one drawn suspect that async answers update in place (focus stays). */
 interface IDrawn {
@@ -239,22 +236,11 @@ export class LeakList {
     }
     const requests = this._requests?.();
     const about = this._latest;
-    if (!requests) {
-      this._why.set(name, {
-        state: 'failed',
-        reason: this._trans.__('not connected to the kernel')
-      });
+    if (requests) {
+      this._why.set(name, { state: 'pending' });
       this._showWhy(name);
-      return;
     }
-    this._why.set(name, { state: 'pending' });
-    this._showWhy(name);
-    let next: WhyState;
-    try {
-      next = { state: 'answer', result: await requests.whyAlive(name) };
-    } catch (reason) {
-      next = { state: 'failed', reason: errorText(reason) };
-    }
+    const next = await askWhy(requests, name, this._trans);
     if (about === this._latest) {
       this._why.set(name, next);
       this._showWhy(name);
@@ -266,34 +252,11 @@ export class LeakList {
     if (!node) {
       return;
     }
-    const trans = this._trans;
     const state = this._why.get(name);
     node.hidden = !state;
-    node.dataset.status = state
-      ? state.state === 'answer'
-        ? state.result.status
-        : state.state
-      : '';
+    node.dataset.status = whyStatus(state);
     node.title = state?.state === 'answer' ? state.result.message : '';
-    if (!state) {
-      node.textContent = '';
-    } else if (state.state === 'pending') {
-      node.textContent = trans.__('Searching…');
-    } else if (state.state === 'failed') {
-      node.textContent = trans.__('No answer: %1', state.reason);
-    } else {
-      const { chain, status } = state.result;
-      const path = (chain ?? []).join(' → ');
-      const text: Record<string, string> = {
-        found: trans.__('Alive through: %1', path),
-        timeout: chain
-          ? trans.__('The search ran out of time; found so far: %1', path)
-          : trans.__('The search ran out of time before it found a holder.'),
-        'not-found': trans.__('No holder found in the namespaces memtrack searches.'),
-        gone: trans.__('%1 is gone: no such variable or suspect any more.', name)
-      };
-      node.textContent = text[status] ?? state.result.message;
-    }
+    node.textContent = state ? whyText(this._trans, name, state) : '';
   }
 
   // -- release ------------------------------------------------------------------------------
@@ -311,39 +274,22 @@ export class LeakList {
     const focusWasInside = this.node.contains(document.activeElement);
     this._releasing.add(target);
     this._setReleaseDisabled(suspect.name, true);
-    this._setNotice(
-      trans.__('Asking the kernel what releasing %1 would free…', suspect.name),
-      'busy'
-    );
     let redraw = false;
     try {
-      const plan = await requests.release(target, true);
-      if (!plan.ok) {
-        this._setNotice(trans.__('Cannot release %1: %2', suspect.name, plan.message), 'failed');
-        return;
-      }
-      if (!(await this._confirm(suspect, plan))) {
-        this._setNotice('', 'done');
-        return;
-      }
-      this._setNotice(trans.__('Releasing %1…', suspect.name), 'busy');
-      const done = await requests.release(target, false);
-      if (!done.ok) {
-        this._setNotice(trans.__('Cannot release %1: %2', suspect.name, done.message), 'failed');
-        return;
-      }
-      this._setNotice(this._releasedText(suspect.name, done), 'done');
-      if (done.suspects) {
+      const done = await runRelease({
+        requests,
+        name: suspect.name,
+        target,
+        trans,
+        units: this._units,
+        notify: (text, kind) => this._setNotice(text, kind)
+      });
+      if (done?.suspects) {
         // The kernel re-evaluated the suspects after the release: show them.
         this._override = parseSuspects(done.suspects);
         this._why.delete(suspect.name);
         redraw = true;
       }
-    } catch (reason) {
-      this._setNotice(
-        trans.__('Release of %1 failed: %2', suspect.name, errorText(reason)),
-        'failed'
-      );
     } finally {
       this._releasing.delete(target);
       if (redraw) {
@@ -355,51 +301,6 @@ export class LeakList {
         this._setReleaseDisabled(suspect.name, false);
       }
     }
-  }
-
-  private _releasedText(name: string, done: IReleaseResult): string {
-    const units = this._units;
-    const expected = formatBytes(done.expected_bytes, units);
-    return done.freed_bytes === null
-      ? this._trans.__('Released %1 (expected to free %2).', name, expected)
-      : this._trans.__(
-          'Released %1: memory dropped by %2 (expected %3).',
-          name,
-          formatBytes(done.freed_bytes, units),
-          expected
-        );
-  }
-
-  /** The JupyterLab dialog that asks before releasing; true when confirmed. */
-  private async _confirm(suspect: ILeakSuspect, plan: IReleaseResult): Promise<boolean> {
-    const trans = this._trans;
-    const body = document.createElement('div');
-    body.className = 'jp-Memtrack-releaseDialog';
-    const action = document.createElement('p');
-    action.className = 'jp-Memtrack-releaseAction';
-    action.textContent = trans.__('memtrack will %1.', plan.action);
-    const expected = document.createElement('p');
-    expected.className = 'jp-Memtrack-releaseExpected';
-    expected.textContent = trans.__(
-      'Expected to free: %1',
-      formatBytes(plan.expected_bytes, this._units)
-    );
-    const warning = document.createElement('p');
-    warning.textContent = trans.__(
-      'This cannot be undone: run the cells that made the values again if you need them.'
-    );
-    body.append(action, expected, warning);
-    const result = await showDialog({
-      title: trans.__('Release %1?', suspect.name),
-      body: new Widget({ node: body }),
-      buttons: [
-        Dialog.cancelButton({ label: trans.__('Cancel') }),
-        Dialog.okButton({ label: trans.__('Release') })
-      ],
-      // Enter keeps everything: releasing is the deliberate choice.
-      defaultButton: 0
-    });
-    return result.button.accept;
   }
 
   private _setReleaseDisabled(name: string, disabled: boolean): void {
@@ -428,8 +329,4 @@ export class LeakList {
   private _releasing = new Set<string>();
   private _drawn = new Map<string, IDrawn>();
   private _notice = document.createElement('p');
-}
-
-function errorText(reason: unknown): string {
-  return reason instanceof Error ? reason.message : String(reason);
 }

@@ -87,6 +87,49 @@ export interface ILiveMessage {
   guard_tripped?: boolean;
 }
 
+/** Where a live variable's data is (the schema's liveVariable.where). */
+export type VariableWhere = 'host' | 'device' | 'lazy';
+
+export const VARIABLE_WHERE: readonly VariableWhere[] = ['host', 'device', 'lazy'];
+
+/** The most sizes a live variable's history carries (the schema's maxItems). */
+export const VARIABLE_HISTORY_MAX = 32;
+
+/** The most variables a variables request may ask for (the schema's limit maximum). */
+export const VARIABLES_LIMIT_MAX = 10_000;
+
+/** A live variable of the user namespace and its deep size (definitions.liveVariable). */
+export interface ILiveVariable {
+  name: string;
+  /** module.qualname of its type (builtins without module). */
+  type: string;
+  /** Deep size in bytes; null when unknown. */
+  size: number | null;
+  /** size is a lower bound (cut short by its budget, or data elsewhere: see where). */
+  partial: boolean;
+  where?: VariableWhere;
+  /** Its sizes after the last cells, oldest first (null where unknown). */
+  history?: (number | null)[];
+  /** Size change over history (last minus first known). */
+  change?: number | null;
+  /** The execution count of the cell that last created or rebound it. */
+  cell?: number | null;
+  /** The sidebar's Release applies (a plain variable). */
+  releasable?: boolean;
+}
+
+/** The kernel's answer to a variables request: the largest live variables, largest first. */
+export interface IVariablesResult {
+  request_id: string;
+  variables: ILiveVariable[];
+  /** Names in the user namespace that hold a value. */
+  total: number;
+  /** Values whose size is not finished yet (later passes finish them). */
+  pending: number;
+  /** The history's last record when the sizes were read (null before any). */
+  seq?: number | null;
+}
+
 /** The records of an earlier process of the same kernel (before a restart or a death). */
 export interface IEarlierSession {
   pid?: number | null;
@@ -110,7 +153,8 @@ export type KernelMessage =
   | { v: 1; type: 'error'; message: string; request_id?: string }
   | ({ v: 1; type: 'why_result' } & IWhyResult)
   | ({ v: 1; type: 'release_result' } & IReleaseResult)
-  | ({ v: 1; type: 'export_result' } & IExportResult);
+  | ({ v: 1; type: 'export_result' } & IExportResult)
+  | ({ v: 1; type: 'variables_result' } & IVariablesResult);
 
 const WHY_STATUSES: readonly WhyStatus[] = ['found', 'timeout', 'not-found', 'gone'];
 
@@ -220,6 +264,97 @@ function parseExportResult(data: Record<string, unknown>): IExportResult {
     throw new ProtocolError("export_result message needs a 'content' string");
   }
   return { request_id: data.request_id, format: data.format, content: data.content };
+}
+
+function isCount(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0;
+}
+
+/** Check one liveVariable; `index` names it in the error. */
+function parseLiveVariable(value: unknown, index: number): ILiveVariable {
+  const fail = (expected: string): never => {
+    throw new ProtocolError(`variables_result's variables[${index}] needs ${expected}`);
+  };
+  if (!isObject(value)) {
+    return fail('to be an object');
+  }
+  if (typeof value.name !== 'string' || typeof value.type !== 'string') {
+    fail("'name' and 'type' strings");
+  }
+  if (!('size' in value) || !isNullableInt(value.size)) {
+    fail("'size' as an integer or null");
+  }
+  if (typeof value.partial !== 'boolean') {
+    fail("a 'partial' boolean");
+  }
+  const variable: ILiveVariable = {
+    name: value.name as string,
+    type: value.type as string,
+    size: value.size as number | null,
+    partial: value.partial as boolean
+  };
+  if ('where' in value) {
+    if (!VARIABLE_WHERE.includes(value.where as VariableWhere)) {
+      fail(`a 'where' of ${VARIABLE_WHERE.join(', ')}`);
+    }
+    variable.where = value.where as VariableWhere;
+  }
+  if ('history' in value) {
+    const history = value.history;
+    if (
+      !Array.isArray(history) ||
+      history.length > VARIABLE_HISTORY_MAX ||
+      !history.every(isNullableInt)
+    ) {
+      fail(`'history' as at most ${VARIABLE_HISTORY_MAX} integers or nulls`);
+    }
+    variable.history = value.history as (number | null)[];
+  }
+  for (const key of ['change', 'cell'] as const) {
+    if (key in value) {
+      if (!isNullableInt(value[key])) {
+        fail(`'${key}' as an integer or null`);
+      }
+      variable[key] = value[key] as number | null;
+    }
+  }
+  if ('releasable' in value) {
+    if (typeof value.releasable !== 'boolean') {
+      fail("a 'releasable' boolean");
+    }
+    variable.releasable = value.releasable as boolean;
+  }
+  return variable;
+}
+
+function parseVariablesResult(data: Record<string, unknown>): IVariablesResult {
+  const fail = (what: string): never => {
+    throw new ProtocolError(`variables_result message needs ${what}`);
+  };
+  if (!isRequestId(data.request_id)) {
+    fail("a 'request_id' string");
+  }
+  if (!Array.isArray(data.variables)) {
+    fail("a 'variables' array");
+  }
+  for (const key of ['total', 'pending']) {
+    if (!isCount(data[key])) {
+      fail(`'${key}' as a non-negative integer`);
+    }
+  }
+  const result: IVariablesResult = {
+    request_id: data.request_id as string,
+    variables: (data.variables as unknown[]).map(parseLiveVariable),
+    total: data.total as number,
+    pending: data.pending as number
+  };
+  if ('seq' in data) {
+    if (!isNullableInt(data.seq)) {
+      fail("'seq' as an integer or null");
+    }
+    result.seq = data.seq as number | null;
+  }
+  return result;
 }
 
 function isNumberAtLeastZero(value: unknown): value is number {
@@ -542,6 +677,8 @@ export function parseKernelMessage(data: unknown): KernelMessage {
       return { v: 1, type: 'release_result', ...parseReleaseResult(data) };
     case 'export_result':
       return { v: 1, type: 'export_result', ...parseExportResult(data) };
+    case 'variables_result':
+      return { v: 1, type: 'variables_result', ...parseVariablesResult(data) };
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(data.type)}`);
   }
@@ -580,6 +717,18 @@ export function releaseMessage(requestId: string, target: string, dryRun: boolea
 /** Ask the kernel to render its history as a report (`%memtrack export`, without a file). */
 export function exportMessage(requestId: string, format: KernelExportFormat): JSONObject {
   return { v: PROTOCOL_VERSION, type: 'export', request_id: requestId, format };
+}
+
+/**
+ * Ask for the largest live variables and their deep sizes (at most `limit`,
+ * 1 to VARIABLES_LIMIT_MAX; the kernel's default 200 when undefined).
+ */
+export function variablesMessage(requestId: string, limit?: number): JSONObject {
+  const message: JSONObject = { v: PROTOCOL_VERSION, type: 'variables', request_id: requestId };
+  if (limit !== undefined) {
+    message.limit = limit;
+  }
+  return message;
 }
 
 /**

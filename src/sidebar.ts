@@ -1,7 +1,8 @@
 /**
  * The right-sidebar panel: renders the current notebook's history from the
- * model (plot, leak suspects, cell table). It does no work while hidden: a
- * closed panel costs nothing, and it catches up when shown.
+ * model (plot, leak suspects, variables, cell table). It does no work while
+ * hidden: a closed panel costs nothing (the variables are not asked for), and
+ * it catches up when shown.
  */
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 import { CommandRegistry } from '@lumino/commands';
@@ -9,7 +10,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { CellTable } from './cellTable';
-import type { ILeakRequests } from './kernelBridge';
+import type { IVariableRequests } from './kernelBridge';
 import { LeakList } from './leakList';
 import { LiveLine, plotLimit, plotLive, runningCellLabel } from './liveLine';
 import { ILiveChange, LiveModel } from './liveModel';
@@ -21,6 +22,7 @@ import { SettingsState } from './settings';
 import { SidebarHeader } from './sidebarHeader';
 import { SidebarToolbar } from './sidebarToolbar';
 import { IHistoryChange, IMemtrackModel } from './tokens';
+import { VariablesSection } from './variablesSection';
 
 /** Appends redraw the plot at most this often (the table updates at once). */
 const PLOT_INTERVAL_MS = 300;
@@ -33,8 +35,8 @@ export interface IMemtrackSidebarOptions {
   revealCell: (key: string, record: CellRef) => boolean;
   /** Persist a metric chosen in the panel. */
   setMetric: (metric: MetricChoice) => void;
-  /** The kernel requests of a notebook (why alive, release); undefined when it has none. */
-  leakRequests?: (key: string) => ILeakRequests | undefined;
+  /** The kernel requests of a notebook (why alive, release, variables); undefined when it has none. */
+  leakRequests?: (key: string) => IVariableRequests | undefined;
   translator?: ITranslator;
 }
 
@@ -84,6 +86,7 @@ export class MemtrackSidebar extends Widget {
         return key === null ? undefined : leakRequests?.(key);
       }
     });
+    this._variables = new VariablesSection({ model: this._model, trans, requests: leakRequests });
     const tableScroller = document.createElement('div');
     tableScroller.className = 'jp-Memtrack-tableScroller';
     tableScroller.append(this._table.node);
@@ -96,12 +99,13 @@ export class MemtrackSidebar extends Widget {
       this._emptyNode,
       this._plotNode,
       this._leaks.node,
+      this._variables.node,
       tableScroller
     );
 
     this._model.changed.connect(this._onChanged, this);
     this._model.live.changed.connect(this._onLiveChanged, this);
-    this._model.currentChanged.connect(this._invalidateAll, this);
+    this._model.currentChanged.connect(this._onCurrentChanged, this);
     this._settings.changed.connect(this._invalidateAll, this);
     this._commands.commandChanged.connect(this._renderButtons, this);
     this._renderButtons();
@@ -110,6 +114,11 @@ export class MemtrackSidebar extends Widget {
   /** The table, for tests and for keyboard focus. */
   get table(): CellTable {
     return this._table;
+  }
+
+  /** The variables section. */
+  get variables(): VariablesSection {
+    return this._variables;
   }
 
   /** Draw again with the current theme's colours. */
@@ -125,23 +134,36 @@ export class MemtrackSidebar extends Widget {
     }
     this._model.changed.disconnect(this._onChanged, this);
     this._model.live.changed.disconnect(this._onLiveChanged, this);
-    this._model.currentChanged.disconnect(this._invalidateAll, this);
+    this._model.currentChanged.disconnect(this._onCurrentChanged, this);
     this._settings.changed.disconnect(this._invalidateAll, this);
     this._commands.commandChanged.disconnect(this._renderButtons, this);
     this._plot?.purgePlot(this._plotNode);
     this._table.dispose();
+    this._variables.dispose();
     super.dispose();
   }
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     this._catchUp();
+    this._variables.setVisible(this.isVisible);
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     this._table.refreshWindow();
     this._catchUp();
+    this._variables.setVisible(true);
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this._variables.setVisible(false);
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._variables.setVisible(false);
+    super.onBeforeDetach(msg);
   }
 
   protected onResize(msg: Widget.ResizeMessage): void {
@@ -151,7 +173,13 @@ export class MemtrackSidebar extends Widget {
     }
     if (this.isVisible) {
       this._table.refreshWindow();
+      this._variables.refreshWindow();
     }
+  }
+
+  private _onCurrentChanged(): void {
+    this._variables.onCurrentChanged();
+    this._invalidateAll();
   }
 
   /** Go to a record's cell; a release ran in no cell. */
@@ -175,6 +203,7 @@ export class MemtrackSidebar extends Widget {
     if (change.key !== this._model.currentKey) {
       return;
     }
+    this._variables.onHistoryChanged(change);
     if (change.kind === 'status') {
       this._renderStatus();
       this._renderButtons();
@@ -272,6 +301,7 @@ export class MemtrackSidebar extends Widget {
     }
     this._shownCount = records.length;
     this._leaks.render(records, settings.byteUnits);
+    this._variables.render(settings.byteUnits);
     this.node.dataset.tableMs = (performance.now() - tableStarted).toFixed(2);
 
     if (empty) {
@@ -397,6 +427,7 @@ export class MemtrackSidebar extends Widget {
   private _appended = 0;
   private _table: CellTable;
   private _leaks: LeakList;
+  private _variables: VariablesSection;
   private _header: SidebarHeader;
   private _live: LiveLine;
   private _liveFrame = 0;

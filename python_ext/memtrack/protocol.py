@@ -34,10 +34,15 @@ MESSAGE_TYPES = (
     "export",
     "export_result",
     "live",
+    "variables",
+    "variables_result",
 )
 
 #: Frontend requests answered by one message carrying the same ``request_id``.
-REQUEST_TYPES = ("why", "release", "export")
+REQUEST_TYPES = ("why", "release", "export", "variables")
+VARIABLES_LIMIT_MAX = 10_000
+VARIABLE_PLACES = ("host", "device", "lazy")
+VARIABLE_HISTORY_MAX = 32
 
 #: Report formats the kernel renders on an ``export`` request (JSON and CSV: the frontend's own).
 EXPORT_FORMATS = ("html",)
@@ -127,6 +132,33 @@ def why_result_message(
         chain=None if chain is None else [str(c) for c in chain],
         message=str(message),
         status=status,
+    )
+
+
+def variables_message(request_id: str, limit: int | None = None) -> dict:
+    """Frontend -> kernel: the largest live variables. Built here for tests and tooling."""
+    msg = _message("variables", request_id=request_id)
+    if limit is not None:
+        msg["limit"] = limit
+    return msg
+
+
+def variables_result_message(
+    request_id: str,
+    variables: list[Mapping],
+    total: int,
+    pending: int,
+    seq: int | None,
+) -> dict:
+    """Kernel -> frontend: the answer to a ``variables`` request (rows as
+    :mod:`memtrack.measure.namespace` builds them)."""
+    return _message(
+        "variables_result",
+        request_id=request_id,
+        variables=[dict(v) for v in variables],
+        total=int(total),
+        pending=int(pending),
+        seq=seq,
     )
 
 
@@ -310,6 +342,17 @@ def _check_requests(type_: str, data: Mapping) -> None:
                 "release_result.suspects",
                 "must be an array of objects",
             )
+    elif type_ == "variables":
+        _check_request_id(data, "variables")
+        if "limit" in data:
+            limit = data["limit"]
+            _check(
+                is_int(limit) and 1 <= limit <= VARIABLES_LIMIT_MAX,
+                "variables.limit",
+                f"must be an integer from 1 to {VARIABLES_LIMIT_MAX}",
+            )
+    elif type_ == "variables_result":
+        _check_variables_result(data)
     elif type_ in ("export", "export_result"):
         _check_request_id(data, type_)
         _check("format" in data, type_, "missing key 'format'")
@@ -326,6 +369,43 @@ def _check_requests(type_: str, data: Mapping) -> None:
         _check(is_int(t) and t >= 0, "configure.leak_threshold", "must be an integer >= 0")
         if "guard" in data:
             _check_guard(data["guard"], "configure.guard")
+
+
+def _check_variables_result(data: Mapping) -> None:
+    where = "variables_result"
+    _check_request_id(data, where)
+    for key in ("total", "pending"):
+        _check(key in data, where, f"missing key {key!r}")
+        _check(is_int(data[key]) and data[key] >= 0, f"{where}.{key}", "must be an integer >= 0")
+    if "seq" in data:
+        _check(_nullable_int(data["seq"]), f"{where}.seq", "must be an integer or null")
+    _check("variables" in data, where, "missing key 'variables'")
+    rows = data["variables"]
+    _check(isinstance(rows, list), f"{where}.variables", "must be an array")
+    for i, row in enumerate(rows):
+        here = f"{where}.variables[{i}]"
+        _check(isinstance(row, dict), here, "must be an object")
+        _check_string(row, "name", here)
+        _check_string(row, "type", here)
+        _check("size" in row, here, "missing key 'size'")
+        _check(_nullable_int(row["size"]), f"{here}.size", "must be an integer or null")
+        _check_bool(row, "partial", here)
+        if "where" in row:
+            _check(row["where"] in VARIABLE_PLACES, f"{here}.where", "unknown place")
+        if "history" in row:
+            history = row["history"]
+            _check(
+                isinstance(history, list)
+                and len(history) <= VARIABLE_HISTORY_MAX
+                and all(_nullable_int(h) for h in history),
+                f"{here}.history",
+                f"must be at most {VARIABLE_HISTORY_MAX} integers or nulls",
+            )
+        for key in ("change", "cell"):
+            if key in row:
+                _check(_nullable_int(row[key]), f"{here}.{key}", "must be an integer or null")
+        if "releasable" in row:
+            _check_bool(row, "releasable", here)
 
 
 def _check_guard(value: Any, where: str) -> None:

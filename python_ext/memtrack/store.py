@@ -168,6 +168,11 @@ class RecordStore:
         if self._listeners:
             self._notify("clear", None)
 
+    @property
+    def last_seq(self) -> int | None:
+        """The ``seq`` of the last record stored (None before any)."""
+        return self._next_seq - 1 if self._next_seq > 1 else None
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._cold) + len(self._records)

@@ -4,7 +4,7 @@ import { Signal } from '@lumino/signaling';
 
 import * as path from 'path';
 
-import { KernelBridge } from '../kernelBridge';
+import { KernelBridge, REQUEST_TIMEOUT_MS, RequestTimeout } from '../kernelBridge';
 import { MemtrackModel } from '../model';
 import { IHistoryChange } from '../tokens';
 import { readJson, sampleRecord } from './fixtures';
@@ -208,5 +208,97 @@ describe('KernelBridge: live messages, the guard, deaths and earlier sessions', 
     kernelStatus('restarting');
     expect(model.previousKernelEnd('nb')?.died).toBeUndefined();
     expect(model.status('nb').detail).toBe('kernel restarting');
+  });
+});
+
+describe('KernelBridge: the variables request', () => {
+  let model: MemtrackModel;
+  let bridge: KernelBridge;
+  let kernel: ReturnType<typeof pythonKernel>;
+  const answer = readJson(
+    path.resolve(__dirname, '..', '..', 'schema', 'fixtures', 'valid', 'variables_result.json')
+  );
+  const sent = () =>
+    kernel.comm.send.mock.calls.map(([m]: any[]) => m).filter((m: any) => m.type === 'variables');
+
+  beforeEach(async () => {
+    model = new MemtrackModel();
+    kernel = pythonKernel();
+    bridge = new KernelBridge({
+      sessionContext: kernel.sessionContext,
+      key: 'nb',
+      model,
+      autoLoad: () => false,
+      autoTrack: () => 'off',
+      version: '0.0.0'
+    });
+    for (let i = 0; i < 20 && model.status('nb').status !== 'connected'; i++) {
+      await new Promise(resolve => setTimeout(resolve, 0));
+    }
+    expect(model.status('nb').status).toBe('connected');
+  });
+
+  afterEach(() => {
+    jest.useRealTimers();
+    bridge.dispose();
+  });
+
+  it('sends the limit with a request id and resolves with the answer carrying it', async () => {
+    const pending = bridge.variables(50);
+    expect(sent()).toEqual([
+      { v: 1, type: 'variables', request_id: expect.any(String), limit: 50 }
+    ]);
+    const id = sent()[0].request_id;
+    // An answer to another request is not this one's.
+    kernel.kernelSends({ ...answer, request_id: 'someone-else' });
+    kernel.kernelSends({ ...answer, request_id: id });
+    const result = await pending;
+    expect(result.request_id).toBe(id);
+    expect(result.variables.map(v => v.name)).toEqual(['df', '<img src=x onerror=alert(1)>', 't']);
+    expect(result.pending).toBe(1);
+    expect(model.status('nb').status).toBe('connected');
+  });
+
+  it("rejects with the kernel's error for the request", async () => {
+    const pending = bridge.variables();
+    expect(sent()[0]).not.toHaveProperty('limit');
+    kernel.kernelSends({
+      v: 1,
+      type: 'error',
+      message: "this kernel cannot answer 'variables' requests",
+      request_id: sent()[0].request_id
+    });
+    await expect(pending).rejects.toThrow(/cannot answer 'variables'/);
+  });
+
+  it('rejects with a clear timeout when no answer comes', async () => {
+    jest.useFakeTimers();
+    const pending = bridge.variables(10);
+    jest.advanceTimersByTime(REQUEST_TIMEOUT_MS.variables + 1);
+    await expect(pending).rejects.toBeInstanceOf(RequestTimeout);
+    await expect(pending).rejects.toThrow(/variables request within 30 s/);
+    // A late answer is dropped without complaint.
+    expect(() => kernel.kernelSends({ ...answer, request_id: sent()[0].request_id })).not.toThrow();
+    expect(model.status('nb').status).toBe('connected');
+  });
+
+  it('rejects when the kernel closes the connection', async () => {
+    const pending = bridge.variables();
+    kernel.comm.onClose!();
+    await expect(pending).rejects.toThrow(/closed the connection/);
+  });
+
+  it('rejects a malformed answer as a protocol error', () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      void bridge.variables().catch(() => undefined);
+      kernel.kernelSends({ ...answer, request_id: sent()[0].request_id, pending: -1 });
+      expect(model.status('nb')).toEqual({
+        status: 'error',
+        detail: "variables_result message needs 'pending' as a non-negative integer"
+      });
+    } finally {
+      warn.mockRestore();
+    }
   });
 });

@@ -10,6 +10,7 @@ import {
   parseKernelMessage,
   releaseMessage,
   requestHistoryMessage,
+  variablesMessage,
   whyMessage
 } from '../protocol';
 import { SCHEMA_PATH, fixtures, readJson } from './fixtures';
@@ -23,7 +24,8 @@ const KERNEL_TYPES = new Set([
   'why_result',
   'release_result',
   'export_result',
-  'live'
+  'live',
+  'variables_result'
 ]);
 
 describe('wire schema and fixtures', () => {
@@ -48,6 +50,8 @@ describe('wire schema and fixtures', () => {
     expect(validate(releaseMessage('id-4', 'traceback', false))).toBe(true);
     expect(validate(configureMessage(5_000_000))).toBe(true);
     expect(validate(exportMessage('id-5', 'html'))).toBe(true);
+    expect(validate(variablesMessage('id-6'))).toBe(true);
+    expect(validate(variablesMessage('id-7', 10_000))).toBe(true);
   });
 
   it('rejects requests the kernel could not answer', () => {
@@ -55,6 +59,8 @@ describe('wire schema and fixtures', () => {
     expect(validate(whyMessage('id', 'x', 60))).toBe(false);
     expect(validate(configureMessage(-1))).toBe(false);
     expect(validate(configureMessage(1.5))).toBe(false);
+    expect(validate(variablesMessage('id', 0))).toBe(false);
+    expect(validate(variablesMessage('id', 10_001))).toBe(false);
   });
 
   it('has fixtures for every message type', () => {
@@ -75,7 +81,9 @@ describe('wire schema and fixtures', () => {
         'reset',
         'why',
         'why_result',
-        'live'
+        'live',
+        'variables',
+        'variables_result'
       ].sort()
     );
   });
@@ -314,5 +322,105 @@ describe('live, memory limit, death and earlier sessions on the wire', () => {
     expect(validate(configureMessage(1_000_000, null))).toBe(true);
     expect(validate(configureMessage(1_000_000, 1.5))).toBe(false);
     expect(configureMessage(1_000_000)).not.toHaveProperty('guard');
+  });
+});
+
+describe('variables on the wire', () => {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  addFormats(ajv);
+  const validate = ajv.compile(readJson(SCHEMA_PATH));
+  const valid = (name: string) => fixtures('valid').find(([n]) => n === name)![1];
+
+  it('builds the request of the fixture', () => {
+    expect(variablesMessage('v1', 50)).toEqual(valid('variables.json'));
+    expect(variablesMessage('v1')).not.toHaveProperty('limit');
+  });
+
+  it('parses an answer field by field, the hostile name kept as text', () => {
+    const parsed = parseKernelMessage(valid('variables_result.json'));
+    expect(parsed.type).toBe('variables_result');
+    if (parsed.type !== 'variables_result') {
+      return;
+    }
+    expect(parsed).toEqual({ ...valid('variables_result.json') });
+    expect(parsed.variables.map(v => v.name)).toEqual(['df', '<img src=x onerror=alert(1)>', 't']);
+    expect(parsed.variables[1]).toMatchObject({ partial: true, history: [20000000, 38600000] });
+    expect(parsed.variables[2]).toEqual({
+      name: 't',
+      type: 'torch.Tensor',
+      size: 160,
+      partial: true,
+      where: 'device'
+    });
+    expect([parsed.total, parsed.pending, parsed.seq]).toEqual([12, 1, 7]);
+  });
+
+  it('names what is wrong with an answer', () => {
+    const message = valid('variables_result.json');
+    const variable = message.variables[0];
+    const bad = (changes: Record<string, unknown>, item?: Record<string, unknown>) => () =>
+      parseKernelMessage({
+        ...message,
+        ...changes,
+        ...(item ? { variables: [{ ...variable, ...item }] } : {})
+      });
+    expect(bad({ pending: undefined })).toThrow(/'pending'/);
+    expect(bad({ total: -1 })).toThrow(/'total'/);
+    expect(bad({ variables: {} })).toThrow(/'variables' array/);
+    expect(bad({ seq: 'x' })).toThrow(/'seq'/);
+    expect(bad({}, { where: 'gpu' })).toThrow(/'where'/);
+    expect(bad({}, { partial: undefined })).toThrow(/'partial'/);
+    expect(bad({}, { size: 1.5 })).toThrow(/'size'/);
+    expect(bad({}, { history: new Array(33).fill(1) })).toThrow(/'history'/);
+    expect(bad({}, { releasable: 'yes' })).toThrow(/'releasable'/);
+  });
+
+  it('judges answers as the schema does', () => {
+    const message = valid('variables_result.json');
+    const variable = message.variables[0];
+    const cases: Record<string, unknown>[] = [
+      message,
+      ...fixtures('invalid')
+        .filter(([name]) => name.startsWith('variables'))
+        .map(([, m]) => m),
+      { ...message, seq: null },
+      { ...message, seq: 1.5 },
+      { ...message, pending: 0, total: 0, variables: [] },
+      { ...message, pending: -1 },
+      { ...message, request_id: '' },
+      ...[
+        { size: null },
+        { size: '1' },
+        { partial: 1 },
+        { name: 3 },
+        { type: null },
+        { where: 'lazy' },
+        { where: null },
+        { history: [] },
+        { history: [null, 1] },
+        { history: new Array(32).fill(0) },
+        { history: new Array(33).fill(0) },
+        { history: [1.5] },
+        { change: null },
+        { change: -5 },
+        { change: 0.5 },
+        { cell: null },
+        { cell: '4' },
+        { releasable: false },
+        { releasable: null }
+      ].map(changes => ({ ...message, variables: [{ ...variable, ...changes }] })),
+      { ...message, variables: [{ name: 'x', type: 'int', partial: false }] },
+      { ...message, variables: [null] }
+    ];
+    for (const candidate of cases) {
+      let parsed = true;
+      try {
+        parseKernelMessage(candidate);
+      } catch (reason) {
+        expect(reason).toBeInstanceOf(ProtocolError);
+        parsed = false;
+      }
+      expect([candidate, parsed]).toEqual([candidate, validate(candidate)]);
+    }
   });
 });

@@ -356,6 +356,11 @@ class CellMeasurement:
         return self._rss_before
 
     @property
+    def duration_s(self) -> float | None:
+        """The cell's duration, once :meth:`stop` read it (until its result is built)."""
+        return self._end.duration if self._end is not None else None
+
+    @property
     def started_at(self) -> str | None:
         return _iso(self._wall0) if self._wall0 is not None else None
 

@@ -38,7 +38,16 @@ from dataclasses import dataclass
 from types import FunctionType
 from typing import Any
 
-from .sizes import ATOMIC, SKIP, deep_size, resize_base, shallow_size, sizeof, type_name
+from .sizes import (
+    ATOMIC,
+    SKIP,
+    deep_size,
+    is_ndarray,
+    resize_base,
+    shallow_size,
+    sizeof,
+    type_name,
+)
 
 _STORE_OPS = frozenset(
     dis.opmap[name]
@@ -389,6 +398,8 @@ def changed_variables(
             size, partial = sys.getsizeof(value), t not in ATOMIC
         else:
             size, partial = shallow_size(value)
+        # A view: its header only is new; its data is its base's, which something else holds.
+        view_header = sizeof(value) if is_ndarray(t) and _views_data(value) else None
         value = None
         if change == "resized":
             delta = shallow - shallow0 if shallow is not None and shallow0 is not None else None
@@ -396,6 +407,8 @@ def changed_variables(
             old = sizes.get(oid)
             old_size = old[0] if old else shallow0
             delta = size - old_size if size is not None and old_size is not None else None
+        elif view_header is not None:
+            delta = view_header
         else:
             delta = size
         rows.append(
@@ -410,6 +423,13 @@ def changed_variables(
         )
     rows.sort(key=lambda r: (-abs(r["delta"] or 0), r["name"]))  # ties: by name, every run
     return rows[:top]
+
+
+def _views_data(arr: Any) -> bool:
+    try:
+        return arr.base is not None  # numpy's C getter on the exact ndarray type
+    except Exception:
+        return False
 
 
 def source_words(source: str) -> set[str]:

@@ -118,7 +118,8 @@ def is_framework_type(t: type) -> bool:
     return type_module(t).partition(".")[0] in FRAMEWORKS
 
 
-def _is_ndarray(t: type) -> bool:
+def is_ndarray(t: type) -> bool:
+    """numpy's exact ndarray type (by its module and name: no import of numpy)."""
     return type_module(t) == "numpy" and _type_name(t) == "ndarray"
 
 
@@ -164,82 +165,174 @@ def _children(o: Any, t: type) -> Any:
         refs = gc.get_referents(o)
     except Exception:
         return ()
-    if _is_ndarray(t):
+    if is_ndarray(t):
         try:
             base = o.base  # a C getter on the exact ndarray type: a view's data lives there
         except Exception:
             base = None
         if base is not None:
             refs.append(base)
+        elif holds_objects(o):
+            # An object array (pandas' object and python-storage string columns) holds its items
+            # without telling the collector: numpy arrays are not gc-tracked. Its own flat
+            # iterator (C) yields them, one at a time.
+            return chain(refs, o.flat)
     return refs
 
 
-def deep_size(root: Any, deadline: float | None = None, max_objects: int = 1_000_000) -> dict:
-    """Deep size of ``root``: ``{"size", "partial", "unknown", "objects"}``.
+_NPY_OBJECT = 17  # numpy's type number of the object dtype (NPY_OBJECT)
 
-    ``partial`` when cut by ``deadline`` (a ``time.perf_counter()`` value) or ``max_objects``;
-    ``unknown`` counts objects whose ``__sizeof__`` raised (not added). Objects reachable twice
-    count once; classes, modules, functions and code are shared infrastructure, never counted.
+
+def holds_objects(arr: Any) -> bool:
+    """An exact ndarray (the caller checked) of the object dtype, read with numpy's C getters."""
+    try:
+        return arr.dtype.num == _NPY_OBJECT
+    except Exception:
+        return False
+
+
+SHARDS = 64
+SHARD_MASK = SHARDS - 1
+
+
+class DeepWalk:
+    """A deep size walk that can stop at a deadline and go on later (:meth:`step`).
+
+    While suspended it holds references to the objects still to visit: its owner drops it
+    (:meth:`drop`) before any user code runs again, so a walk never keeps a value alive across
+    a cell. Objects reachable twice count once; classes, modules, functions and code are shared
+    infrastructure, never counted; ``unknown`` counts objects whose ``__sizeof__`` raised.
     """
+
+    __slots__ = (
+        "count",
+        "max_objects",
+        "partial",
+        "root_unknown",
+        "seen",
+        "stack",
+        "total",
+        "unknown",
+    )
+
+    def __init__(self, root: Any, max_objects: int = 1_000_000) -> None:
+        # The ids seen, in SHARDS sets: one set of millions of ids would stop the walk for tens
+        # of milliseconds each time it grows (a resize copies it whole, past any deadline).
+        self.seen: list[set[int]] = [set() for _ in range(SHARDS)]
+        self.seen[(id(root) >> 4) & SHARD_MASK].add(id(root))
+        self.stack: list[Any] = [root]
+        self.max_objects = max_objects
+        self.total = 0
+        self.unknown = 0
+        self.count = 0
+        self.partial = False  # stopped for good by max_objects, or a container changed size
+        self.root_unknown = False
+
+    @property
+    def done(self) -> bool:
+        return not self.stack
+
+    def drop(self) -> None:
+        """Forget what is left to visit (its references): the size stays a lower bound."""
+        if self.stack:
+            self.partial = True
+        self.stack = []
+        self.seen = [set() for _ in range(SHARDS)]
+
+    def step(self, deadline: float | None = None) -> bool:
+        """Walk until done or ``deadline`` (a ``time.perf_counter()`` value); True when done.
+        A child loop cut by the deadline is taken up again from its parent, whose children
+        already counted are skipped by ``seen``."""
+        stack, seen, mask = self.stack, self.seen, SHARD_MASK
+        clock = time.perf_counter
+        tick = 0
+        while stack:
+            tick += 1
+            if tick & 255 == 0 and deadline is not None and clock() > deadline:
+                return False
+            o = stack.pop()
+            first_visit = self.count == 0
+            self.count += 1
+            t = type(o)
+            children = None
+            if t is _Resume:  # a parent whose children were cut short: go on where they stopped
+                o, children = o.obj, o.children
+                t = type(o)
+            else:
+                s = sizeof(o)
+                if s is None:
+                    self.unknown += 1
+                    self.root_unknown = self.root_unknown or first_visit
+                else:
+                    self.total += s
+            if t in ATOMIC:
+                continue
+            try:
+                if children is None:
+                    children = iter(_children(o, t))
+                for c in children:
+                    tick += 1
+                    if tick & 255 == 0 and deadline is not None and clock() > deadline:
+                        stack.append(_Resume(o, children))  # its other children: next step
+                        return False
+                    ci = id(c)
+                    shard = seen[(ci >> 4) & mask]  # objects are 16-byte aligned
+                    if ci in shard:
+                        continue
+                    ct = type(c)
+                    if ct in SKIP:
+                        continue
+                    shard.add(ci)
+                    if ct in ATOMIC:  # leaf: size it here, skip the stack round trip
+                        self.count += 1
+                        cs = sizeof(c)
+                        if cs is None:
+                            self.unknown += 1
+                        else:
+                            self.total += cs
+                    else:
+                        stack.append(c)
+            except RuntimeError:  # another thread resized a dict or set being walked
+                self.partial = True
+            c = o = children = None
+            if self.count >= self.max_objects:
+                self.partial = self.partial or bool(stack)
+                self.drop()
+                return True
+        return True
+
+    def result(self) -> dict:
+        return {
+            "size": None if self.root_unknown else self.total,
+            "partial": self.partial or bool(self.stack),
+            "unknown": self.unknown,
+            "objects": self.count,
+        }
+
+
+class _Resume:
+    """On a walk's stack: an object whose children were cut short (not to be sized again) and
+    the iterator of the rest of them."""
+
+    __slots__ = ("children", "obj")
+
+    def __init__(self, obj: Any, children: Any) -> None:
+        self.obj = obj
+        self.children = children
+
+
+def deep_size(root: Any, deadline: float | None = None, max_objects: int = 1_000_000) -> dict:
+    """Deep size of ``root``: ``{"size", "partial", "unknown", "objects"}`` (see
+    :class:`DeepWalk`); ``partial`` when cut by ``deadline`` (a ``time.perf_counter()`` value)
+    or ``max_objects``."""
     if type(root) in SKIP:  # a function or class: its own size, not its module's globals
         size = sizeof(root)
         return {"size": size, "partial": False, "unknown": int(size is None), "objects": 1}
-    seen = {id(root)}
-    stack = [root]
-    root_unknown = False
-    total = 0
-    unknown = 0
-    partial = False
-    count = 0
-    clock = time.perf_counter
-    tick = 0
-    while stack:
-        o = stack.pop()
-        count += 1
-        s = sizeof(o)
-        if s is None:
-            unknown += 1
-            root_unknown = root_unknown or count == 1
-        else:
-            total += s
-        t = type(o)
-        if t in ATOMIC:
-            continue
-        try:
-            for c in _children(o, t):
-                tick += 1
-                if tick & 255 == 0 and deadline is not None and clock() > deadline:
-                    partial = True
-                    stack.clear()
-                    break
-                ci = id(c)
-                if ci in seen:
-                    continue
-                ct = type(c)
-                if ct in SKIP:
-                    continue
-                seen.add(ci)
-                if ct in ATOMIC:  # leaf: size it here, skip the stack round trip
-                    count += 1
-                    cs = sizeof(c)
-                    if cs is None:
-                        unknown += 1
-                    else:
-                        total += cs
-                else:
-                    stack.append(c)
-        except RuntimeError:  # another thread resized a dict or set being walked
-            partial = True
-        c = None
-        if count >= max_objects:
-            partial = bool(stack) or partial
-            break
-    return {
-        "size": None if root_unknown else total,
-        "partial": partial,
-        "unknown": unknown,
-        "objects": count,
-    }
+    walk = DeepWalk(root, max_objects)
+    walk.step(deadline)
+    result = walk.result()
+    walk.drop()
+    return result
 
 
 def resize_base(t: type) -> int | None:

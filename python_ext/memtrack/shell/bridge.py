@@ -76,7 +76,8 @@ class Bridge:
     (and ``suspects`` after a real release); ``on_configure(settings)`` with the ``configure``
     message's ``leak_threshold`` and, when sent, ``guard`` (ValueError on a bad value);
     ``describe()`` -> what the ``history`` message adds to the kernel's info (memory limit,
-    guard) and its ``earlier`` sessions. A request without its callback gets an ``error``
+    guard) and its ``earlier`` sessions; ``on_variables(limit)`` -> ``{variables, total,
+    pending, seq}``. A request without its callback gets an ``error``
     message. ``export`` needs no callback: the report is rendered from the store, as
     ``%memtrack export`` writes it.
     """
@@ -89,6 +90,7 @@ class Bridge:
         on_release: ReleaseHandler | None = None,
         on_configure: Callable[[dict[str, Any]], None] | None = None,
         describe: Callable[[], tuple[dict[str, Any], list[dict[str, Any]]]] | None = None,
+        on_variables: Callable[[int | None], Mapping[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.on_reset = on_reset
@@ -96,6 +98,7 @@ class Bridge:
         self.on_release = on_release
         self.on_configure = on_configure
         self.describe = describe
+        self.on_variables = on_variables
         # Where requests touching the user namespace run when a comm handler is called off the
         # main thread (set by register(); None: run in the caller's thread).
         self.main_loop: asyncio.AbstractEventLoop | None = None
@@ -324,7 +327,12 @@ class Bridge:
         """Send the one answer to a ``why``, ``release`` or ``export`` request. Never raises."""
         rid = payload["request_id"]
         try:
-            answer = {"why": self._why, "release": self._release, "export": self._export}[type_]
+            answer = {
+                "why": self._why,
+                "release": self._release,
+                "export": self._export,
+                "variables": self._variables,
+            }[type_]
             reply = answer(rid, payload)
         except KeyboardInterrupt:  # the user interrupted the kernel while we searched
             reply = protocol.error_message(f"{type_} interrupted", rid)
@@ -355,6 +363,27 @@ class Bridge:
             action=got["action"],
             message=got["message"],
             suspects=got.get("suspects"),
+        )
+
+    def is_own_message(self, shell: Any) -> bool:
+        """Whether the message the kernel handles now is a ``comm_msg`` to one of this bridge's
+        comms (the sidebar's requests, which run no user code)."""
+        parent = getattr(shell, "parent_header", None)
+        if not isinstance(parent, dict):
+            return False
+        header, content = parent.get("header"), parent.get("content")
+        if not isinstance(header, dict) or header.get("msg_type") != "comm_msg":
+            return False
+        comm_id = content.get("comm_id") if isinstance(content, dict) else None
+        with self._lock:
+            return comm_id in self._comms
+
+    def _variables(self, rid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.on_variables is None:
+            return protocol.error_message("this kernel cannot answer 'variables' requests", rid)
+        got = self.on_variables(payload.get("limit"))
+        return protocol.variables_result_message(
+            rid, got["variables"], got["total"], got["pending"], got.get("seq")
         )
 
     def _export(self, rid: str, payload: dict[str, Any]) -> dict[str, Any]:

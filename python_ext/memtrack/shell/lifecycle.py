@@ -28,6 +28,12 @@ ANALYSIS_BUDGET_S = 0.035
 FREED_BUDGET_S = 0.01  # deep sizes of older values the cell may free
 MIN_AFTER_S = 0.01  # after the cell, even when the freed sizes used their whole budget
 TYPES_SHARE = 0.6
+# A light cell's variables: deep sizes of the names it touched, after its reply, within a share
+# of the cell's own time, LIGHT_SIZES_MIN_S to LIGHT_SIZES_MAX_S (a value cut short is a lower
+# bound, "≥"; the variables section finishes it while the kernel is idle).
+LIGHT_SIZES_SHARE = 0.02
+LIGHT_SIZES_MIN_S = 0.0001
+LIGHT_SIZES_MAX_S = 0.005
 
 # The options of a cell tracked by ``%memtrack on`` (shared: read, never changed).
 LIGHT_OPTS = {
@@ -133,7 +139,12 @@ def source_variables(ns: dict, running: RunningCell) -> list[dict[str, Any]]:
     running.touched = (snaps, created)
     try:
         top = int(running.opts.get("top") or DEFAULT_TOP)
-        return changed_variables(ns, snaps, created, top)
+        took = running.measurement.duration_s  # None in a deep cell's analysis: its budget
+        budget = LIGHT_SIZES_MAX_S
+        if took is not None:
+            budget = min(budget, max(LIGHT_SIZES_MIN_S, took * LIGHT_SIZES_SHARE))
+        deadline = time.perf_counter() + budget
+        return changed_variables(ns, snaps, created, top, deep=True, deadline=deadline)
     except Exception as e:
         warn("variables skipped", e)
         return []

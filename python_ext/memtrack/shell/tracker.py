@@ -58,6 +58,7 @@ from .requests import SidebarRequests
 from .session import KernelSession
 from .statements import RunCodeHook, exec_body, unfreeze_for_collect
 from .transformer import CellMagicTransformer, first_code_line
+from .variables import VariablesView
 
 MODES = ("off", "light", "deep")
 _EVENTS = ("pre_execute", "post_execute", "pre_run_cell", "post_run_cell")
@@ -76,6 +77,7 @@ class Tracker:
             on_release=lambda target, dry_run: self.requests.release(target, dry_run),
             on_configure=self.configure,
             describe=lambda: self.session.describe(self.live),
+            on_variables=lambda limit: self.variables.request(limit),
         )
         self.mode = "off"  # tracking of every cell: off | light | deep
         self.installed = False
@@ -99,6 +101,9 @@ class Tracker:
         # This kernel across restarts (flight record, spool) and the running cell's live view.
         self.session = KernelSession(shell)
         self.live = LiveSampler(self.bridge.send_live, self.bridge.attached)
+        self.variables = VariablesView(  # the sidebar's variables section
+            shell, self.bridge.attached, lambda: self._cells_running, lambda: self.store.last_seq
+        )
         self._live_info: Any = None  # the ExecutionInfo of the cell the sampler follows
 
     # -- installation -------------------------------------------------------------------------
@@ -212,6 +217,7 @@ class Tracker:
         self.session.clear()
         self.store.clear()
         self.leaks.clear()
+        self.variables.clear()
         self.bridge.publish_reset()
 
     def configure(self, settings: dict[str, Any]) -> None:
@@ -262,6 +268,9 @@ class Tracker:
 
     def _pre_execute(self) -> None:
         self._depth += 1
+        if not self.bridge.is_own_message(self.shell):
+            # User code may run now (a cell, a widget's callback): no walk holds its values.
+            self.variables.cell_starting()
 
     def _post_execute(self) -> None:
         # An empty cell fires post_execute without pre_execute: never go below zero.
@@ -359,6 +368,7 @@ class Tracker:
             self._live_finished(info)
             for i in range(len(self._cells) - 1, -1, -1):
                 if self._cells[i][0] is info:
+                    self.variables.cell_finished(self._cells[i][1])
                     del self._cells[i:]
                     break
             if not self._running:
