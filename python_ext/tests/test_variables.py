@@ -200,3 +200,15 @@ def test_no_user_code_runs_while_a_walk_holds_a_value(data_kernel):
     assert printed(kc, "del holder\ngc.collect()\nprint(rows_ref() is None)") == "True"
     sizes, answer = settled(kc, comm_id)
     assert "holder" not in sizes and answer["pending"] == 0
+
+
+def test_only_the_users_names_are_listed_each_with_a_first_point(data_kernel):
+    kc, comm_id = data_kernel
+    printed(kc, "%memtrack on")
+    printed(kc, "mine = bytearray(1_000_000)")
+    sizes, answer = settled(kc, comm_id)
+    assert "mine" in sizes and sizes["mine"]["history"][-1] == sizes["mine"]["size"]
+    ipython_own = {"In", "Out", "_", "__", "___", "_i", "_ii", "_oh", "_dh", "exit", "quit"}
+    dunders = {"__name__", "__doc__", "__builtins__", "__loader__", "__package__", "__session__"}
+    assert not (ipython_own | dunders) & set(sizes), sorted(sizes)
+    assert answer["total"] == len(sizes)

@@ -108,6 +108,12 @@ class _Entry:
         return self.oid == id(value) and self.type_id == id(type(value)) and self.sig == sig
 
 
+def listed(name: str) -> bool:
+    """A user variable: not IPython's (``In``, ``Out``, ``_3``, ...) nor a module dunder
+    (``__name__``, ``__doc__``, ``__builtins__``, ...)."""
+    return user_name(name) and not (name[:2] == "__" and name[-2:] == "__")
+
+
 def signature(value: Any) -> tuple[Any, ...]:
     """Identity, type, shallow size and (exact containers) length: what says "unchanged"."""
     t = type(value)
@@ -130,10 +136,10 @@ class NamespaceSizer:
         ``budget_s``; returns how many values remain unfinished."""
         self.passes += 1
         deadline = time.perf_counter() + budget_s
-        live = [n for n in ns if user_name(n)]
-        for gone in [n for n in self.entries if n not in ns]:
+        live = [n for n in ns if listed(n)]
+        for gone in [n for n in self.entries if n not in ns or not listed(n)]:
             del self.entries[gone]
-        first = [n for n in names if n in ns]
+        first = [n for n in names if n in ns and listed(n)]
         order = first + [n for n in live if n not in set(first)]
         pending = 0
         for name in order:
@@ -225,6 +231,8 @@ class NamespaceSizer:
         entry.size, entry.unknown = int(size), int(unknown)
         entry.partial = bool(partial) or unknown > 0 or entry.where != "host"
         entry.finished_at = self.passes
+        if not entry.history:  # the sparkline's first point: its size when first known
+            entry.history.append(entry.size)
 
     # -- what the sidebar reads -----------------------------------------------------------------
 
