@@ -37,3 +37,18 @@ export function sampleRecord(overrides: Record<string, unknown> = {}): any {
   const base = readJson(path.join(ROOT, 'schema', 'fixtures', 'valid', 'record.json')).record;
   return { ...base, ...overrides };
 }
+
+/** Lets pending promises and a dialog's attach settle. */
+export const settle = (): Promise<unknown> => new Promise(resolve => setTimeout(resolve, 0));
+
+/** Polls `find` until it returns something (2 s at most). */
+export async function waitFor<T>(find: () => T | null | undefined, what: string): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const found = find();
+    if (found) {
+      return found;
+    }
+    await new Promise(resolve => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

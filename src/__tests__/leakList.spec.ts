@@ -4,23 +4,9 @@ import { TranslationBundle, nullTranslator } from '@jupyterlab/translation';
 import type { ILeakRequests } from '../kernelBridge';
 import { ILeakSuspect, LeakList, releaseTarget } from '../leakList';
 import { IReleaseResult, IWhyResult } from '../protocol';
-import { sampleRecord } from './fixtures';
+import { sampleRecord, settle, waitFor } from './fixtures';
 
 const trans: TranslationBundle = nullTranslator.load('jupyterlab-memtrack');
-
-/** Lets pending promises and the dialog's attach settle. */
-const settle = () => new Promise(resolve => setTimeout(resolve, 0));
-
-async function waitFor<T>(find: () => T | null | undefined, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const found = find();
-    if (found) {
-      return found;
-    }
-    await new Promise(resolve => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /**
  * The kernel's side of the requests (a real kernel is out of reach in jsdom;

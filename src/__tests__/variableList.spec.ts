@@ -6,22 +6,9 @@ import { ILiveVariable, IReleaseResult, IVariablesResult, IWhyResult } from '../
 import { sparklinePath } from '../sparkline';
 import { VariableList } from '../variableList';
 import { VariablesModel } from '../variablesModel';
-import { fixtures } from './fixtures';
+import { fixtures, settle, waitFor } from './fixtures';
 
 const trans: TranslationBundle = nullTranslator.load('jupyterlab-memtrack');
-
-const settle = () => new Promise(resolve => setTimeout(resolve, 0));
-
-async function waitFor<T>(find: () => T | null | undefined, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const found = find();
-    if (found) {
-      return found;
-    }
-    await new Promise(resolve => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** The kernel's side of the requests: answers queued per call. */
 class KernelStandIn implements IVariableRequests {
