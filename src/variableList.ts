@@ -136,6 +136,9 @@ export class VariableList {
     if (!this._expanded) {
       return;
     }
+    // A redraw replaces the header: the sort button that had the focus gets it back.
+    const active = document.activeElement as HTMLElement | null;
+    const focusedSort = active && this._head.contains(active) ? (active.dataset.key ?? null) : null;
     this._head.replaceChildren(
       variableHead({
         sortKey: model.sortKey,
@@ -144,6 +147,11 @@ export class VariableList {
         onSort: key => model.sortBy(key)
       })
     );
+    if (focusedSort !== null) {
+      this._head
+        .querySelector<HTMLElement>(`.jp-Memtrack-sort[data-key="${focusedSort}"]`)
+        ?.focus();
+    }
     const focus = this._focusedControl();
     this._shown = model.shown;
     this._table.setAttribute('aria-rowcount', String(this._shown.length + 1));

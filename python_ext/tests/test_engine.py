@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
 import sys
 import time
 import tracemalloc
 import weakref
+from pathlib import Path
 from typing import ClassVar
 
 import memtrack
@@ -348,6 +350,36 @@ def test_deep_size_respects_its_budget_and_never_calls_user_code(monkeypatch):
     sizes.deep_size([Hostile(), {"a": Hostile()}])
     assert Hostile.calls == []
     assert sizes.deep_size(BadSize())["size"] is None
+
+
+def test_pyarrow_data_counts_its_buffers_once_through_pyarrows_own_getters():
+    import numpy as np
+    import pyarrow as pa
+
+    n = 100_000
+    table = pa.table({"x": np.arange(n), "y": [f"v{i}" for i in range(n)]})
+    held = table.get_total_buffer_size()
+    got = sizes.deep_size(table)
+    assert held <= got["size"] <= held + 1000 and not got["partial"]
+    # The same buffers reached three ways (the table, a slice, a column) count once; a slice
+    # alone holds its whole buffers (more than pyarrow's nbytes of its range).
+    both = sizes.deep_size([table, table.slice(0, 10), table.column("x")])
+    assert held <= both["size"] <= held + 2000
+    assert sizes.deep_size(table.slice(0, 10))["size"] >= held > table.slice(0, 10).nbytes
+    # A dictionary array's dictionary is counted too (buffers() leaves it out).
+    encoded = pa.array([f"word {i % 1000}" for i in range(n)]).dictionary_encode()
+    assert sizes.deep_size(encoded)["size"] >= encoded.nbytes
+
+
+def test_sizing_never_imports_pyarrow():
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(sizes.__file__).parents[2])!r})\n"
+        "from memtrack.measure.sizes import deep_size\n"
+        "deep_size([list(range(10)), {'a': b'x'}])\n"
+        "print('pyarrow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_store_names_reads_bytecode():

@@ -152,9 +152,19 @@ def test_a_killed_kernel_leaves_a_record_of_the_cell_it_died_in(tmp_path_factory
                 "time.sleep(0.5)\n"
                 "os.kill(os.getpid(), signal.SIGKILL)\n"
             )
-            for _ in range(600):  # the restarter polls every 3 s
+            # The restarter polls every 3 s and restarts in a task on this loop. Wait until
+            # that task is done (its ready future set), not just until the new process is
+            # up: the blocking client calls below starve the loop, and a restart finishing
+            # during our shutdown sets jupyter_client's shared ready future twice.
+            for _ in range(600):
                 await asyncio.sleep(0.1)
-                if restarted and await km.is_alive():
+                if (
+                    restarted
+                    and km.provisioner is not None
+                    and km.provisioner.pid != pid_before
+                    and km.ready.done()
+                    and await km.is_alive()
+                ):
                     break
             assert restarted, "jupyter_client's restarter did not restart the kernel"
             assert km.provisioner.pid != pid_before

@@ -64,6 +64,12 @@ arr = np.ones(1_000_000)
 view = arr[::2]
 arrays = {f"k{i}": np.ones(200_000) for i in range(5)}
 words = [f"word {i}" for i in range(1_000_000)]
+import pyarrow as pa
+# pandas 3's default strings are pyarrow-backed (pyarrow is installed); the python storage too.
+assert type(df["s"].array).__name__ == "ArrowStringArray", type(df["s"].array)
+py_strings = pd.DataFrame({"s": pd.array([f"py {i}" for i in range(n)], dtype="string[python]")})
+arrow_ints = pd.Series(pd.array(np.arange(n), dtype="int64[pyarrow]"))
+table = pa.table({"x": np.arange(n), "y": [f"t {i}" for i in range(n)]})
 """
 TRUTHS = """
 truth = {
@@ -71,6 +77,9 @@ truth = {
     "arr": arr.nbytes,
     "arrays": sum(a.nbytes for a in arrays.values()),
     "words": sys.getsizeof(words) + sum(map(sys.getsizeof, words)),
+    "py_strings": int(py_strings.memory_usage(deep=True).sum()),
+    "arrow_ints": int(arrow_ints.memory_usage(deep=True)),
+    "table": table.get_total_buffer_size(),
 }
 print(json.dumps(truth))
 """

@@ -175,6 +175,15 @@ describe('VariableList', () => {
     expect(rows().map(r => r.dataset.name)).toEqual(['t', '<img src=x onerror=alert(1)>', 'df']);
   });
 
+  it('keeps the focus on a sort button across a redraw (new sizes arriving)', () => {
+    header('name').focus();
+    model.setFilter('d');
+    expect(document.activeElement).toBe(header('name'));
+    model.setFilter('');
+    expect(document.activeElement).toBe(header('name'));
+    expect(header('name').isConnected).toBe(true);
+  });
+
   it('moves between the rows with the arrow keys, keeping the focus across a redraw', () => {
     const why = (name: string) =>
       row(name).querySelector<HTMLButtonElement>('[data-control="why"]')!;

@@ -19,6 +19,8 @@ import weakref
 from itertools import chain
 from typing import Any
 
+from .arrow import Reader, reader_for
+
 # Values whose size is their getsizeof and that own no other Python object worth following.
 ATOMIC: frozenset[type] = frozenset(
     {
@@ -136,15 +138,31 @@ def sizeof(o: Any) -> int | None:
     For framework classes (pandas, torch, dask, ...), whose ``__sizeof__`` may compute or touch a
     device, the instance's basic size only; their data is found by walking referents.
     """
-    t = type(o)
-    if t not in ATOMIC and t not in CONTAINERS and is_framework_type(t):
-        return basicsize(t)
+    return _size_and_reader(o, type(o))[0]
+
+
+def _size_and_reader(o: Any, t: type) -> tuple[int | None, Reader | None]:
+    """sizeof, and for pyarrow data the reader of its buffers (one module lookup for both)."""
+    if t not in ATOMIC and t not in CONTAINERS:
+        module = type_module(t)
+        if module.partition(".")[0] in FRAMEWORKS:
+            reader = None
+            if module == "pyarrow.lib":
+                try:
+                    reader = _ARROW_READERS[t]
+                except KeyError:
+                    reader = _ARROW_READERS[t] = reader_for(t, module)
+            return basicsize(t), reader
     try:
-        return int(sys.getsizeof(o))
+        return int(sys.getsizeof(o)), None
     except KeyboardInterrupt:
         raise
     except BaseException:
-        return None
+        return None, None
+
+
+# pyarrow's own classes (never a user's): their buffer readers.
+_ARROW_READERS: dict[type, Reader | None] = {}
 
 
 def shallow_size(o: Any) -> tuple[int | None, bool]:
@@ -205,6 +223,7 @@ class DeepWalk:
     """
 
     __slots__ = (
+        "buffers",
         "count",
         "max_objects",
         "partial",
@@ -221,6 +240,7 @@ class DeepWalk:
         self.seen: list[set[int]] = [set() for _ in range(SHARDS)]
         self.seen[(id(root) >> 4) & SHARD_MASK].add(id(root))
         self.stack: list[Any] = [root]
+        self.buffers: set[int] = set()  # addresses of pyarrow buffers counted (arrow.py)
         self.max_objects = max_objects
         self.total = 0
         self.unknown = 0
@@ -238,6 +258,7 @@ class DeepWalk:
             self.partial = True
         self.stack = []
         self.seen = [set() for _ in range(SHARDS)]
+        self.buffers = set()
 
     def step(self, deadline: float | None = None) -> bool:
         """Walk until done or ``deadline`` (a ``time.perf_counter()`` value); True when done.
@@ -259,12 +280,18 @@ class DeepWalk:
                 o, children = o.obj, o.children
                 t = type(o)
             else:
-                s = sizeof(o)
+                s, arrow = _size_and_reader(o, t)
                 if s is None:
                     self.unknown += 1
                     self.root_unknown = self.root_unknown or first_visit
                 else:
                     self.total += s
+                if arrow is not None:  # pyarrow data: its buffers, no referents to follow
+                    try:
+                        self.total += arrow(o, self.buffers)
+                    except Exception:
+                        self.unknown += 1
+                    continue
             if t in ATOMIC:
                 continue
             try:
