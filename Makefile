@@ -19,14 +19,16 @@ PY_DEV_DEPS := "jupyterlab>=4.6,<5" "notebook>=7.6,<8" "ipykernel>=7" "ipywidget
 	"numpy>=1.24" "pandas>=2.0" "pyarrow>=14"
 TS_SOURCES := $(wildcard src/*.ts) $(wildcard style/*) $(wildcard style/icons/*) \
 	$(wildcard schema/settings/*.json) package.json tsconfig.json
-PY_SOURCES := $(filter-out %/_version.py,$(wildcard python_ext/memtrack/*.py python_ext/memtrack/*/*.py)) pyproject.toml
+PY_SOURCES := $(filter-out %/_version.py,$(wildcard python_ext/memtrack/*.py python_ext/memtrack/*/*.py)) pyproject.toml \
+	python_ext/memtrack/measure/_native.c hatch_build.py
 
-.PHONY: help setup build lab test test-py test-js test-ui lint format bench chromium valgrind clean
+.PHONY: help setup build native lab test test-py test-js test-ui lint format bench chromium valgrind clean
 
 help:
 	@echo "make lab    set everything up and start JupyterLab on examples/tour.ipynb"
 	@echo "make test   set everything up and run lint, pytest, jest and the Galata UI tests"
 	@echo "make bench  run the benchmarks in bench/"
+	@echo "make native compile python_ext/memtrack/measure/_native.c in place (after editing it)"
 	@echo "make lint | format | clean"
 
 $(PY):
@@ -48,6 +50,8 @@ $(STAMPS)/build: $(STAMPS)/js-deps $(TS_SOURCES)
 # Editable install: Python edits are live, and pip copies the built
 # labextension with install.json into the venv's share/jupyter/labextensions,
 # exactly where `pip install .` puts it (rerun after each frontend build).
+# hatch_build.py compiles the native engine next to its C file on the way
+# (a warning and the tracemalloc fallback without a compiler).
 $(STAMPS)/install: $(STAMPS)/build $(PY_SOURCES) install.json
 	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
 	touch $@
@@ -63,6 +67,10 @@ setup: $(STAMPS)/install
 
 build: $(STAMPS)/build
 
+# The native engine alone, in place, with the compiler's messages (fails when it does).
+native: $(STAMPS)/py-deps
+	$(PY) hatch_build.py
+
 lab: setup
 	jupyter lab examples/tour.ipynb --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
 		$$( [ "$$(id -u)" = 0 ] && echo --allow-root )
@@ -76,13 +84,13 @@ chromium:
 	@$(CHROMIUM) --version
 
 lint: $(STAMPS)/js-deps
-	ruff check python_ext bench
-	ruff format --check python_ext bench
+	ruff check python_ext bench hatch_build.py
+	ruff format --check python_ext bench hatch_build.py
 	jlpm lint
 
 format: $(STAMPS)/js-deps
-	ruff check --fix python_ext bench
-	ruff format python_ext bench
+	ruff check --fix python_ext bench hatch_build.py
+	ruff format python_ext bench hatch_build.py
 	jlpm lint:fix
 
 test-py: setup
@@ -125,4 +133,5 @@ bench: setup $(STAMPS)/ui-deps $(STAMPS)/bench-peers chromium valgrind
 
 clean:
 	rm -rf $(STAMPS) lib python_ext/memtrack/labextension tsconfig.tsbuildinfo \
+		python_ext/memtrack/measure/_native*.so \
 		ui-tests/test-results ui-tests/playwright-report

@@ -18,7 +18,9 @@ import {
   RECORD_KEYS,
   RECORD_MODES,
   RecordKey,
-  RecordMode
+  RecordMode,
+  TRACED_ENGINES,
+  TracedEngine
 } from './record';
 import { IKernelInfo } from './tokens';
 
@@ -609,6 +611,15 @@ export function validateRecord(value: unknown): IMemtrackRecord {
   if ('alloc_method' in value && !ALLOC_METHODS.includes(value.alloc_method as AllocMethod)) {
     throw new ProtocolError(
       `record field 'alloc_method' must be one of ${ALLOC_METHODS.join(', ')}`
+    );
+  }
+  if (
+    'traced_engine' in value &&
+    value.traced_engine !== null &&
+    !TRACED_ENGINES.includes(value.traced_engine as TracedEngine)
+  ) {
+    throw new ProtocolError(
+      `record field 'traced_engine' must be one of ${TRACED_ENGINES.join(', ')} or null`
     );
   }
   if ('died' in value) {

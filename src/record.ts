@@ -83,6 +83,14 @@ export const RECORD_MODES: readonly RecordMode[] = ['light', 'deep', 'release'];
 export type AllocMethod =
   'mallinfo2' | 'malloc_zone_statistics' | 'native' | 'too-slow' | 'unavailable';
 
+/**
+ * What counted a deep record's traced figures (the schema's traced_engine):
+ * memtrack's native hooks, or tracemalloc (the fallback).
+ */
+export type TracedEngine = 'native' | 'tracemalloc';
+
+export const TRACED_ENGINES: readonly TracedEngine[] = ['native', 'tracemalloc'];
+
 export const ALLOC_METHODS: readonly AllocMethod[] = [
   'mallinfo2',
   'malloc_zone_statistics',
@@ -133,6 +141,7 @@ export interface IMemtrackRecord {
   alloc_delta?: number | null;
   alloc_peak?: number | null;
   alloc_method?: AllocMethod;
+  traced_engine?: TracedEngine | null;
   /** tracemalloc's own tables at the end of a deep cell: the tracer's memory, not the user's. */
   tracer_memory?: number | null;
   /** How much of rss_after is tracemalloc's own memory. */

@@ -28,6 +28,7 @@ ALLOC_METHODS = ("mallinfo2", "malloc_zone_statistics", "native", "too-slow", "u
 METRICS = ("rss", "allocated", "traced")
 PEAK_SCOPES = ("cell", "process")
 DELTA_METHODS = ("continuous", "cell+freed-estimate", "cell-only")
+TRACED_ENGINES = ("native", "tracemalloc")  # measure/engine.py
 LINE_GRANULARITIES = ("statement", "line")
 LIMIT_SOURCES = ("cgroup-v2", "cgroup-v1", "meminfo", "none")
 
@@ -163,6 +164,7 @@ KINDS: dict[str, Callable[[Any, str], None]] = {
     "flag": _scalar(lambda v: isinstance(v, bool), "must be true or false"),
     "peak_scope": _one_of((*PEAK_SCOPES, None)),
     "delta_method": _one_of((*DELTA_METHODS, None)),
+    "engine": _one_of((*TRACED_ENGINES, None)),
     "granularity": _one_of(LINE_GRANULARITIES),
     "top_lines": _rows(
         line=is_int,
@@ -219,6 +221,7 @@ FIELDS: tuple[Field, ...] = (
     # Added by the measurement when it has them (absent otherwise).
     Field("rss_peak_scope", "peak_scope", required=False),
     Field("traced_delta_method", "delta_method", required=False),
+    Field("traced_engine", "engine", required=False),
     Field("freed_estimate", "bytes", required=False),
     Field("freed_estimate_partial", "flag", required=False),
     Field("top_lines_granularity", "granularity", required=False),
@@ -369,7 +372,7 @@ def _json_size(record: Mapping[str, Any]) -> int:
 # A record with at most 3 table rows and no leak suspects takes at most SMALL_RECORD_FIXED
 # bytes of JSON besides its strings (keys, numbers, punctuation: tests/test_store.py builds
 # the largest); its strings may take the rest when they are plain ASCII (one JSON byte each).
-SMALL_RECORD_FIXED = 1750
+SMALL_RECORD_FIXED = 1775
 _SMALL_ROWS = 3
 
 
@@ -408,6 +411,11 @@ def fit_record(record: dict[str, Any], limit: int = RECORD_MAX_BYTES) -> dict[st
             method = record.get("types_method")
             if isinstance(method, str) and len(method) > 40:
                 record["types_method"] = method[:39] + "\u2026"
+                size = _json_size(record)
+                continue
+            label = record.get("label")
+            if isinstance(label, str) and len(label) > 40:  # non-ASCII: up to 12 bytes each
+                record["label"] = label[:39] + "\u2026"
                 size = _json_size(record)
                 continue
             if record.get("leaks"):  # the smallest suspect last (memtrack.leaks sorts them)

@@ -33,14 +33,40 @@ def record_validator() -> jsonschema.Draft7Validator:
     )
 
 
+def _stop_engines() -> None:
+    from memtrack.measure import engine
+
+    if engine.NativeEngine.is_tracing():
+        engine.NativeEngine.stop()
+    if tracemalloc.is_tracing():
+        tracemalloc.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_engine_left_behind():
+    """A test that leaves an engine counting would make the next one's cells 'continuous'."""
+    yield
+    _stop_engines()
+
+
 @pytest.fixture
 def no_tracing():
-    """Tests start and end with tracemalloc off."""
-    if tracemalloc.is_tracing():
-        tracemalloc.stop()
+    """Tests start and end with no engine counting (tracemalloc off, the native engine off)."""
+    _stop_engines()
     yield
-    if tracemalloc.is_tracing():
-        tracemalloc.stop()
+    _stop_engines()
+
+
+@pytest.fixture(params=["native", "tracemalloc"])
+def engine_name(request, monkeypatch):
+    """Runs a test under each allocation engine (MEMTRACK_ENGINE); the native one must be
+    built here (make setup builds it), so its absence fails rather than skips."""
+    from memtrack.measure import engine
+
+    if request.param == "native":
+        assert engine.native_available(), engine.missing_reason()
+    monkeypatch.setenv("MEMTRACK_ENGINE", request.param)
+    return request.param
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import tracemalloc
 
 import pytest
 from memtrack.measure import cell as measure
+from memtrack.measure import engine
 from memtrack.measure.cell import CellMeasurement
 
 MB = 1_000_000
@@ -125,11 +126,17 @@ def test_reuses_user_tracemalloc_session_with_its_frame_limit(no_tracing):
         tracemalloc.stop()
 
 
-def test_keep_tracing_leaves_tracemalloc_on(no_tracing):
+def test_keep_tracing_leaves_the_engine_on(no_tracing, engine_name):
     m = CellMeasurement(deep=True, keep_tracing=True).start()
-    assert m.tracing_started_here
-    m.finish()
-    assert tracemalloc.is_tracing()
+    assert m.tracing_started_here and m.engine.name == engine_name
+    result = m.finish()
+    assert result["traced_engine"] == engine_name
+    assert engine.counting() is not None and engine.counting().name == engine_name
+    # The next deep cell reuses it: every free is seen.
+    again = CellMeasurement(deep=True).start()
+    assert not again.tracing_started_here and again.engine.name == engine_name
+    assert again.finish()["traced_delta_method"] == "continuous"
+    assert engine.counting() is not None
 
 
 def test_light_mode_does_not_touch_tracemalloc(no_tracing):

@@ -10,6 +10,7 @@ import memtrack
 from conftest import record_validator
 from IPython.core.error import UsageError
 from memtrack.measure import cell as measure
+from memtrack.measure import engine
 
 MB = 1_000_000
 
@@ -227,14 +228,14 @@ def test_light_mode_on_off_status(shell, capsys):
     assert not tracemalloc.is_tracing()
 
 
-def test_deep_every_cell_and_stop_releases_tracemalloc(shell):
+def test_deep_every_cell_and_stop_releases_the_engine(shell, engine_name):
     memtrack.start(deep=True)
     run(shell, "d = bytearray(3_000_000)")
-    assert tracemalloc.is_tracing()
+    assert engine.counting() is not None and engine.counting().name == engine_name
     memtrack.stop()
-    assert not tracemalloc.is_tracing()
+    assert engine.counting() is None and not tracemalloc.is_tracing()
     record = memtrack.history()[-1]
-    assert record["mode"] == "deep"
+    assert record["mode"] == "deep" and record["traced_engine"] == engine_name
     assert 2 * MB <= record["traced_delta"] <= 4 * MB
 
 

@@ -295,6 +295,8 @@ describe('live, memory limit, death and earlier sessions on the wire', () => {
       'record-deep-tracer.json',
       'record-release.json',
       'record-bad-alloc-method.json',
+      'record-bad-traced-engine.json',
+      'record-deep-full.json',
       'record-release-missing-action.json',
       'record-alloc-float.json'
     ];

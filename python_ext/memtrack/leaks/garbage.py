@@ -7,17 +7,44 @@ tracker decides): it costs O(1) per collection. Pure: no IPython import.
 
 from __future__ import annotations
 
+import _thread
 import gc
-import tracemalloc
+import threading
+import time
 from itertools import islice
 from typing import Any
 
+from ..measure import engine
 from ..measure.cell import rss
 from ..units import format_bytes
 from .roots import estimate_size, memory_now
 from .suspects import suspect
 
+REDELIVER_S = 0.005  # a Ctrl-C caught in the gc callback is raised again this much later
 GARBAGE_SAMPLE = 64  # objects of gc.garbage sized; more are estimated from their mean
+
+
+_redeliver = threading.Event()  # a Ctrl-C was caught in the gc callback
+_redelivery: threading.Thread | None = None
+
+
+def _redeliver_interrupts() -> None:
+    while True:
+        _redeliver.wait()
+        _redeliver.clear()
+        time.sleep(REDELIVER_S)
+        _thread.interrupt_main()
+
+
+def _start_redelivery() -> None:
+    """The idle thread that raises a Ctrl-C the gc callback caught again (started once, with
+    the first gc hook: never from inside the callback)."""
+    global _redelivery
+    if _redelivery is None or not _redelivery.is_alive():
+        _redelivery = threading.Thread(
+            target=_redeliver_interrupts, name="memtrack-interrupts", daemon=True
+        )
+        _redelivery.start()
 
 
 class GarbageWatcher:
@@ -40,6 +67,7 @@ class GarbageWatcher:
 
     def install_gc_hook(self) -> None:
         """Only while deep tracking is on or a deep cell runs (the tracker decides)."""
+        _start_redelivery()
         if not self._gc_hooked:
             gc.callbacks.append(self._gc_callback)
             self._gc_hooked = True
@@ -52,11 +80,12 @@ class GarbageWatcher:
 
     def _gc_callback(self, phase: str, info: dict) -> None:
         # O(1): one read of the traced memory (or RSS, for the older generations only: a young
-        # collection without tracemalloc rarely moves RSS and runs every few hundred objects).
+        # collection without an engine rarely moves RSS and runs every few hundred objects).
         try:
             if phase == "start":
-                if tracemalloc.is_tracing():
-                    self._gc_mark = ("traced", tracemalloc.get_traced_memory()[0])
+                counting = engine.counting()
+                if counting is not None:
+                    self._gc_mark = ("traced", counting.traced()[0])
                 elif info.get("generation", 2) > 0:
                     self._gc_mark = ("rss", rss() or 0)
                 else:
@@ -68,6 +97,13 @@ class GarbageWatcher:
                     now = memory_now()
                     if now[0] == kind and before > now[1]:
                         self._gc_freed += before - now[1]
+        except KeyboardInterrupt:
+            # The collector swallows a callback's exceptions: a Ctrl-C that landed here would
+            # be lost and the cell would run on. Deliver it again, to the user's code, a few
+            # milliseconds later from the redelivery thread: called here, interrupt_main()
+            # would raise in this callback again (and starting a thread here waits for it).
+            self._gc_mark = None
+            _redeliver.set()
         except Exception:  # never raise from a gc callback
             self._gc_mark = None
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import sys
 import time
-import tracemalloc
 import types
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from ..measure import engine
 from ..measure.cell import rss
 from ..measure.ledger import user_name as is_user_name
 from ..measure.sizes import ATOMIC, SKIP, deep_size, sizeof
@@ -235,8 +235,9 @@ def estimate_size(
 
 
 def memory_now() -> tuple[str, int]:
-    """``(measure, bytes)``: traced memory while tracemalloc traces, else RSS (two readings
-    compare only when their measures are the same)."""
-    if tracemalloc.is_tracing():
-        return "traced", tracemalloc.get_traced_memory()[0]
+    """``(measure, bytes)``: traced memory while an allocation engine counts (native or
+    tracemalloc), else RSS (two readings compare only when their measures are the same)."""
+    counting = engine.counting()
+    if counting is not None:
+        return "traced", counting.traced()[0]
     return "rss", rss() or 0

@@ -1,9 +1,10 @@
-"""Pure measurement of one cell: RSS, peak RSS, tracemalloc, gc. No IPython import.
+"""Pure measurement of one cell: RSS, peak RSS, Python allocations (engine.py), gc. Pure:
+no IPython import.
 
 Costs (see docs/design-notes.md): reading RSS with ``pread`` on a kept-open ``/proc/self/statm`` is
 ~2 us; resetting the kernel's high-water mark through ``/proc/self/clear_refs`` ~10 us;
-``tracemalloc.get_traced_memory()``/``reset_peak()`` ~1 us. Tracing itself is the expensive part
-(2-20x on allocation-heavy code), so only deep measurements turn it on.
+an engine's ``traced()``/``reset_peak()`` ~1 us. Counting allocations is the expensive part
+(native: 1.1-2x on allocation-heavy code; tracemalloc: 2-20x), so only deep measurements do.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import os
 import sys
 import threading
 import time
-import tracemalloc
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from . import allocators
+from . import allocators, engine
 
 try:  # not on Windows
     import resource
@@ -35,7 +35,7 @@ PEAK_CELL = "cell"  # high-water mark reset at the cell's start: the cell's own 
 PEAK_PROCESS = "process"  # could not reset: the process's lifetime peak (an upper bound)
 
 # How traced_delta was obtained (CellMeasurement.finish()["traced_delta_method"]).
-METHOD_CONTINUOUS = "continuous"  # tracemalloc was already tracing: every free is seen
+METHOD_CONTINUOUS = "continuous"  # the engine was already counting: every free is seen
 METHOD_ESTIMATE = "cell+freed-estimate"  # started for the cell, minus estimated older frees
 METHOD_CELL_ONLY = "cell-only"  # started for the cell, older frees not estimated
 
@@ -264,9 +264,8 @@ def _save_peaks_before_reset(rss_hwm: bool, traced: bool) -> None:
     if not active:
         return
     hwm = peak_rss() if rss_hwm else None
-    traced_peak = (
-        tracemalloc.get_traced_memory()[1] if traced and tracemalloc.is_tracing() else None
-    )
+    counting = engine.counting() if traced else None
+    traced_peak = counting.traced()[1] if counting is not None else None
     for m in active:
         if hwm is not None:
             m._rss_peak_seen = max(m._rss_peak_seen or 0, hwm)
@@ -285,20 +284,21 @@ class _Readings(NamedTuple):
     rss_after: int | None
     hwm: int | None
     alloc_after: int | None
-    tracer_now: int | None  # tracemalloc's own memory when alloc_after was read
+    tracer_now: int | None  # the engine's own memory when alloc_after was read
 
 
 class CellMeasurement:
     """Measure one cell: ``start()`` before it runs, ``finish()`` after; ``finish`` returns a dict.
 
-    ``deep=True`` also measures Python allocations with tracemalloc:
+    ``deep=True`` also measures Python allocations with an engine (:mod:`.engine`: native, or
+    tracemalloc):
 
-    * if tracemalloc is already tracing (the user, another profiler, or continuous deep tracking)
-      the session is reused as it is: never stopped, its frame limit kept;
-    * otherwise it is started for this cell and stopped again in ``finish`` unless
-      ``keep_tracing`` is set, so no tracing tax stays behind. In that case the traces only know
-      blocks allocated during the cell: frees of memory allocated before the cell are invisible
-      to tracemalloc, so the caller's ``analyze`` estimates them (``traced_delta_method``).
+    * if one is already counting (the user's tracemalloc, another profiler, or continuous deep
+      tracking) it is reused as it is: never stopped, tracemalloc's frame limit kept;
+    * otherwise one is started for this cell and stopped again in ``finish`` unless
+      ``keep_tracing`` is set, so no tax stays behind. In that case it only knows blocks
+      allocated during the cell: frees of memory allocated before the cell are invisible to it,
+      so the caller's ``analyze`` estimates them (``traced_delta_method``).
 
     The measurement holds no reference to any user object.
     """
@@ -319,6 +319,7 @@ class CellMeasurement:
         "_tracer_before",
         "_wall0",
         "deep",
+        "engine",
         "error",
         "finished",
         "keep_tracing",
@@ -348,7 +349,8 @@ class CellMeasurement:
         self._counter: allocators.AllocatorCounter | None = None
         self._alloc_before: int | None = None
         self._alloc_method: str | None = None
-        self._tracer_before = 0  # tracemalloc's own memory when alloc_before was read
+        self._tracer_before = 0  # the engine's own memory when alloc_before was read
+        self.engine: engine.Engine | None = None  # what counts a deep cell's allocations
 
     @property
     def rss_before(self) -> int | None:
@@ -376,8 +378,9 @@ class CellMeasurement:
         self._counter = counter = allocators.counter()
         self._alloc_method = counter.method
         self._alloc_before = counter.read(timed=not self.deep)
-        if tracemalloc.is_tracing():
-            self._tracer_before = tracemalloc.get_tracemalloc_memory()
+        counting = engine.counting()
+        if counting is not None:
+            self._tracer_before = counting.own_memory()
         if self._rss_before is not None and self._rss_before < _stale_maxrss:
             self._faults_before = _page_faults()  # ru_maxrss will say nothing: see stop()
 
@@ -386,11 +389,12 @@ class CellMeasurement:
         self.peak_reset = reset_peak_rss()
 
         if self.deep:
-            if not tracemalloc.is_tracing():
-                tracemalloc.start()  # default frame limit (1): the cheapest tracing there is
+            self.engine = chosen = engine.for_cell()
+            if not chosen.is_tracing():
+                chosen.start()
                 self.tracing_started_here = True
-            self._traced_before = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
+            self._traced_before = chosen.traced()[0]
+            chosen.reset_peak()
 
         with _active_lock:
             _active.append(self)
@@ -404,8 +408,8 @@ class CellMeasurement:
     ) -> dict[str, Any]:
         """Stop measuring; return the numbers (bytes as ints, None where not measurable).
 
-        The clock, RSS and traced memory are read first; then ``analyze`` runs (while tracing is
-        still on: it may ask tracemalloc which objects are new) and may return
+        The clock, RSS and traced memory are read first; then ``analyze`` runs (while the engine
+        still counts: it may ask it which objects are new) and may return
         ``freed_estimate``/``resized_estimate`` (bytes of older memory the cell freed unseen, see
         :mod:`memtrack.lines`) plus any extra keys for the result; then tracing stops if this
         measurement started it.
@@ -428,9 +432,15 @@ class CellMeasurement:
                 _active.remove(self)
 
         traced_now = traced_peak = None
-        tracing = self.deep and self._traced_before is not None and tracemalloc.is_tracing()
+        counter = self.engine
+        tracing = (
+            self.deep
+            and counter is not None
+            and self._traced_before is not None
+            and counter.is_tracing()
+        )
         if tracing:
-            current, peak = tracemalloc.get_traced_memory()
+            current, peak = counter.traced()
             peak = max(peak, self._traced_peak_seen or 0)
             traced_now = int(current)
             traced_peak = int(max(0, peak - (self._traced_before or 0)))
@@ -438,7 +448,8 @@ class CellMeasurement:
         alloc_after = tracer_now = None
         if self._counter is not None and self._alloc_before is not None:
             alloc_after = self._counter.read(timed=not self.deep)
-            tracer_now = tracemalloc.get_tracemalloc_memory() if tracemalloc.is_tracing() else 0
+            counting = engine.counting()
+            tracer_now = counting.own_memory() if counting is not None else 0
         hwm = ru = None
         if self.peak_reset and self._rss_before is not None and rss_after is not None:
             # ru_maxrss (~1 us) proves the peak since the reset for most cells: one that did not
@@ -531,13 +542,15 @@ class CellMeasurement:
         finally:
             # Stopping is only done for tracing this cell turned on. (Note: stop() while other
             # threads allocate crashed old CPythons; continuous tracking avoids stopping.)
+            counter = self.engine
             if (
                 tracing
+                and counter is not None
                 and self.tracing_started_here
                 and not self.keep_tracing
-                and tracemalloc.is_tracing()
+                and counter.is_tracing()
             ):
-                tracemalloc.stop()
+                counter.stop()
                 stopped_here = True
         if stopped_here and self._counter is not None:
             # The tracer's tables are freed now: hand them back to the system (glibc keeps freed
@@ -555,13 +568,13 @@ class CellMeasurement:
         if traced_now is not None:
             raw = traced_now - (self._traced_before or 0)
             if self.tracing_started_here:
-                # tracemalloc never saw older blocks allocated: their frees are estimated.
+                # The engine never saw older blocks allocated: their frees are estimated.
                 traced_delta = raw - freed - resized
                 method = METHOD_ESTIMATE if extra.pop("estimated", False) else METHOD_CELL_ONLY
             else:
                 traced_delta = raw
                 method = METHOD_CONTINUOUS
-        # else: the cell itself stopped tracemalloc; nothing trustworthy to report.
+        # else: the cell itself stopped the engine (tracemalloc.stop()); nothing trustworthy.
 
         rss_peak = self._rss_peak(rss_after, hwm)
         gc_delta = _gc_delta(self._gc_before, self._gc_after)
@@ -580,6 +593,9 @@ class CellMeasurement:
             "traced_delta": traced_delta,
             "traced_peak": traced_peak,
             "traced_delta_method": method,
+            "traced_engine": self.engine.name
+            if self.engine is not None and traced_delta is not None
+            else None,
             "freed_estimate": (freed + resized) if method == METHOD_ESTIMATE else None,
             "gc": gc_delta,
             "error": error,
@@ -598,5 +614,11 @@ class CellMeasurement:
         with _active_lock:
             if self in _active:
                 _active.remove(self)
-        if self.tracing_started_here and not self.keep_tracing and tracemalloc.is_tracing():
-            tracemalloc.stop()
+        counter = self.engine
+        if (
+            counter is not None
+            and self.tracing_started_here
+            and not self.keep_tracing
+            and counter.is_tracing()
+        ):
+            counter.stop()

@@ -3,19 +3,19 @@
 Pure: no IPython import. The tracker calls :meth:`CellLedger.before` / :meth:`CellLedger.after`
 around each top-level statement of the cell (IPython compiles and runs them one by one), so:
 
-* ``top_lines``: the traced memory (``tracemalloc.get_traced_memory()``, ~1 us) read between
+* ``top_lines``: the traced memory (the engine's ``traced()``, ~1 us, see engine.py) read between
   statements gives each top-level statement's net increment, including everything the functions
   it calls allocate, at no per-line cost. Lines inside a loop or ``with`` body are counted in the
   statement that starts the block (``granularity: "statement"``). A line tracer
   (``sys.settrace``) would split blocks but costs 1.5-7x on call-heavy code (measured in 3.11),
   far over the deep-mode target.
-* frees of values older than the cell: when tracemalloc was started for this cell it never saw
+* frees of values older than the cell: when the engine was started for this cell it never saw
   their allocation, so their frees are invisible. Before a statement that stores or deletes a
   name (``STORE_NAME``/``DELETE_NAME`` in its bytecode) that holds an older value, that value's
   deep size is measured; after the statement, if the name no longer holds it and it is gone (a
   weakref died, or, for values without weakref support, nothing but the namespace held it), the
   size counts as freed. Older builtin containers that the statement resized (their buffer was
-  reallocated: tracemalloc counts the whole new buffer) are corrected by their old buffer size.
+  reallocated: the engine counts the whole new buffer) are corrected by their old buffer size.
 * ``variables``: names the statements reference (``co_names``), compared before/after: created,
   rebound, resized, deleted. Light mode has no per-statement hook: it snapshots, before the cell,
   the namespace names among the identifiers of the cell's source (:func:`snap_source`;
@@ -31,13 +31,13 @@ import dis
 import re
 import sys
 import time
-import tracemalloc
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import FunctionType
 from typing import Any
 
+from . import engine as engines
 from .sizes import (
     ATOMIC,
     SKIP,
@@ -115,7 +115,7 @@ class _Snap:
     type_name: str
     shallow: int | None
     resizable: type | None  # exact builtin container type, for the resize correction
-    untraced: bool  # allocated before tracemalloc started (its frees are invisible)
+    untraced: bool  # allocated before the engine started (its frees are invisible)
     shallow0: int | None  # shallow size before the cell (shallow follows resizes)
 
     def before(self) -> Before:
@@ -142,8 +142,9 @@ class _Candidate:  # an older value a statement may unbind
 class CellLedger:
     """Accounting of one cell's top-level statements.
 
-    ``deep``: read traced memory (line table); ``fresh_tracing``: tracemalloc was started for
-    this cell, so older frees must be estimated; ``line_offset``: added to the compiled line
+    ``deep``: read traced memory (line table) from ``counter`` (the engine counting, by default
+    the one counting now); ``fresh_tracing``: the engine was started for this cell, so older
+    frees must be estimated; ``line_offset``: added to the compiled line
     numbers to number lines as in the notebook cell; ``source``: the cell as the user wrote it.
     """
 
@@ -156,9 +157,11 @@ class CellLedger:
         source: str = "",
         line_offset: int = 0,
         size_budget_s: float = 0.03,
+        counter: engines.Engine | None = None,
     ) -> None:
         self.ns = ns
-        self.deep = deep
+        self.counter = counter if counter is not None else engines.counting()
+        self.deep = deep and self.counter is not None
         self.fresh = fresh_tracing
         self.source = source
         self.line_offset = line_offset
@@ -205,14 +208,14 @@ class CellLedger:
             value = None  # no extra reference while the candidate counts them
             if name in stores:
                 candidates.append(self._candidate(name))
-        traced = tracemalloc.get_traced_memory()[0] if self.deep else 0
+        traced = self.counter.traced()[0] if self.deep else 0
         self._pending.append((first_line(code), traced, candidates, names))
         self.analysis_s += time.perf_counter() - t0
 
     def after(self) -> None:
         if not self._pending:
             return
-        traced_after = tracemalloc.get_traced_memory()[0] if self.deep else 0
+        traced_after = self.counter.traced()[0] if self.deep else 0
         t0 = time.perf_counter()
         line, traced_before, candidates, names = self._pending.pop()
         freed = 0
@@ -254,15 +257,15 @@ class CellLedger:
         self.analysis_s += time.perf_counter() - t0
 
     def _snap(self, value: Any) -> _Snap:
-        return _snapshot(value, self.fresh)
+        return _snapshot(value, self.counter if self.fresh else None)
 
     def _candidate(self, name: str) -> _Candidate:
         value = self.ns[name]
         oid = id(value)
         cached = self._sizes.get(oid)
         if cached is None:
-            if tracemalloc.get_object_traceback(value) is not None:
-                cached = (0, False)  # allocated during this cell: tracemalloc sees its free
+            if self.counter is not None and self.counter.allocated_here(value):
+                cached = (0, False)  # allocated during this cell: the engine sees its free
             else:
                 r = deep_size(value, deadline=self._budget_end)
                 cached = (r["size"] or 0, r["partial"] or r["size"] is None)
@@ -334,13 +337,13 @@ class CellLedger:
         self._sizes.clear()
 
 
-def _snapshot(value: Any, fresh_tracing: bool) -> _Snap:
-    """id, type name and shallow size of ``value``; ``fresh_tracing``: also whether tracemalloc
-    missed its allocation (a resizable container older than the tracing session)."""
+def _snapshot(value: Any, fresh: engines.Engine | None) -> _Snap:
+    """id, type name and shallow size of ``value``; ``fresh`` (the engine started for this
+    cell): also whether it missed its allocation (a resizable container older than the cell)."""
     oid, name, shallow, resizable = _before(value)
     untraced = False
-    if fresh_tracing and resizable is not None:
-        untraced = tracemalloc.get_object_traceback(value) is None
+    if fresh is not None and resizable is not None:
+        untraced = not fresh.allocated_here(value)
     return _Snap(oid, name, shallow, resizable, untraced, shallow)
 
 

@@ -9,8 +9,8 @@ What that misses, and how the result says so (``method``/``sampled``):
 
 * frees of objects older than the cell (negative deltas) are not seen;
 * GC-untracked objects (int, float, str, bytes) are counted among the referents of the new
-  containers only when tracemalloc was started for this cell (it tells a block allocated during
-  the cell from an older one), within the time budget;
+  containers only when an allocation engine (engine.py) was started for this cell (it tells a
+  block allocated during the cell from an older one), within the time budget;
 * an explicit ``gc.collect()`` must see every object to free old cycles: before a statement whose
   code names ``collect`` the tracker calls :meth:`TypeCounter.unfreeze`, so the cell behaves as
   without memtrack, and that cell's type counts are skipped. Automatic full collections during
@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import gc
 import time
-import tracemalloc
 from collections import Counter
 from typing import Any
 
+from . import engine
 from .sizes import basicsize, sizeof, type_name
 
 SAMPLE_LIMIT = 200_000  # objects counted exactly; above, a regular sample scaled up
@@ -211,8 +211,11 @@ class TypeCounter:
             method = f"new objects, sampled 1 in {scale:.3g}"
         untracked: Counter = Counter()
         untracked_sizes: Counter = Counter()
-        if traced and tracemalloc.is_tracing():
-            cut = self._untracked(sample, deadline, untracked, untracked_sizes, sampled_types)
+        counting = engine.counting() if traced else None
+        if counting is not None:
+            cut = self._untracked(
+                sample, deadline, untracked, untracked_sizes, sampled_types, counting
+            )
             if step > 1:
                 sampled_types.update(untracked)
             method += "; GC-untracked objects found in new containers"
@@ -284,12 +287,14 @@ class TypeCounter:
         counts: Counter,
         sizes: Counter,
         sampled_types: set,
+        counting: engine.Engine,
     ) -> bool:
         """Count GC-untracked objects (ints, strs, floats; dicts and tuples holding only such)
-        held by the new containers, new iff tracemalloc saw them allocated. Level 1: children of
-        the new tracked objects (a lower bound when cut); level 2: children of the untracked
-        dicts/tuples found (a sample scaled up when cut). Returns whether the budget cut it."""
-        get_tb = tracemalloc.get_object_traceback
+        held by the new containers, new iff the engine ``counting`` saw them allocated. Level 1:
+        children of the new tracked objects (a lower bound when cut); level 2: children of the
+        untracked dicts/tuples found (a sample scaled up when cut). Returns whether the budget
+        cut it."""
+        allocated_here = counting.allocated_here
         is_tracked = gc.is_tracked
         clock = time.perf_counter
         seen: set[int] = set()
@@ -317,7 +322,7 @@ class TypeCounter:
                     if ci in seen:
                         continue
                     seen.add(ci)
-                    if get_tb(c) is not None:
+                    if allocated_here(c):
                         found[ct] += weight
                         found_sizes[ct] += (sizeof(c) or 0) * weight
                         if keep and (ct is dict or ct is tuple):

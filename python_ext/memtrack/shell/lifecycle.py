@@ -107,7 +107,7 @@ def start_light(ns: dict, info: Any, count: int | None, source: str) -> RunningC
 
 def start_deep(running: RunningCell, ns: dict, source: str, line_offset: int) -> None:
     """Start a deep cell's measurement, its type counter and statement ledger (as its options
-    ask; a fresh tracemalloc session needs the ledger to see frees of older values)."""
+    ask; an engine started for the cell needs the ledger to see frees of older values)."""
     m, opts = running.measurement, running.opts
     m.start()
     try:
@@ -121,6 +121,7 @@ def start_deep(running: RunningCell, ns: dict, source: str, line_offset: int) ->
                 source=source,
                 line_offset=line_offset,
                 size_budget_s=FREED_BUDGET_S,
+                counter=m.engine,
             )
     except Exception as e:
         warn("could not start the analysis", e)

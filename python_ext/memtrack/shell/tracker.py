@@ -41,10 +41,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import tracemalloc
 from typing import Any
 
 from ..leaks.detector import LeakDetector
+from ..measure import engine
 from ..measure.cell import CellMeasurement
 from ..measure.ledger import CellLedger
 from ..store import RecordStore
@@ -89,7 +89,7 @@ class Tracker:
         self._cells: list[tuple[Any, int | None]] = []  # (info, execution_count) in flight
         self.transformer = CellMagicTransformer(busy=lambda: self._depth > 0)
         self._magics: Any = None
-        self._owns_tracing = False  # continuous deep tracking started tracemalloc
+        self._owned_engine: engine.Engine | None = None  # started by continuous deep tracking
         self.statements = RunCodeHook(shell, self._ledger_for)
         self.leaks = LeakDetector()  # leak suspects after each tracked cell (memtrack.leaks)
         self.batch = RecordBatcher(
@@ -168,7 +168,7 @@ class Tracker:
     # -- public controls ----------------------------------------------------------------------
 
     def start(self, deep: bool = False) -> None:
-        """Track every following cell (light; deep keeps tracemalloc on between cells)."""
+        """Track every following cell (light; deep keeps its engine counting between cells)."""
         self.mode = "deep" if deep else "light"
         self._sync_gc_hook()
 
@@ -205,11 +205,10 @@ class Tracker:
             self.leaks.uninstall_gc_hook()
 
     def _release_tracing(self) -> None:
-        """Stop tracemalloc if continuous deep tracking turned it on (no tax left behind)."""
-        if self._owns_tracing:
-            self._owns_tracing = False
-            if tracemalloc.is_tracing() and not any(r.armed for r in self._running):
-                tracemalloc.stop()
+        """Stop the engine continuous deep tracking started (no tax left behind)."""
+        owned, self._owned_engine = self._owned_engine, None
+        if owned is not None and owned.is_tracing() and not any(r.armed for r in self._running):
+            owned.stop()
 
     def reset(self) -> None:
         """Clear the history and tell the frontends."""
@@ -247,13 +246,15 @@ class Tracker:
         from ..units import format_bytes
 
         frontend = "attached" if self.bridge.attached() else "not attached"
-        tracing = "on" if tracemalloc.is_tracing() else "off"
+        counting = engine.counting()
+        tracing = f"{counting.name} counting" if counting is not None else "not counting"
         limits = self.live.limits
         guard = "off" if self.live.guard is None else f"{self.live.guard:.0%}"
         return (
             f"memtrack: mode {self.mode}, {len(self.store) + len(self.batch)} cell(s) recorded "
             f"(history {format_bytes(self.store.nbytes())}, at most "
-            f"{self.store.max_records} cells), frontend {frontend}, tracemalloc {tracing}, "
+            f"{self.store.max_records} cells), frontend {frontend}, "
+            f"{engine.status_line()} ({tracing}), "
             f"memory limit {format_bytes(limits.limit)} ({limits.source}), guard {guard}"
         )
 
@@ -344,7 +345,7 @@ class Tracker:
         lifecycle.start_deep(running, self.shell.user_ns, source, line_offset)
         m = running.measurement
         if m.tracing_started_here and m.keep_tracing:
-            self._owns_tracing = True
+            self._owned_engine = m.engine
 
     def _ledger_for(self, code_obj: Any) -> CellLedger | None:
         """The ledger of the cell running now, when ``code_obj`` is one of its statements."""
