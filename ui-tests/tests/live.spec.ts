@@ -101,6 +101,20 @@ test.describe('a kernel that dies or restarts', () => {
     await page.notebook.runCell(0);
     await expect(sidebar.locator('tbody tr')).toHaveCount(2);
 
+    // The reloaded page finds the kernel by the notebook's path: wait until the server's
+    // session has the notebook's final name (Galata creates Untitled.ipynb and renames it; on
+    // a loaded machine the session's path followed late and the reload asked for a kernel).
+    await expect
+      .poll(
+        () =>
+          page.evaluate(async () => {
+            const sessions = window.jupyterapp.serviceManager.sessions;
+            await sessions.refreshRunning();
+            return Array.from(sessions.running()).map(session => session.path);
+          }),
+        { timeout: 30_000 }
+      )
+      .toContain(`${tmpPath}/${name}`);
     // The kernel keeps running across the reload; the page starts empty. The restored
     // layout shows the notebook, not the Launcher Galata waits for by default.
     await page.reload({ waitForIsReady: false });
