@@ -320,7 +320,7 @@ def test_why_and_release_with_a_real_shell(shell):
     assert entry["release"]["action"] == real["action"]
     assert entry["release"]["freed_bytes"] == real["freed_bytes"]
     assert entry["release"]["freed_measure"] == "traced"
-    if entry["alloc_method"] == "mallinfo2":  # (given up in a fragmented heap: too-slow)
+    if entry["alloc_method"] in ("mallinfo2", "native"):  # (given up when too slow)
         assert entry["alloc_delta"] <= -29_000_000, entry
     else:
         assert entry["alloc_method"] == "too-slow" and "alloc_delta" not in entry

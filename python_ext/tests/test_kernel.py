@@ -417,7 +417,7 @@ def test_leak_requests_over_the_comm(kernel):
     assert entry["type"] == "record" and entry["record"]["mode"] == "release"
     assert entry["record"]["release"]["action"] == real["action"]
     # (mallinfo2 gives up in a heap with thousands of free chunks: this kernel's may be one)
-    if entry["record"]["alloc_method"] == "mallinfo2":
+    if entry["record"]["alloc_method"] in ("mallinfo2", "native"):
         assert entry["record"]["alloc_delta"] <= -29_000_000, entry["record"]
     else:
         assert entry["record"]["alloc_method"] == "too-slow", entry["record"]

@@ -168,6 +168,19 @@ def counting() -> Engine | None:
     return None
 
 
+def arena_reader() -> Any:
+    """A reader of pymalloc's arena bytes (the native extension's arena hook, installed on the
+    first call and left in place: arenas come and go 1 MiB at a time), or None without the
+    extension or when MEMTRACK_ENGINE=tracemalloc."""
+    if missing_reason():
+        return None
+    try:
+        _native.count_arenas()
+    except Exception:
+        return None
+    return _native.arena_bytes
+
+
 def status_line() -> str:
     """'engine: native' or 'engine: tracemalloc (why)', for ``%memtrack status``."""
     why = missing_reason()

@@ -129,19 +129,21 @@ class MemtrackMagics(Magics):
         """Measure the memory of one cell (deep mode).
 
         Records the RSS before/after and its peak during the cell, the net change and the peak
-        of the memory Python allocated (tracemalloc), a line table (net change per top-level
-        statement, including what the functions it calls allocate; a loop counts as its first
-        line), object counts by type (objects the cell created and kept), the variables it
-        created, rebound, resized or deleted (deep sizes, within a time budget), and
-        garbage-collector activity. The record goes to the JupyterLab sidebar when it is open,
-        otherwise a short summary is shown. The cell runs exactly as it would without the
-        magic: same result in ``Out``/``_``, same exceptions and tracebacks, top-level ``await``
-        works. No user code runs while measuring (``__sizeof__`` aside).
+        of the memory Python allocated (the native engine, or tracemalloc), a line table (net
+        change per top-level statement, including what the functions it calls allocate; a loop
+        counts as its first line), object counts by type (objects the cell created and kept),
+        the variables it created, rebound, resized or deleted (deep sizes, within a time
+        budget), and garbage-collector activity. The record goes to the JupyterLab sidebar when
+        it is open, otherwise a short summary is shown. The cell runs exactly as it would
+        without the magic: same result in ``Out``/``_``, same exceptions and tracebacks,
+        top-level ``await`` works. No user code runs while measuring (``__sizeof__`` aside).
 
-        tracemalloc is turned on for the cell only (and off again after: no tax on later cells),
-        unless it is already running, in which case that session is reused untouched. Frees of
-        values older than the cell are then estimated from the values it unbinds
-        (``traced_delta_method``: ``cell+freed-estimate``; ``continuous`` when reused).
+        The allocation engine counts for the cell only (and stops after: no tax on later
+        cells): memtrack's native hooks where built (``traced_engine: native``), tracemalloc
+        otherwise or when ``MEMTRACK_ENGINE=tracemalloc``; a tracemalloc session already
+        running is reused untouched. Frees of values older than the cell are then estimated
+        from the values it unbinds (``traced_delta_method``: ``cell+freed-estimate``;
+        ``continuous`` when reused).
 
         Example::
 
@@ -198,8 +200,9 @@ class MemtrackMagics(Magics):
     @argument(
         "--deep",
         action="store_true",
-        help="With 'on': track every cell in deep mode (tracemalloc stays on between cells: "
-        "every free is seen, but allocation-heavy code runs 2-20x slower until 'off').",
+        help="With 'on': track every cell in deep mode (the allocation engine keeps counting "
+        "between cells: every free is seen, but allocation-heavy code runs slower until 'off': "
+        "1.1-2x with the native engine, 2-20x with tracemalloc).",
     )
     @argument(
         "--format",
@@ -215,7 +218,8 @@ class MemtrackMagics(Magics):
 
         ``%memtrack on`` records every following cell (light mode: RSS before/after, peak RSS,
         duration, gc activity, variables created/rebound/resized with shallow sizes; no
-        tracemalloc). ``%memtrack on --deep`` keeps tracemalloc on and records every cell like
+        allocation engine). ``%memtrack on --deep`` keeps the engine counting and records every
+        cell like
         ``%%memtrack``. ``%memtrack off`` stops, ``%memtrack status`` shows the mode, the cells
         recorded and memtrack's own memory, ``%memtrack report`` prints a table of the cells (delta,
         peak, RSS after, duration) and the leak suspects, ``%memtrack reset`` clears the history
