@@ -227,3 +227,48 @@ def test_status_names_the_engine(shell, monkeypatch, capsys):
     monkeypatch.setenv("MEMTRACK_ENGINE", "tracemalloc")
     run(shell, "%memtrack status")
     assert "engine: tracemalloc (MEMTRACK_ENGINE=tracemalloc)" in capsys.readouterr().out
+
+
+def test_a_fork_mid_cell_leaves_a_child_that_allocates_and_a_parent_that_counts(no_tracing):
+    import os
+
+    _native.start()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: hooks as a pass-through, never the parent's lock
+            junk = [bytearray(3000) for _ in range(2000)]
+            os._exit(0 if not _native.is_active() and len(junk) == 2000 else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        kept = bytearray(1_000_000)
+        assert _native.is_active() and _native.traced()[0] >= 1_000_000
+    finally:
+        _native.stop()
+    del kept
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_ctrl_c_in_memtracks_statement_accounting_stops_the_cell_as_in_a_statement(
+    shell, monkeypatch, where
+):
+    from memtrack.measure.ledger import CellLedger
+
+    real = getattr(CellLedger, where)
+    calls = []
+
+    def interrupted(self, *args):
+        calls.append(1)
+        if len(calls) == 2:  # around the second statement
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(CellLedger, where, interrupted)
+    shell.user_ns.pop("second", None)
+    shell.user_ns.pop("third", None)
+    result = run(shell, "%%memtrack --quiet\nfirst = 1\nsecond = 2\nthird = 3")
+    # As IPython reports a Ctrl-C inside a statement: error_in_exec, and the cell stops.
+    assert isinstance(result.error_in_exec, KeyboardInterrupt), result
+    assert result.error_before_exec is None
+    assert "third" not in shell.user_ns
+    assert ("second" in shell.user_ns) == (where == "after")
+    assert hooks_out()

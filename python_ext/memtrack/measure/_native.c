@@ -30,6 +30,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <pthread.h>
+#endif
 
 #if defined(Py_GIL_DISABLED)
 #define MT_NO_ENGINE "a free-threaded CPython"
@@ -839,4 +842,16 @@ static struct PyModuleDef native_module = {
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&native_module); }
+/* A fork while another thread held the table lock would leave the child's lock taken forever:
+ * the child stops counting (its hooks stay as a pass-through) with a free lock. */
+static void child_after_fork(void) {
+    active = 0;
+    __atomic_clear(&large_lock, __ATOMIC_RELAXED);
+}
+
+PyMODINIT_FUNC PyInit__native(void) {
+#ifndef _WIN32
+    pthread_atfork(NULL, NULL, child_after_fork);
+#endif
+    return PyModule_Create(&native_module);
+}

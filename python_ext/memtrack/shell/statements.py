@@ -71,24 +71,49 @@ class RunCodeHook:
             ledger = self._ledger_for(code_obj)
             if ledger is not None:
                 ledger.before(code_obj)
+        except KeyboardInterrupt as e:  # Ctrl-C before the statement: as if it came in it
+            return _report_interrupt(self.shell, result, e)
         except Exception as e:
             warn("statement accounting failed", e)
             ledger = None
         if ledger is None:
             return inner(code_obj, result, async_=async_)
-        return _run_with_ledger(inner, ledger, code_obj, result, async_)
+        return _run_with_ledger(self.shell, inner, ledger, code_obj, result, async_)
+
+
+def _after(ledger: CellLedger) -> KeyboardInterrupt | None:
+    """The ledger's look after a statement; a Ctrl-C that landed in it, returned."""
+    try:
+        ledger.after()
+    except KeyboardInterrupt as e:
+        return e
+    except Exception as e:
+        warn("statement accounting failed", e)
+    return None
 
 
 async def _run_with_ledger(
-    inner: Any, ledger: CellLedger, code_obj: Any, result: Any, async_: bool
+    shell: Any, inner: Any, ledger: CellLedger, code_obj: Any, result: Any, async_: bool
 ) -> Any:
     try:
-        return await inner(code_obj, result, async_=async_)
-    finally:
-        try:
-            ledger.after()
-        except Exception as e:
-            warn("statement accounting failed", e)
+        raised = await inner(code_obj, result, async_=async_)
+    except BaseException:
+        _after(ledger)  # what the statement raised goes on (a Ctrl-C here is the same one)
+        raise
+    interrupted = _after(ledger)
+    if interrupted is not None and not raised:
+        return await _report_interrupt(shell, result, interrupted)
+    return raised
+
+
+async def _report_interrupt(shell: Any, result: Any, exc: KeyboardInterrupt) -> bool:
+    """A Ctrl-C that landed in memtrack's own accounting between two statements is reported
+    as IPython's run_code reports one raised in a statement (``error_in_exec``, the traceback,
+    the cell stops): the cell behaves as untracked."""
+    if result is not None:
+        result.error_in_exec = exc
+    shell.showtraceback()
+    return True
 
 
 def exec_body(shell: Any, cell: str, ledger: CellLedger | None = None) -> Any:
