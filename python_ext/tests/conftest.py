@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -91,6 +92,13 @@ def shell(tmp_path_factory, no_tracing):
     ip.run_cell("%unload_ext memtrack", store_history=True)
     assert memtrack._tracker is None
     ip.reset(new_session=False)
+    # A test's last error would be the next test's "last traceback" leak suspect (and make
+    # its records bigger): each test starts without one.
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        if hasattr(sys, name):
+            delattr(sys, name)
+    if getattr(ip.InteractiveTB, "tb", None) is not None:
+        ip.InteractiveTB.tb = None  # IPython's formatter keeps it too
 
 
 KERNEL_TIMEOUT = 60

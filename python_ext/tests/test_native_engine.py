@@ -6,6 +6,8 @@ extension is missing."""
 from __future__ import annotations
 
 import gc
+import json
+import os
 import subprocess
 import sys
 import threading
@@ -272,3 +274,22 @@ def test_a_ctrl_c_in_memtracks_statement_accounting_stops_the_cell_as_in_a_state
     assert "third" not in shell.user_ns
     assert ("second" in shell.user_ns) == (where == "after")
     assert hooks_out()
+
+
+def test_numpy_imported_by_the_cell_itself_is_counted_from_its_next_statement():
+    # A fresh interpreter: numpy not imported before the cell (the shell fixture's process has).
+    code = (
+        "import json, sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "import memtrack\n"
+        "ip = InteractiveShell.instance()\n"
+        "ip.run_cell('%load_ext memtrack')\n"
+        "assert 'numpy' not in sys.modules\n"
+        "ip.run_cell('%%memtrack --quiet\\nimport numpy as np\\nkeep = np.ones(5_000_000)')\n"
+        "r = memtrack.history()[-1]\n"
+        "print(json.dumps([r['traced_engine'], r['traced_delta']]))\n"
+    )
+    env = {**os.environ, "MEMTRACK_ENGINE": "native"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    engine_used, delta = json.loads(out.stdout.strip().splitlines()[-1])
+    assert engine_used == "native" and delta >= 40 * MB, (out.stdout, out.stderr[-2000:])

@@ -802,6 +802,9 @@ static PyObject *native_set_numpy_api(PyObject *self, PyObject *capsule) {
         return NULL;
     }
     numpy_api = (void **)table;
+    if (active && numpy_install() < 0) { /* numpy imported by the cell: its data from now on */
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -827,7 +830,8 @@ static PyMethodDef native_methods[] = {
     {"allocated_here", native_allocated_here, METH_O,
      "Was this object's block allocated since start (and not freed)?"},
     {"set_numpy_api", native_set_numpy_api, METH_O,
-     "numpy's _ARRAY_API capsule (or None): its data is counted from the next start."},
+     "numpy's _ARRAY_API capsule (or None): its data is counted from now (when counting) or "
+     "the next start."},
     {"status", native_status, METH_NOARGS, "A dict of the engine's state."},
     {"count_arenas", native_count_arenas, METH_NOARGS,
      "Count pymalloc's arena bytes from now on (a hook left in place: arenas are rare)."},

@@ -58,6 +58,10 @@ class TracemallocEngine:
         return tracemalloc.get_traced_memory()
 
     @staticmethod
+    def notice_imports() -> None:
+        """tracemalloc sees every library's allocations already (numpy reports its own)."""
+
+    @staticmethod
     def reset_peak() -> None:
         tracemalloc.reset_peak()
 
@@ -80,12 +84,26 @@ class NativeEngine:
     def is_tracing() -> bool:
         return _native is not None and _native.is_active()
 
-    @staticmethod
-    def start() -> None:
+    numpy_seen = False  # numpy's handler is in place for this count
+
+    @classmethod
+    def start(cls) -> None:
         # numpy's data is counted through its allocator handler: only when the user has
         # imported numpy (never imported here).
-        _native.set_numpy_api(_numpy_api())
+        api = _numpy_api()
+        cls.numpy_seen = api is not None
+        _native.set_numpy_api(api)
         _native.start(pymalloc=_pymalloc_in_use())
+
+    @classmethod
+    def notice_imports(cls) -> None:
+        """numpy imported by the running cell (``import numpy`` in it): count its data from
+        now on. The ledger asks before each statement; two dict lookups until numpy is there."""
+        if not cls.numpy_seen:
+            api = _numpy_api()
+            if api is not None and _native.is_active():
+                cls.numpy_seen = True
+                _native.set_numpy_api(api)
 
     @staticmethod
     def stop() -> None:
@@ -124,9 +142,11 @@ def _numpy_api() -> Any:
 
 
 def _pymalloc_in_use() -> bool:
-    """Small blocks are pymalloc's (16-byte aligned, in pools): the engine's fast path."""
+    """Small blocks are pymalloc's (16-byte aligned, in pools): the engine's fast path. Not
+    with another allocator or the debug hooks (PYTHONMALLOC, -X dev, a debug build)."""
     setting = os.environ.get("PYTHONMALLOC", "")
-    return setting in ("", "pymalloc") and not sys.flags.dev_mode
+    debug_build = hasattr(sys, "gettotalrefcount")
+    return setting in ("", "pymalloc") and not sys.flags.dev_mode and not debug_build
 
 
 def wanted() -> str:

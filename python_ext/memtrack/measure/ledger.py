@@ -208,7 +208,10 @@ class CellLedger:
             value = None  # no extra reference while the candidate counts them
             if name in stores:
                 candidates.append(self._candidate(name))
-        traced = self.counter.traced()[0] if self.deep else 0
+        traced = 0
+        if self.deep:
+            self.counter.notice_imports()
+            traced = self.counter.traced()[0]
         self._pending.append((first_line(code), traced, candidates, names))
         self.analysis_s += time.perf_counter() - t0
 

@@ -112,7 +112,10 @@ async def _report_interrupt(shell: Any, result: Any, exc: KeyboardInterrupt) -> 
     the cell stops): the cell behaves as untracked."""
     if result is not None:
         result.error_in_exec = exc
-    shell.showtraceback()
+    try:  # showtraceback shows the exception being handled
+        raise exc
+    except KeyboardInterrupt:
+        shell.showtraceback()
     return True
 
 
