@@ -92,7 +92,8 @@ export function toSavedRun(record: IMemtrackRecord): ISavedRun {
       line: line.line,
       code: cut(line.code, MAX_CODE),
       increment: line.increment,
-      occurrences: line.occurrences
+      occurrences: line.occurrences,
+      ...(line.sampled ? { sampled: true } : {})
     })),
     types: record.types.slice(0, MAX_ITEMS).map((type: ITypeDelta) => ({
       type: cut(type.type, MAX_TYPE),

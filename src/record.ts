@@ -13,6 +13,8 @@ export interface ITopLine {
   code: string;
   increment: number;
   occurrences: number;
+  /** A line inside a block, estimated from sampled allocations (part of its block's row). */
+  sampled?: boolean;
 }
 
 /** Object count change for one type during the cell. */

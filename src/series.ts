@@ -111,7 +111,7 @@ function hoverText(record: IMemtrackRecord, metric: Metric, units: Units): strin
   for (const line of record.top_lines.slice(0, 3)) {
     const code = line.code.length > 40 ? `${line.code.slice(0, 39)}…` : line.code;
     parts.push(
-      `line ${line.line}: ${formatDelta(line.increment, units)} ${escapePlotlyText(code.trim())}`
+      `line ${line.line}: ${line.sampled ? '~' : ''}${formatDelta(line.increment, units)} ${escapePlotlyText(code.trim())}`
     );
   }
   for (const type of record.types.slice(0, 3)) {

@@ -38,6 +38,16 @@
 #define MT_NO_ENGINE "a free-threaded CPython"
 #endif
 
+/* Lines by sampling need the interpreter's own frames (walked as tracemalloc walks them, never
+ * materialised: making a frame object allocates and may run a collection): 3.11's layout. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000 && !defined(MT_NO_ENGINE)
+#define MT_LINES 1
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+#undef Py_BUILD_CORE
+#include <math.h>
+#endif
+
 /* ---------------------------------------------------------------------------------------- */
 /* state */
 
@@ -58,6 +68,8 @@ static PyMemAllocatorEx hook_raw, hook_mem, hook_obj;
 static __thread int depth;
 
 #define SMALL_MAX 512
+#define SLOT_SAMPLED 0x8000u           /* in a small block's slot: the block was sampled */
+#define LARGE_SAMPLED ((size_t)1 << 63) /* in a large block's size: the block was sampled */
 #define PAGE_SHIFT 12
 #define SLOTS (1 << (PAGE_SHIFT - 4))
 
@@ -136,7 +148,7 @@ static void large_add(uintptr_t key, size_t size) {
     size_t deleted = (size_t)-1;
     while (large[i].key) {
         if (large[i].key == key) { /* reused without our seeing the free: replace */
-            large_bytes += (int64_t)size - (int64_t)large[i].size;
+            large_bytes += (int64_t)size - (int64_t)(large[i].size & ~LARGE_SAMPLED);
             large[i].size = size;
             return;
         }
@@ -156,15 +168,20 @@ static void large_add(uintptr_t key, size_t size) {
     large_bytes += (int64_t)size;
 }
 
-/* Under large_lock: the size of the block at key (removed), or -1 if not counted. */
-static int64_t large_take(uintptr_t key, int remove) {
+/* Under large_lock: the size of the block at key (removed; marked sampled when mark), or -1
+ * if not counted. */
+static int64_t large_take(uintptr_t key, int remove, int *sampled, int mark) {
     if (large_cap == 0) {
         return -1;
     }
     size_t i = hash_address(key, large_cap);
     while (large[i].key) {
         if (large[i].key == key) {
-            int64_t size = (int64_t)large[i].size;
+            int64_t size = (int64_t)(large[i].size & ~LARGE_SAMPLED);
+            *sampled = (large[i].size & LARGE_SAMPLED) != 0;
+            if (mark) {
+                large[i].size |= LARGE_SAMPLED;
+            }
             if (remove) {
                 large[i].key = 1;
                 large_live--;
@@ -186,10 +203,23 @@ static void large_add_locked(void *p, size_t size) {
     note_peak();
 }
 
-static int64_t large_take_locked(void *p) {
+static void sample_forget(void *p);
+
+/* The size of the large block at p (removed), or -1; *sampled: it carries a line's sample. */
+static int64_t large_forget_locked(void *p, int *sampled) {
+    *sampled = 0;
     lock_large();
-    int64_t size = active ? large_take((uintptr_t)p, 1) : -1;
+    int64_t size = active ? large_take((uintptr_t)p, 1, sampled, 0) : -1;
     unlock_large();
+    return size;
+}
+
+static int64_t large_take_locked(void *p) {
+    int sampled;
+    int64_t size = large_forget_locked(p, &sampled);
+    if (sampled) {
+        sample_forget(p);
+    }
     return size;
 }
 
@@ -198,6 +228,7 @@ static int64_t large_take_locked(void *p) {
 
 typedef struct {
     uintptr_t page; /* 0: empty */
+    uint32_t live;  /* counted blocks in it now */
     uint16_t slot[SLOTS]; /* requested size + 1 of the block starting there, 0: not counted */
 } PageEntry;
 
@@ -280,48 +311,322 @@ static inline void small_add(void *p, size_t size) {
         return;
     }
     uint16_t *slot = &e->slot[(a >> 4) & (SLOTS - 1)];
-    small_bytes += (int64_t)size - (*slot ? (int64_t)(*slot - 1) : 0);
+    if (*slot) {
+        small_bytes -= (int64_t)((*slot & ~SLOT_SAMPLED) - 1);
+    } else {
+        e->live++;
+    }
+    small_bytes += (int64_t)size;
     *slot = (uint16_t)(size + 1);
     note_peak();
 }
 
-/* The size of the small block at p (forgotten when remove), or -1 if not counted. */
-static inline int64_t small_take(void *p, int remove) {
+static inline void small_mark_sampled(void *p) {
+    uintptr_t a = (uintptr_t)p;
+    PageEntry *e = page_entry(a >> PAGE_SHIFT, 0);
+    if (e != NULL && e->slot[(a >> 4) & (SLOTS - 1)]) {
+        e->slot[(a >> 4) & (SLOTS - 1)] |= SLOT_SAMPLED;
+    }
+}
+
+#define NOT_COUNTED -1  /* in a page holding counted small blocks: pymalloc's, from before */
+#define NOT_IN_PAGES -2 /* no counted small block in its page now: small or large, unknown
+                         * (an arena unmapped in the cell may be a big block's memory since) */
+
+/* The size of the small block at p (forgotten when remove), or NOT_COUNTED / NOT_IN_PAGES. */
+static inline int64_t small_take(void *p, int remove, int *sampled) {
     uintptr_t a = (uintptr_t)p;
     if ((a & 15) != 0) {
-        return -1;
+        return NOT_IN_PAGES;
     }
     PageEntry *e = page_entry(a >> PAGE_SHIFT, 0);
     if (e == NULL) {
-        return -1;
+        return NOT_IN_PAGES;
     }
     uint16_t *slot = &e->slot[(a >> 4) & (SLOTS - 1)];
     if (*slot == 0) {
-        return -1;
+        return e->live ? NOT_COUNTED : NOT_IN_PAGES;
     }
-    int64_t size = (int64_t)(*slot - 1);
+    int64_t size = (int64_t)((*slot & ~SLOT_SAMPLED) - 1);
+    *sampled = (*slot & SLOT_SAMPLED) != 0;
     if (remove) {
         *slot = 0;
+        e->live--;
         small_bytes -= size;
     }
     return size;
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* lines by sampling: every sample_mean bytes on average (exponential intervals: a regular
+ * pattern of allocations cannot alias with them), the block that crosses the interval is
+ * laid to the line of the innermost frame of the cell's own code; its weight comes off that
+ * line again when it is freed, so a line's figure is what it allocated and kept (GIL held) */
+
+typedef struct {
+    uintptr_t key; /* 0 empty, 1 deleted */
+    int32_t line;
+    int64_t weight;
+} SampleEntry;
+
+#define LINES_CAP 4096
+static int32_t line_keys[LINES_CAP]; /* 0: empty (lines start at 1) */
+static int64_t line_bytes[LINES_CAP];
+static SampleEntry *samples;
+static size_t samples_cap, samples_used;
+static char samples_lock;
+static PyObject *cell_file; /* the cell's code's co_filename (a str), or NULL: no sampling */
+static int64_t sample_mean = 64 * 1024;
+static int64_t sample_left;
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t samples_taken, samples_lost;
+
+static inline void lock_samples(void) {
+    while (__atomic_test_and_set(&samples_lock, __ATOMIC_ACQUIRE)) {
+    }
+}
+
+static inline void unlock_samples(void) { __atomic_clear(&samples_lock, __ATOMIC_RELEASE); }
+
+#ifdef MT_LINES
+static int64_t next_interval(void) {
+    rng_state ^= rng_state << 13; /* xorshift64 */
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    double u = ((rng_state >> 11) + 0.5) * (1.0 / 9007199254740992.0); /* (0, 1) */
+    int64_t n = (int64_t)(-log(u) * (double)sample_mean);
+    return n > 0 ? n : 1;
+}
+
+/* The cell's line running now (innermost frame of the cell's code), or 0. */
+static int32_t cell_line(void) {
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    if (ts == NULL || ts->cframe == NULL || cell_file == NULL) {
+        return 0;
+    }
+    int depth_left = 64;
+    for (_PyInterpreterFrame *f = ts->cframe->current_frame; f != NULL && depth_left-- > 0;
+         f = f->previous) {
+        if (_PyFrame_IsIncomplete(f)) {
+            continue;
+        }
+        PyObject *name = f->f_code->co_filename;
+        if (name == cell_file ||
+            (PyUnicode_CheckExact(name) && PyUnicode_Compare(name, cell_file) == 0)) {
+            int line = PyCode_Addr2Line(f->f_code, _PyInterpreterFrame_LASTI(f) * (int)sizeof(_Py_CODEUNIT));
+            return line > 0 ? line : 0;
+        }
+    }
+    return 0;
+}
+#endif
+
+static void line_add(int32_t line, int64_t bytes) {
+    size_t i = ((uint32_t)line * 2654435761u) & (LINES_CAP - 1);
+    for (size_t n = 0; n < LINES_CAP; n++, i = (i + 1) & (LINES_CAP - 1)) {
+        if (line_keys[i] == line || line_keys[i] == 0) {
+            line_keys[i] = line;
+            line_bytes[i] += bytes;
+            return;
+        }
+    }
+    samples_lost++;
+}
+
+/* Under samples_lock: 0 stored (the caller lays the weight to line), 1 added to the block's
+ * sample (laid to its line here), -1 no memory. */
+static int samples_put(uintptr_t key, int32_t line, int64_t weight) {
+    if ((samples_used + 1) * 2 > samples_cap) {
+        size_t cap = samples_cap ? samples_cap * 2 : 1024;
+        SampleEntry *table = calloc(cap, sizeof(SampleEntry));
+        if (table == NULL) {
+            return -1;
+        }
+        size_t used = 0;
+        for (size_t i = 0; i < samples_cap; i++) {
+            if (samples[i].key > 1) {
+                size_t j = hash_address(samples[i].key, cap);
+                while (table[j].key) {
+                    j = (j + 1) & (cap - 1);
+                }
+                table[j] = samples[i];
+                used++;
+            }
+        }
+        free(samples);
+        samples = table;
+        samples_cap = cap;
+        samples_used = used;
+    }
+    size_t i = hash_address(key, samples_cap);
+    size_t free_slot = (size_t)-1;
+    while (samples[i].key) {
+        if (samples[i].key == key) { /* sampled again as it grew: the growth is laid to the
+                                          * line that made the block (it frees it whole) */
+            line_add(samples[i].line, weight);
+            samples[i].weight += weight;
+            return 1;
+        }
+        if (samples[i].key == 1 && free_slot == (size_t)-1) {
+            free_slot = i;
+        }
+        i = (i + 1) & (samples_cap - 1);
+    }
+    if (free_slot != (size_t)-1) {
+        i = free_slot;
+    } else {
+        samples_used++;
+    }
+    samples[i] = (SampleEntry){key, line, weight};
+    return 0;
+}
+
+/* A sampled block moved by realloc: its sample follows it (its line's figure unchanged). */
+static void sample_move(void *from, void *to) {
+    lock_samples();
+    if (samples_cap) {
+        size_t i = hash_address((uintptr_t)from, samples_cap);
+        while (samples[i].key) {
+            if (samples[i].key == (uintptr_t)from) {
+                SampleEntry moved = samples[i];
+                samples[i].key = 1;
+                if (samples_put((uintptr_t)to, moved.line, 0) >= 0) {
+                    /* put with weight 0 created or found the entry: give it the weight back */
+                    size_t j = hash_address((uintptr_t)to, samples_cap);
+                    while (samples[j].key != (uintptr_t)to) {
+                        j = (j + 1) & (samples_cap - 1);
+                    }
+                    samples[j].weight += moved.weight;
+                } else {
+                    line_add(moved.line, -moved.weight);
+                }
+                break;
+            }
+            i = (i + 1) & (samples_cap - 1);
+        }
+    }
+    unlock_samples();
+}
+
+/* A sampled block freed: its weight comes off its line. */
+static void sample_forget(void *p) {
+    lock_samples();
+    if (samples_cap) {
+        size_t i = hash_address((uintptr_t)p, samples_cap);
+        while (samples[i].key) {
+            if (samples[i].key == (uintptr_t)p) {
+                line_add(samples[i].line, -samples[i].weight);
+                samples[i].key = 1;
+                break;
+            }
+            i = (i + 1) & (samples_cap - 1);
+        }
+    }
+    unlock_samples();
+}
+
+/* A block of size just counted: sampled when it crosses the next interval. GIL held. */
+static inline void maybe_sample(void *p, size_t size, int small) {
+#ifdef MT_LINES
+    if (cell_file == NULL) {
+        return;
+    }
+    sample_left -= (int64_t)size;
+    if (sample_left > 0) {
+        return;
+    }
+    int64_t weight = 0;
+    while (sample_left <= 0) {
+        weight += sample_mean;
+        sample_left += next_interval();
+    }
+    int32_t line = cell_line();
+    samples_taken++;
+    if (line == 0) {
+        return; /* not under the cell's code (a thread, a callback): not a line's */
+    }
+    lock_samples();
+    int put = samples_put((uintptr_t)p, line, weight);
+    int stored = put >= 0;
+    if (put == 0) {
+        line_add(line, weight);
+    }
+    unlock_samples();
+    if (!stored) {
+        samples_lost++;
+        return;
+    }
+    if (small) {
+        small_mark_sampled(p);
+    } else {
+        int sampled;
+        lock_large();
+        large_take((uintptr_t)p, 0, &sampled, 1);
+        unlock_large();
+    }
+#else
+    (void)p;
+    (void)size;
+    (void)small;
+#endif
+}
+
+static void clear_samples(void) {
+    lock_samples();
+    free(samples);
+    samples = NULL;
+    samples_cap = samples_used = 0;
+    memset(line_keys, 0, sizeof(line_keys));
+    memset(line_bytes, 0, sizeof(line_bytes));
+    samples_taken = samples_lost = 0;
+    unlock_samples();
+    Py_CLEAR(cell_file);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* the object and mem domains (GIL held) */
 
-static inline void count_block(void *p, size_t size) {
-    if (small_pages && size <= SMALL_MAX && ((uintptr_t)p & 15) == 0) {
+/* A block of size counted; grown bytes of it go to the line sampler (all of a new block; a
+ * reallocated one only its growth: a line that appends to a big buffer allocated the growth). */
+static inline void count_block_grown(void *p, size_t size, size_t grown) {
+    int small = small_pages && size <= SMALL_MAX && ((uintptr_t)p & 15) == 0;
+    if (small) {
         small_add(p, size);
     } else {
         large_add_locked(p, size);
     }
     allocations++;
+    if (grown) {
+        maybe_sample(p, grown, small);
+    }
 }
 
-static inline void forget_block(void *p) {
-    if (small_take(p, 1) < 0) {
-        large_take_locked(p);
+static inline void count_block(void *p, size_t size) { count_block_grown(p, size, size); }
+
+/* The size of a block freed or reallocated (forgotten), or -1 if not counted. Frees of older
+ * blocks are most frees: a page of pymalloc's that holds counted blocks is pymalloc's (only its
+ * small blocks go in pages), and an empty large table holds nothing: no lock, no probe. */
+static inline int64_t forget_block(void *p, int *was_small, int *sampled) {
+    *sampled = 0;
+    int64_t size = small_take(p, 1, sampled);
+    *was_small = size >= 0;
+    if (size != NOT_IN_PAGES) {
+        return size;
+    }
+    if (__atomic_load_n(&large_live, __ATOMIC_RELAXED) == 0) {
+        return -1; /* p is being freed here: no other thread can be counting it now */
+    }
+    return large_forget_locked(p, sampled);
+}
+
+static inline void mark_sampled(void *p, int small) {
+    if (small) {
+        small_mark_sampled(p);
+    } else {
+        int sampled;
+        lock_large();
+        large_take((uintptr_t)p, 0, &sampled, 1);
+        unlock_large();
     }
 }
 
@@ -359,13 +664,9 @@ static void *gil_realloc(void *ctx, void *ptr, size_t size) {
         return a->realloc(a->ctx, ptr, size);
     }
     int64_t old = -1;
-    int old_small = 0;
+    int old_small = 0, old_sampled = 0;
     if (ptr != NULL) {
-        old = small_take(ptr, 1);
-        old_small = old >= 0;
-        if (!old_small) {
-            old = large_take_locked(ptr);
-        }
+        old = forget_block(ptr, &old_small, &old_sampled);
     }
     depth++;
     void *p = a->realloc(a->ctx, ptr, size);
@@ -377,17 +678,33 @@ static void *gil_realloc(void *ctx, void *ptr, size_t size) {
             } else {
                 large_add_locked(ptr, (size_t)old);
             }
+            if (old_sampled) {
+                mark_sampled(ptr, old_small);
+            }
+        } else if (old_sampled) {
+            sample_forget(ptr);
         }
         return NULL;
     }
-    count_block(p, size); /* the whole new block, as tracemalloc counts it */
+    if (old_sampled) {
+        sample_move(ptr, p); /* its line keeps what it allocated, at the new address */
+    }
+    /* The whole new block, as tracemalloc counts it. */
+    count_block_grown(p, size, old < 0 ? size : (size > (size_t)old ? size - (size_t)old : 0));
+    if (old_sampled) {
+        mark_sampled(p, small_pages && size <= SMALL_MAX && ((uintptr_t)p & 15) == 0);
+    }
     return p;
 }
 
 static void gil_free(void *ctx, void *ptr) {
     PyMemAllocatorEx *a = (PyMemAllocatorEx *)ctx;
     if (active && !depth && ptr != NULL) {
-        forget_block(ptr); /* before the free: the address may be handed out again at once */
+        int small, sampled;
+        forget_block(ptr, &small, &sampled); /* before the free: the address may be reused */
+        if (sampled) {
+            sample_forget(ptr);
+        }
     }
     a->free(a->ctx, ptr);
 }
@@ -489,6 +806,9 @@ static void *np_malloc(void *ctx, size_t size) {
     if (p != NULL && active) {
         large_add_locked(p, size);
         allocations++;
+        if (PyGILState_Check()) {
+            maybe_sample(p, size, 0);
+        }
     }
     return p;
 }
@@ -499,6 +819,9 @@ static void *np_calloc(void *ctx, size_t nelem, size_t elsize) {
     if (p != NULL && active) {
         large_add_locked(p, nelem * elsize);
         allocations++;
+        if (PyGILState_Check()) {
+            maybe_sample(p, nelem * elsize, 0);
+        }
     }
     return p;
 }
@@ -666,6 +989,7 @@ static void clear_tables(void) {
     peak_bytes = 0;
     overflow = 0;
     allocations = 0;
+    clear_samples();
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -713,9 +1037,14 @@ static PyObject *native_arena_bytes(PyObject *self, PyObject *unused) {
 /* Python API */
 
 static PyObject *native_start(PyObject *self, PyObject *args, PyObject *kwargs) {
-    static char *names[] = {"pymalloc", NULL};
+    static char *names[] = {"pymalloc", "sample_bytes", NULL};
     int pymalloc = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p", names, &pymalloc)) {
+    long long mean = 64 * 1024;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|pL", names, &pymalloc, &mean)) {
+        return NULL;
+    }
+    if (mean < 1) {
+        PyErr_SetString(PyExc_ValueError, "sample_bytes must be at least 1");
         return NULL;
     }
 #ifdef MT_NO_ENGINE
@@ -728,6 +1057,10 @@ static PyObject *native_start(PyObject *self, PyObject *args, PyObject *kwargs) 
     }
     clear_tables();
     small_pages = pymalloc && sizeof(void *) == 8;
+    sample_mean = mean;
+#ifdef MT_LINES
+    sample_left = next_interval();
+#endif
     install();
     active = 1;
     if (numpy_install() < 0) {
@@ -779,10 +1112,11 @@ static PyObject *native_allocated_here(PyObject *self, PyObject *obj) {
     uintptr_t a = (uintptr_t)obj;
     for (uintptr_t k = 0; k <= 32 && k <= a; k += 16) {
         void *p = (void *)(a - k);
-        int64_t size = small_pages ? small_take(p, 0) : -1;
+        int sampled;
+        int64_t size = small_pages ? small_take(p, 0, &sampled) : -1;
         if (size < 0) {
             lock_large();
-            size = large_take((uintptr_t)p, 0);
+            size = large_take((uintptr_t)p, 0, &sampled, 0);
             unlock_large();
         }
         if (size > (int64_t)k) {
@@ -808,19 +1142,76 @@ static PyObject *native_set_numpy_api(PyObject *self, PyObject *capsule) {
     Py_RETURN_NONE;
 }
 
+static PyObject *native_set_cell_file(PyObject *self, PyObject *name) {
+    if (name != Py_None && !PyUnicode_CheckExact(name)) {
+        PyErr_SetString(PyExc_TypeError, "the cell's file name must be a str or None");
+        return NULL;
+    }
+#ifdef MT_LINES
+    if (name == Py_None) {
+        Py_CLEAR(cell_file);
+    } else {
+        Py_INCREF(name);
+        Py_XSETREF(cell_file, name);
+    }
+    return PyBool_FromLong(name != Py_None);
+#else
+    Py_RETURN_FALSE; /* no line sampling on this CPython */
+#endif
+}
+
+static PyObject *native_line_samples(PyObject *self, PyObject *unused) {
+    /* Read into C first: building the dict allocates, and our own hooks may count it. */
+    int32_t keys[LINES_CAP];
+    int64_t bytes[LINES_CAP];
+    size_t n = 0;
+    lock_samples();
+    for (size_t i = 0; i < LINES_CAP; i++) {
+        if (line_keys[i] != 0) {
+            keys[n] = line_keys[i];
+            bytes[n++] = line_bytes[i];
+        }
+    }
+    unlock_samples();
+    PyObject *out = PyDict_New();
+    if (out == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        PyObject *k = PyLong_FromLong(keys[i]);
+        PyObject *v = PyLong_FromLongLong((long long)bytes[i]);
+        if (k == NULL || v == NULL || PyDict_SetItem(out, k, v) < 0) {
+            Py_XDECREF(k);
+            Py_XDECREF(v);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(k);
+        Py_DECREF(v);
+    }
+    return out;
+}
+
 static PyObject *native_status(PyObject *self, PyObject *unused) {
     return Py_BuildValue(
-        "{s:O,s:O,s:O,s:O,s:O,s:K,s:n,s:n}", "active", active ? Py_True : Py_False,
+        "{s:O,s:O,s:O,s:O,s:O,s:K,s:n,s:n,s:K,s:K,s:O}", "active", active ? Py_True : Py_False,
         "installed", installed ? Py_True : Py_False, "small_pages",
         small_pages ? Py_True : Py_False, "overflow", overflow ? Py_True : Py_False,
         "numpy", numpy_previous != NULL ? Py_True : Py_False, "allocations",
         (unsigned long long)allocations, "large_blocks", (Py_ssize_t)large_live, "pages",
-        (Py_ssize_t)pages_used);
+        (Py_ssize_t)pages_used, "samples", (unsigned long long)samples_taken, "samples_lost",
+        (unsigned long long)samples_lost, "lines",
+#ifdef MT_LINES
+        Py_True
+#else
+        Py_False
+#endif
+    );
 }
 
 static PyMethodDef native_methods[] = {
     {"start", (PyCFunction)(void (*)(void))native_start, METH_VARARGS | METH_KEYWORDS,
-     "start(pymalloc=True): count from now (hooks in, tables empty)."},
+     "start(pymalloc=True, sample_bytes=65536): count from now (hooks in, tables empty)."},
     {"stop", native_stop, METH_NOARGS,
      "Stop counting; True when the hooks came out, False when left as a pass-through."},
     {"is_active", native_is_active, METH_NOARGS, "Counting now?"},
@@ -833,6 +1224,11 @@ static PyMethodDef native_methods[] = {
      "numpy's _ARRAY_API capsule (or None): its data is counted from now (when counting) or "
      "the next start."},
     {"status", native_status, METH_NOARGS, "A dict of the engine's state."},
+    {"set_cell_file", native_set_cell_file, METH_O,
+     "The cell's code's file name: allocations are laid to its lines by sampling (False where "
+     "this CPython has no line sampling)."},
+    {"line_samples", native_line_samples, METH_NOARGS,
+     "{line: bytes} the cell's lines allocated and kept, estimated from the samples."},
     {"count_arenas", native_count_arenas, METH_NOARGS,
      "Count pymalloc's arena bytes from now on (a hook left in place: arenas are rare)."},
     {"arena_bytes", native_arena_bytes, METH_NOARGS,

@@ -103,6 +103,11 @@ def first_line(code: Any) -> int | None:
     return min(lines) if lines else None
 
 
+def last_line(code: Any) -> int | None:
+    lines = [ln for _, _, ln in code.co_lines() if ln]
+    return max(lines) if lines else None
+
+
 def user_name(name: str) -> bool:
     if name[:1] != "_":  # most names: no regex (a light cell asks before it runs)
         return name not in _IPYTHON_WORDS
@@ -177,6 +182,8 @@ class CellLedger:
         self._sizes: dict[int, tuple[int, bool]] = {}  # id -> deep size of an older value
         self._freed_ids: set[int] = set()
         self._rows: dict[int, list[int]] = {}  # line -> [increment, occurrences]
+        self._blocks: dict[int, int] = {}  # a statement's first line -> its last (compiled)
+        self.granularity = "statement"  # "line" once sampled lines inside blocks are added
         self._pending: list[tuple[int | None, int, list[_Candidate], tuple[str, ...]]] = []
         self._open: list[_Candidate] = []  # unbound but alive (a cycle): re-checked later
 
@@ -187,6 +194,8 @@ class CellLedger:
         filename = getattr(code, "co_filename", None)
         if self.filename is None:
             self.filename = filename
+            if self.counter is not None and type(filename) is str:
+                self.counter.note_cell_file(filename)  # lines inside blocks, by sampling
         return filename == self.filename
 
     def before(self, code: Any) -> None:
@@ -212,7 +221,10 @@ class CellLedger:
         if self.deep:
             self.counter.notice_imports()
             traced = self.counter.traced()[0]
-        self._pending.append((first_line(code), traced, candidates, names))
+        first = first_line(code)
+        if first is not None and first not in self._blocks:
+            self._blocks[first] = last_line(code) or first
+        self._pending.append((first, traced, candidates, names))
         self.analysis_s += time.perf_counter() - t0
 
     def after(self) -> None:
@@ -306,13 +318,36 @@ class CellLedger:
     # -- results ------------------------------------------------------------------------------
 
     def top_lines(self, top: int) -> list[dict[str, Any]]:
+        """The statements' rows (exact: the engine's readings around each), and, where the
+        engine samples lines, rows for the lines inside blocks (a loop's body) marked
+        ``sampled``: what each allocated and kept, an estimate, already inside its block's
+        first-line row."""
         source_lines = self.source.splitlines()
+
+        def code_of(line: int) -> str:
+            code = source_lines[line - 1].strip() if 0 < line <= len(source_lines) else ""
+            return code[: CODE_MAX - 1] + "\u2026" if len(code) > CODE_MAX else code
+
         rows = []
         for line, (inc, occ) in self._rows.items():
-            code = source_lines[line - 1].strip() if 0 < line <= len(source_lines) else ""
-            if len(code) > CODE_MAX:
-                code = code[: CODE_MAX - 1] + "\u2026"
-            rows.append({"line": line, "code": code, "increment": int(inc), "occurrences": occ})
+            rows.append(
+                {"line": line, "code": code_of(line), "increment": int(inc), "occurrences": occ}
+            )
+        samples = self.counter.line_samples() if self.counter is not None else {}
+        inner = {ln for first, last in self._blocks.items() for ln in range(first + 1, last + 1)}
+        for line, size in samples.items():
+            if line in inner and size:
+                shown = line + self.line_offset
+                rows.append(
+                    {
+                        "line": shown,
+                        "code": code_of(shown),
+                        "increment": int(size),
+                        "occurrences": 0,
+                        "sampled": True,
+                    }
+                )
+                self.granularity = "line"
         rows.sort(key=lambda r: abs(r["increment"]), reverse=True)
         return rows[:top]
 

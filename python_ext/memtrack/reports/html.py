@@ -231,7 +231,7 @@ def _details(record: Record) -> str:
         rows = [
             [
                 _e(r.get("line")),
-                _bytes_html(r.get("increment"), signed=True),
+                ("~" if r.get("sampled") else "") + _bytes_html(r.get("increment"), signed=True),
                 f"<code>{_e(r.get('code', ''))}</code>",
             ]
             for r in lines

@@ -50,7 +50,8 @@ def format_summary(record: Mapping[str, Any], peak_scope: str | None = None) -> 
 
 def _top_lines_text(record: Mapping[str, Any], n: int = 3) -> list[str]:
     return [
-        f"line {r['line']}: {format_bytes(r['increment'], signed=True)}  {r['code']}"
+        f"line {r['line']}: {'~' if r.get('sampled') else ''}"
+        f"{format_bytes(r['increment'], signed=True)}  {r['code']}"
         for r in (record.get("top_lines") or [])[:n]
     ]
 

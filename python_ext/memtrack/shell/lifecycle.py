@@ -184,7 +184,7 @@ def analyze(running: RunningCell, ns: dict) -> dict[str, Any]:
         if ledger is not None:
             if m.deep and opts.get("lines"):
                 out["top_lines"] = ledger.top_lines(top)
-                out["top_lines_granularity"] = "statement"
+                out["top_lines_granularity"] = ledger.granularity
             if opts.get("vars"):
                 out["variables"] = ledger.variables(top, deep=m.deep, deadline=deadline)
             if m.deep and m.tracing_started_here:
