@@ -525,6 +525,22 @@ static void sample_forget(void *p) {
     unlock_samples();
 }
 
+/* A small block: pymalloc's (in its pages table) rather than the large table's. */
+static inline int is_small(void *p, size_t size) {
+    return small_pages && size <= SMALL_MAX && ((uintptr_t)p & 15) == 0;
+}
+
+static inline void mark_sampled(void *p, int small) {
+    if (small) {
+        small_mark_sampled(p);
+    } else {
+        int sampled;
+        lock_large();
+        large_take((uintptr_t)p, 0, &sampled, 1);
+        unlock_large();
+    }
+}
+
 /* A block of size just counted: sampled when it crosses the next interval. GIL held. */
 static inline void maybe_sample(void *p, size_t size, int small) {
 #ifdef MT_LINES
@@ -556,14 +572,7 @@ static inline void maybe_sample(void *p, size_t size, int small) {
         samples_lost++;
         return;
     }
-    if (small) {
-        small_mark_sampled(p);
-    } else {
-        int sampled;
-        lock_large();
-        large_take((uintptr_t)p, 0, &sampled, 1);
-        unlock_large();
-    }
+    mark_sampled(p, small);
 #else
     (void)p;
     (void)size;
@@ -589,7 +598,7 @@ static void clear_samples(void) {
 /* A block of size counted; grown bytes of it go to the line sampler (all of a new block; a
  * reallocated one only its growth: a line that appends to a big buffer allocated the growth). */
 static inline void count_block_grown(void *p, size_t size, size_t grown) {
-    int small = small_pages && size <= SMALL_MAX && ((uintptr_t)p & 15) == 0;
+    int small = is_small(p, size);
     if (small) {
         small_add(p, size);
     } else {
@@ -619,16 +628,6 @@ static inline int64_t forget_block(void *p, int *was_small, int *sampled) {
     return large_forget_locked(p, sampled);
 }
 
-static inline void mark_sampled(void *p, int small) {
-    if (small) {
-        small_mark_sampled(p);
-    } else {
-        int sampled;
-        lock_large();
-        large_take((uintptr_t)p, 0, &sampled, 1);
-        unlock_large();
-    }
-}
 
 static void *gil_malloc(void *ctx, size_t size) {
     PyMemAllocatorEx *a = (PyMemAllocatorEx *)ctx;
@@ -692,7 +691,7 @@ static void *gil_realloc(void *ctx, void *ptr, size_t size) {
     /* The whole new block, as tracemalloc counts it. */
     count_block_grown(p, size, old < 0 ? size : (size > (size_t)old ? size - (size_t)old : 0));
     if (old_sampled) {
-        mark_sampled(p, small_pages && size <= SMALL_MAX && ((uintptr_t)p & 15) == 0);
+        mark_sampled(p, is_small(p, size));
     }
     return p;
 }
