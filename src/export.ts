@@ -2,7 +2,7 @@
  * Pure serializers of a notebook's history. The browser download lives in
  * commands.ts; these only turn records into text.
  */
-import { CSV_COLUMNS, IMemtrackRecord } from './record';
+import { CSV_COLUMNS, csvValue, IMemtrackRecord } from './record';
 import { IKernelInfo } from './tokens';
 
 export const REPORT_FORMAT = 'memtrack-report';
@@ -42,7 +42,7 @@ function csvField(value: unknown): string {
 export function toCsv(records: IMemtrackRecord[]): string {
   const rows = [CSV_COLUMNS.join(',')];
   for (const record of records) {
-    rows.push(CSV_COLUMNS.map(column => csvField(record[column])).join(','));
+    rows.push(CSV_COLUMNS.map(column => csvField(csvValue(record, column))).join(','));
   }
   return rows.join('\r\n') + '\r\n';
 }

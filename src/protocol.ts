@@ -8,6 +8,10 @@ import { JSONObject } from '@lumino/coreutils';
 import {
   ALLOC_METHODS,
   AllocMethod,
+  CLUSTER_BYTE_KEYS,
+  CLUSTER_STATUSES,
+  ClusterStatus,
+  ICluster,
   IKernelDeath,
   IMemoryLimit,
   IMemtrackRecord,
@@ -20,7 +24,9 @@ import {
   RecordKey,
   RecordMode,
   TRACED_ENGINES,
-  TracedEngine
+  TracedEngine,
+  WORKER_STATUSES,
+  WorkerStatus
 } from './record';
 import { IKernelInfo } from './tokens';
 
@@ -587,10 +593,50 @@ function parseRelease(value: unknown): IRelease {
   return value as unknown as IRelease;
 }
 
+/** Check the cluster object of a record made while the kernel had a dask client. */
+function parseCluster(value: unknown): ICluster {
+  const fail = (expected: string): never => {
+    throw new ProtocolError(`record field 'cluster' needs ${expected}`);
+  };
+  if (!isObject(value)) {
+    return fail('to be an object');
+  }
+  if (typeof value.scheduler !== 'string') {
+    fail("a 'scheduler' string");
+  }
+  if (!CLUSTER_STATUSES.includes(value.status as ClusterStatus)) {
+    fail(`a 'status' of ${CLUSTER_STATUSES.join(', ')}`);
+  }
+  for (const key of [...CLUSTER_BYTE_KEYS, 'memory_limit']) {
+    if (key in value && !isNullableInt(value[key])) {
+      fail(`'${key}' as an integer or null`);
+    }
+  }
+  const workers = value.workers ?? [];
+  if (!Array.isArray(workers)) {
+    return fail("'workers' as an array");
+  }
+  for (const worker of workers) {
+    if (
+      !isObject(worker) ||
+      typeof worker.address !== 'string' ||
+      !WORKER_STATUSES.includes(worker.status as WorkerStatus)
+    ) {
+      fail(`workers with an 'address' and a 'status' of ${WORKER_STATUSES.join(', ')}`);
+    }
+    for (const key of CLUSTER_BYTE_KEYS) {
+      if (key in (worker as JSONObject) && !isNullableInt((worker as JSONObject)[key])) {
+        fail(`workers' '${key}' as an integer or null`);
+      }
+    }
+  }
+  return value as unknown as ICluster;
+}
+
 /**
  * Check one record; throws ProtocolError naming the first bad field (in the
  * schema's order). The required keys are checked, and the optional ones the
- * figures are read from (bytes, alloc_method, died, release) when present;
+ * figures are read from (bytes, alloc_method, died, release, cluster) when present;
  * other optional fields and the items of lists are taken as sent.
  */
 export function validateRecord(value: unknown): IMemtrackRecord {
@@ -627,6 +673,9 @@ export function validateRecord(value: unknown): IMemtrackRecord {
   }
   if ('release' in value) {
     parseRelease(value.release);
+  }
+  if ('cluster' in value) {
+    parseCluster(value.cluster);
   }
   return value as unknown as IMemtrackRecord;
 }

@@ -110,6 +110,59 @@ export interface IRelease {
   freed_measure?: 'traced' | 'rss' | null;
 }
 
+/** What became of one dask worker over the cell (record.cluster.workers[].status). */
+export type WorkerStatus = 'stayed' | 'joined' | 'gone' | 'unreadable';
+
+export const WORKER_STATUSES: readonly WorkerStatus[] = ['stayed', 'joined', 'gone', 'unreadable'];
+
+/** One dask worker's memory over the cell (null: not read at that end). */
+export interface IClusterWorker {
+  address: string;
+  name?: string;
+  status: WorkerStatus;
+  rss_before?: number | null;
+  rss_after?: number | null;
+  rss_peak?: number | null;
+  managed_before?: number | null;
+  managed_after?: number | null;
+}
+
+/** How a record's cluster reading went (record.cluster.status). */
+export type ClusterStatus = 'measured' | 'skipped' | 'unreachable';
+
+export const CLUSTER_STATUSES: readonly ClusterStatus[] = ['measured', 'skipped', 'unreachable'];
+
+/** The byte figures of a cluster reading: totals over its workers, and each worker's. */
+export const CLUSTER_BYTE_KEYS = [
+  'rss_before',
+  'rss_after',
+  'rss_peak',
+  'managed_before',
+  'managed_after'
+] as const;
+
+/**
+ * A dask cluster's memory over the cell (record.cluster), when the kernel had
+ * an active client: totals (sums over the workers read at each end; rss_peak
+ * the sum of each worker's own peak) and at most 8 workers.
+ */
+export interface ICluster {
+  scheduler: string;
+  status: ClusterStatus;
+  reason?: string;
+  workers_total?: number;
+  rss_before?: number | null;
+  rss_after?: number | null;
+  rss_peak?: number | null;
+  managed_before?: number | null;
+  managed_after?: number | null;
+  memory_limit?: number | null;
+  /** 'ends': some worker could not reset its peak, so its peak is the larger of its ends. */
+  peak_scope?: 'cell' | 'ends';
+  workers?: IClusterWorker[];
+  read_s?: number;
+}
+
 /**
  * One tracked execution, as defined by schema/wire/message.schema.json.
  * Bytes are integers; null means "not measured".
@@ -152,6 +205,8 @@ export interface IMemtrackRecord {
   release?: IRelease;
   /** Only on the record of the cell during which the previous kernel process died. */
   died?: IKernelDeath;
+  /** Only while the kernel has an active dask client. */
+  cluster?: ICluster;
   /** Read back from the notebook's cell metadata (src/cellMetadata.ts), not from a kernel. */
   saved?: boolean;
 }
@@ -211,7 +266,7 @@ export const OPTIONAL_BYTE_KEYS = [
 /**
  * Columns of the CSV export, in order: the schema's `x-csv-columns` (the
  * kernel's export writes the same), scalar fields with bytes as integers and
- * the leak suspects as their count.
+ * the leak suspects as their count; `cluster.x` is that key of the cluster.
  */
 export const CSV_COLUMNS = [
   'seq',
@@ -229,8 +284,18 @@ export const CSV_COLUMNS = [
   'error',
   'leaks',
   'alloc_delta',
-  'alloc_method'
-] as const satisfies readonly (keyof IMemtrackRecord)[];
+  'alloc_method',
+  ...CLUSTER_BYTE_KEYS.map(key => `cluster.${key}` as const)
+] as const;
+
+/** A CSV column's value in the record (`cluster.x`: that key of its cluster). */
+export function csvValue(record: IMemtrackRecord, column: (typeof CSV_COLUMNS)[number]): unknown {
+  if (column.startsWith('cluster.')) {
+    const key = column.slice('cluster.'.length) as (typeof CLUSTER_BYTE_KEYS)[number];
+    return record.cluster?.[key];
+  }
+  return record[column as keyof IMemtrackRecord];
+}
 
 /**
  * The figures a record offers, each with one meaning (METRICS in

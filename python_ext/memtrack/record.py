@@ -31,6 +31,9 @@ DELTA_METHODS = ("continuous", "cell+freed-estimate", "cell-only")
 TRACED_ENGINES = ("native", "tracemalloc")  # measure/engine.py
 LINE_GRANULARITIES = ("statement", "line")
 LIMIT_SOURCES = ("cgroup-v2", "cgroup-v1", "meminfo", "none")
+CLUSTER_STATUSES = ("measured", "skipped", "unreachable")  # measure/cluster.py
+WORKER_STATUSES = ("stayed", "joined", "gone", "unreadable")
+CLUSTER_BYTES = ("rss_before", "rss_after", "rss_peak", "managed_before", "managed_after")
 
 
 class RecordError(ValueError):
@@ -126,6 +129,31 @@ def _check_release(value: Any, where: str) -> None:
         _check(measure in ("traced", "rss", None), f"{where}.freed_measure", "unknown measure")
 
 
+def _check_cluster(value: Any, where: str) -> None:
+    _check(isinstance(value, dict), where, "must be an object")
+    for key in ("scheduler", "status"):
+        _check(key in value, where, f"missing key {key!r}")
+    _check(isinstance(value["scheduler"], str), f"{where}.scheduler", "must be a string")
+    _check(value["status"] in CLUSTER_STATUSES, f"{where}.status", "unknown status")
+    for key in (*CLUSTER_BYTES, "memory_limit"):
+        if key in value:
+            _check(_is_nullable_int(value[key]), f"{where}.{key}", "must be an integer or null")
+    if "peak_scope" in value:
+        _check(value["peak_scope"] in ("cell", "ends"), f"{where}.peak_scope", "unknown scope")
+    workers = value.get("workers", [])
+    _check_rows(
+        workers, f"{where}.workers", {"address": _is_str, "status": WORKER_STATUSES.__contains__}
+    )
+    for i, worker in enumerate(workers):
+        for key in CLUSTER_BYTES:
+            if key in worker:
+                _check(
+                    _is_nullable_int(worker[key]),
+                    f"{where}.workers[{i}].{key}",
+                    "must be an integer or null",
+                )
+
+
 def _rows(**required: Callable[[Any], bool]) -> Callable[[Any, str], None]:
     def check(value: Any, where: str) -> None:
         _check_rows(value, where, required)
@@ -179,6 +207,7 @@ KINDS: dict[str, Callable[[Any, str], None]] = {
     "died": _check_died,
     "alloc_method": _one_of(ALLOC_METHODS),
     "release": _check_release,
+    "cluster": _check_cluster,
 }
 
 
@@ -187,8 +216,9 @@ class Field:
     """One key of a record.
 
     ``kind`` names its check in :data:`KINDS`; ``required``: every record carries it (None where
-    not measured, when ``nullable``); ``csv``: a column of the CSV export; ``empty``: the value a
-    record starts with before the measurement fills it in.
+    not measured, when ``nullable``); ``csv``: a column of the CSV export; ``csv_parts``: for an
+    object, its keys that are CSV columns (named ``key.part``); ``empty``: the value a record
+    starts with before the measurement fills it in.
     """
 
     name: str
@@ -197,6 +227,7 @@ class Field:
     nullable: bool = False
     csv: bool = False
     empty: Any = None
+    csv_parts: tuple[str, ...] = ()
 
 
 FIELDS: tuple[Field, ...] = (
@@ -240,6 +271,8 @@ FIELDS: tuple[Field, ...] = (
     Field("died", "died", required=False),
     # A release done from the leak sidebar, recorded as its own history entry (mode "release").
     Field("release", "release", required=False),
+    # A dask cluster's memory over the cell (memtrack.measure.cluster), when a client is active.
+    Field("cluster", "cluster", required=False, csv_parts=CLUSTER_BYTES),
 )
 
 #: The keys every record carries (the schema's ``record.required``), in wire order.
@@ -247,7 +280,20 @@ RECORD_KEYS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
 #: Keys a measurement adds when it has a value for them, in wire order.
 OPTIONAL_KEYS: tuple[str, ...] = tuple(f.name for f in FIELDS if not f.required)
 #: The CSV export's columns (the schema's ``record["x-csv-columns"]``, src/record.ts too).
-CSV_COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.csv)
+CSV_COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.csv) + tuple(
+    f"{f.name}.{part}" for f in FIELDS for part in f.csv_parts
+)
+
+
+def csv_value(record: Mapping[str, Any], column: str) -> Any:
+    """The value of one of :data:`CSV_COLUMNS` in ``record`` (``key.part``: that key of an
+    object; None where absent)."""
+    key, _, part = column.partition(".")
+    value = record.get(key)
+    if not part:
+        return value
+    return value.get(part) if isinstance(value, Mapping) else None
+
 
 _REQUIRED = tuple(f for f in FIELDS if f.required)
 _OPTIONAL = tuple(f for f in FIELDS if not f.required)
@@ -374,6 +420,7 @@ def _json_size(record: Mapping[str, Any]) -> int:
 # the largest); its strings may take the rest when they are plain ASCII (one JSON byte each).
 SMALL_RECORD_FIXED = 1775
 _SMALL_ROWS = 3
+_CLUSTER_WORKERS_KEPT = 2  # per-worker rows kept before table rows are dropped
 
 
 def _fits_unencoded(record: Mapping[str, Any], limit: int = RECORD_MAX_BYTES) -> bool:
@@ -382,7 +429,7 @@ def _fits_unencoded(record: Mapping[str, Any], limit: int = RECORD_MAX_BYTES) ->
     character may take 12 bytes of JSON per character (``\\uXXXX`` twice); such records are
     measured."""
     tables = [record.get(key) or () for key in _TABLES]
-    if sum(map(len, tables)) > _SMALL_ROWS or record.get("leaks"):
+    if sum(map(len, tables)) > _SMALL_ROWS or record.get("leaks") or record.get("cluster"):
         return False
     budget = limit - SMALL_RECORD_FIXED
     for values in (record.values(), *(row.values() for table in tables for row in table)):
@@ -406,6 +453,12 @@ def fit_record(record: dict[str, Any], limit: int = RECORD_MAX_BYTES) -> dict[st
         return record
     size = _json_size(record)
     while size > limit:
+        workers = (record.get("cluster") or {}).get("workers")
+        if workers and len(workers) > _CLUSTER_WORKERS_KEPT:
+            # Beyond the first few workers (those that changed most), the totals say enough.
+            record["cluster"] = {**record["cluster"], "workers": workers[:-1]}
+            size = _json_size(record)
+            continue
         tables = [k for k in _TABLES if record.get(k)]
         if not tables:
             method = record.get("types_method")
@@ -416,6 +469,10 @@ def fit_record(record: dict[str, Any], limit: int = RECORD_MAX_BYTES) -> dict[st
             label = record.get("label")
             if isinstance(label, str) and len(label) > 40:  # non-ASCII: up to 12 bytes each
                 record["label"] = label[:39] + "\u2026"
+                size = _json_size(record)
+                continue
+            if workers:
+                record["cluster"] = {**record["cluster"], "workers": workers[:-1]}
                 size = _json_size(record)
                 continue
             if record.get("leaks"):  # the smallest suspect last (memtrack.leaks sorts them)

@@ -7,44 +7,18 @@ tracker decides): it costs O(1) per collection. Pure: no IPython import.
 
 from __future__ import annotations
 
-import _thread
 import gc
-import threading
-import time
 from itertools import islice
 from typing import Any
 
+from .. import interrupts
 from ..measure import engine
 from ..measure.cell import rss
 from ..units import format_bytes
 from .roots import estimate_size, memory_now
 from .suspects import suspect
 
-REDELIVER_S = 0.005  # a Ctrl-C caught in the gc callback is raised again this much later
 GARBAGE_SAMPLE = 64  # objects of gc.garbage sized; more are estimated from their mean
-
-
-_redeliver = threading.Event()  # a Ctrl-C was caught in the gc callback
-_redelivery: threading.Thread | None = None
-
-
-def _redeliver_interrupts() -> None:
-    while True:
-        _redeliver.wait()
-        _redeliver.clear()
-        time.sleep(REDELIVER_S)
-        _thread.interrupt_main()
-
-
-def _start_redelivery() -> None:
-    """The idle thread that raises a Ctrl-C the gc callback caught again (started once, with
-    the first gc hook: never from inside the callback)."""
-    global _redelivery
-    if _redelivery is None or not _redelivery.is_alive():
-        _redelivery = threading.Thread(
-            target=_redeliver_interrupts, name="memtrack-interrupts", daemon=True
-        )
-        _redelivery.start()
 
 
 class GarbageWatcher:
@@ -67,7 +41,7 @@ class GarbageWatcher:
 
     def install_gc_hook(self) -> None:
         """Only while deep tracking is on or a deep cell runs (the tracker decides)."""
-        _start_redelivery()
+        interrupts.start_redelivery()
         if not self._gc_hooked:
             gc.callbacks.append(self._gc_callback)
             self._gc_hooked = True
@@ -103,7 +77,7 @@ class GarbageWatcher:
             # milliseconds later from the redelivery thread: called here, interrupt_main()
             # would raise in this callback again (and starting a thread here waits for it).
             self._gc_mark = None
-            _redeliver.set()
+            interrupts.redeliver()
         except Exception:  # never raise from a gc callback
             self._gc_mark = None
 

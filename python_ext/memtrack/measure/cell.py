@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from . import allocators, engine
+from . import allocators, cluster, engine
 
 try:  # not on Windows
     import resource
@@ -285,6 +285,7 @@ class _Readings(NamedTuple):
     hwm: int | None
     alloc_after: int | None
     tracer_now: int | None  # the engine's own memory when alloc_after was read
+    cluster: dict[str, Any] | None  # the record's ``cluster`` (a dask client is active)
 
 
 class CellMeasurement:
@@ -306,6 +307,7 @@ class CellMeasurement:
     __slots__ = (
         "_alloc_before",
         "_alloc_method",
+        "_cluster",
         "_counter",
         "_end",
         "_faults_before",
@@ -351,6 +353,7 @@ class CellMeasurement:
         self._alloc_method: str | None = None
         self._tracer_before = 0  # the engine's own memory when alloc_before was read
         self.engine: engine.Engine | None = None  # what counts a deep cell's allocations
+        self._cluster: cluster.ClusterReading | None = None
 
     @property
     def rss_before(self) -> int | None:
@@ -371,6 +374,8 @@ class CellMeasurement:
         if self.started:
             raise RuntimeError("measurement already started")
         self.started = True
+        # First: its call to the workers (a few ms) is not the cell's time or memory.
+        self._cluster = cluster.ClusterReading.begin()
         self._wall0 = time.time()
         self._gc_before = _raw_gc_stats()
         self._rss_before = rss()
@@ -464,6 +469,8 @@ class CellMeasurement:
             hwm = peak_rss()
             if ru is not None and hwm is not None and ru > hwm:
                 _note_stale_maxrss(ru)
+        self._gc_after = _raw_gc_stats()
+        reading, self._cluster = self._cluster, None
         self._end = _Readings(
             error,
             duration,
@@ -474,8 +481,9 @@ class CellMeasurement:
             hwm,
             alloc_after,
             tracer_now,
+            # Last: its call to the workers (a few ms) is not the cell's.
+            reading.end(duration, cluster.min_cell_s()) if reading is not None else None,
         )
-        self._gc_after = _raw_gc_stats()
 
     def light_result(self) -> dict[str, Any]:
         """A light measurement's record keys (mode, started_at, duration_s, rss_before, rss_after,
@@ -499,6 +507,7 @@ class CellMeasurement:
             else (PEAK_CELL if self.peak_reset else PEAK_PROCESS),
             "gc": _gc_delta(self._gc_before, self._gc_after),
             "error": error,
+            "cluster": end.cluster,
         }
 
     def _alloc_figures(self, alloc_after: int | None, tracer_now: int | None) -> dict[str, Any]:
@@ -602,6 +611,7 @@ class CellMeasurement:
             "tracer_memory": tracer_memory,
             # Tracing goes on after the cell: that much of rss_after is the tracer's tables.
             "rss_after_tracer": tracer_memory if tracing and not stopped_here else None,
+            "cluster": end.cluster,
         }
         result.update(extra)
         return result
@@ -611,6 +621,7 @@ class CellMeasurement:
         if not self.started or self.finished:
             return
         self.finished = True
+        self._cluster = None  # its start reading only reset the workers' high-water marks
         with _active_lock:
             if self in _active:
                 _active.remove(self)

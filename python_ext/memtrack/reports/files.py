@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ..record import CSV_COLUMNS, RecordError, is_int, validate_record
+from ..record import CSV_COLUMNS, RecordError, csv_value, is_int, validate_record
 from .html import to_html
 
 REPORT_FORMAT = "memtrack-report"
@@ -156,7 +156,7 @@ def to_csv(report: Mapping[str, Any]) -> str:
     """One row per tracked execution after a header row (RFC 4180, CRLF), bytes as integers."""
     rows = [",".join(CSV_COLUMNS)]
     for cell in report["cells"]:
-        rows.append(",".join(_csv_field(cell.get(c)) for c in CSV_COLUMNS))
+        rows.append(",".join(_csv_field(csv_value(cell, c)) for c in CSV_COLUMNS))
     return "\r\n".join(rows) + "\r\n"
 
 
