@@ -23,6 +23,9 @@ allocator's counter):
          increments within 5% of tracemalloc's on lines of >= 5 MB
   types  <= 20 ms per cell at 5e6 live objects, or marked sampled
   store  <= 2 KB per record; no other growth over 10,000 cells
+  cluster (issue 22) with a dask client on a LocalCluster of two worker processes, <= 15 ms
+         added per light cell (a trivial cell: the start reading; a 60 ms cell: both); without
+         dask imported, nothing measurable (the check is one dict lookup)
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ from memtrack.shell.live import SAMPLE_S  # noqa: E402
 
 BASELINE = HERE / "baseline.json"
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-# BENCH_ONLY=light,deep,types,store,live runs only those sections.
+# BENCH_ONLY=light,deep,types,store,live,cluster runs only those sections.
 ONLY = {x.strip() for x in os.environ.get("BENCH_ONLY", "").split(",") if x.strip()}
 ROWS: list[tuple[str, str, str, bool]] = []  # (target, measured, limit, ok)
 
@@ -967,6 +970,69 @@ def bench_live(ip: InteractiveShell, tracker) -> None:
         tracker.close_session(remove=True)
 
 
+def bench_cluster(ip: InteractiveShell, tracker) -> None:
+    """The cluster readings: their cost when dask is not imported (a light cell's start looks
+    for a client in sys.modules), then with a client of a LocalCluster(2 processes): a light
+    cell with the readings and without them (the client hidden from memtrack), alternating."""
+    from memtrack.measure import cluster
+
+    print("dask cluster readings (issue 22):")
+    if "distributed.client" in sys.modules:
+        raise RuntimeError("the bench imported dask before its no-dask row")
+    cost = tight_loop_us(cluster.ClusterReading.begin, 20000)
+    row(
+        "cluster: per cell without dask imported",
+        f"{cost * 1000:.0f} ns",
+        "0 us measurable (< 1 us)",
+        cost < 1.0,
+    )
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        print("  dask[distributed] is not installed (make setup installs it): rows skipped")
+        return
+    hidden = cluster.active_client
+    tracker.bridge._comms["bench"] = FakeComm()  # records go out as messages, as in JupyterLab
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as local,
+        Client(local) as client,
+    ):
+        client.wait_for_workers(2)
+        rounds, n = (5, 10) if QUICK else (9, 20)
+        try:
+            for name, cell, runs in (
+                ("a trivial light cell", "x = 1", n),
+                ("a 60 ms light cell", "time.sleep(0.06)", max(4, n // 4)),
+            ):
+                ip.run_cell("import time")
+                diffs = []
+                for _ in range(rounds):
+                    whole = []
+                    for on in (False, True):
+                        cluster.active_client = hidden if on else (lambda: None)
+                        memtrack.start()
+                        a, b = kernel_like(ip, cell, runs)
+                        memtrack.stop()
+                        whole.append(
+                            statistics.median(x + y for x, y in zip(a, b[:runs], strict=True))
+                        )
+                    diffs.append(whole[1] - whole[0])
+                added = statistics.median(diffs)
+                lo, hi = median_interval(diffs)
+                row(
+                    f"cluster: added per {name}, 2 workers",
+                    f"{added * 1e3:.2f} ms ({lo * 1e3:.2f}-{hi * 1e3:.2f})",
+                    "<= 15 ms",
+                    added <= 15e-3 or lo <= 15e-3,
+                )
+        finally:
+            cluster.active_client = hidden
+            tracker.bridge._comms.pop("bench", None)
+            memtrack.stop()
+
+
 def run_as_a_kernel_started_by_a_server() -> None:
     if SERVER_MB <= 0 or os.environ.get("_BENCH_SERVER_MAXRSS") or not Path("/proc").is_dir():
         return
@@ -999,6 +1065,7 @@ def main() -> None:
         "types": lambda: bench_types(ip),
         "store": lambda: bench_store(ip, tracker),
         "live": lambda: bench_live(ip, tracker),
+        "cluster": lambda: bench_cluster(ip, tracker),  # last: it imports dask
     }
     for name, section in sections.items():
         if not ONLY or name in ONLY:

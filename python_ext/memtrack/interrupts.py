@@ -3,14 +3,16 @@ user's code a few milliseconds later.
 
 A gc callback's exceptions are swallowed by the collector, and one raised from a ``pre_run_cell``
 hook is printed by IPython while the cell runs on: either way the user's Ctrl-C would be lost.
-Calling ``_thread.interrupt_main()`` right there would only raise it in memtrack's code again
-(and starting a thread from a gc callback waits for it), so an idle thread, started ahead of time,
-does it. Pure: no IPython import.
+Raising it right there would only raise it in memtrack's code again (and starting a thread from a
+gc callback waits for it), so an idle thread, started ahead of time, sends the main thread a real
+SIGINT: unlike ``_thread.interrupt_main()``, a signal also cuts a blocking call short (a
+``time.sleep``, a wait on a lock), as the user's own Ctrl-C would. Pure: no IPython import.
 """
 
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
 
@@ -26,6 +28,19 @@ def _redeliver_forever() -> None:
         _pending.wait()
         _pending.clear()
         time.sleep(REDELIVER_S)
+        _interrupt_main()
+
+
+def _interrupt_main() -> None:
+    main = threading.main_thread().ident
+    # Only to a Python handler: with SIG_DFL a real SIGINT would end the process.
+    if (
+        hasattr(signal, "pthread_kill")
+        and main is not None
+        and callable(signal.getsignal(signal.SIGINT))
+    ):
+        signal.pthread_kill(main, signal.SIGINT)
+    else:  # Windows, or no Python handler: only the flag (a blocking call ends first)
         _thread.interrupt_main()
 
 

@@ -4,6 +4,8 @@ started as their own processes (a remote scheduler address) for the unreachable 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -13,7 +15,7 @@ import time
 
 import pytest
 from conftest import real_kernel, record_validator
-from test_kernel import execute, stdout_text
+from test_kernel import collect, execute, stdout_text
 
 MB = 1_000_000
 
@@ -121,6 +123,8 @@ def test_short_cells_skip_the_end_reading_and_deep_cells_read_too(cluster_kernel
     reply = _ok(kc, "%%memtrack\nkept = da.ones(1000, chunks=100).persist()\nwait(kept)")
     record = _record_of(kc, reply)
     assert record["mode"] == "deep" and record["cluster"]["status"] == "measured"
+    status = stdout_text(_ok(kc, "%memtrack status")["iopub"])
+    assert "dask cluster tcp://" in status and "(client running)" in status, status
 
 
 def test_a_worker_killed_mid_cell_is_reported_gone(cluster_kernel):
@@ -170,7 +174,7 @@ def test_a_remote_scheduler_and_an_unreachable_one(tmp_path_factory, tmp_path):
     short timeout, said in the record, and nothing in later cells."""
     file, scheduler, worker = _start_scheduler(tmp_path)
     try:
-        with real_kernel(tmp_path_factory) as (_km, kc):
+        with real_kernel(tmp_path_factory) as (km, kc):
             _ok(kc, "%load_ext memtrack")
             _ok(kc, "import memtrack as _mt, json as _json")
             _ok(
@@ -189,6 +193,20 @@ def test_a_remote_scheduler_and_an_unreachable_one(tmp_path_factory, tmp_path):
 
             os.kill(scheduler.pid, signal.SIGSTOP)  # alive, but answers nothing
             try:
+                # Ctrl-C while the start reading waits goes to the cell, as untracked.
+                msg_id = kc.execute("time.sleep(5)")
+                time.sleep(0.8)
+                km.interrupt_kernel()
+                reply = kc.get_shell_msg(timeout=30)
+                while reply["parent_header"].get("msg_id") != msg_id:
+                    reply = kc.get_shell_msg(timeout=30)
+                collect(kc, msg_id)
+                assert reply["content"]["status"] == "error", reply["content"]
+                assert reply["content"]["ename"] == "KeyboardInterrupt"
+                record = _record_of(kc, reply)
+                assert record["cluster"]["reason"] == "interrupted (Ctrl-C)", record["cluster"]
+                assert record["error"] == "KeyboardInterrupt" and record["duration_s"] < 1
+
                 t0 = time.monotonic()
                 record = _tracked(kc, "time.sleep(0.1)")
                 took = time.monotonic() - t0
@@ -282,3 +300,32 @@ def test_records_with_many_workers_fit():
     assert len(json_mod.dumps(fitted, separators=(",", ":"))) <= RECORD_MAX_BYTES
     assert len(fitted["cluster"]["workers"]) >= 2  # the first workers go after table rows
     assert fitted["cluster"]["workers_total"] == 8
+
+
+def test_reports_carry_the_cluster():
+    """The summary, the HTML page (plot line, worker table, escaped once), CSV and JSON."""
+    from conftest import SCHEMA_DIR
+    from memtrack.reports.files import build_report, load_report, to_csv, to_json
+    from memtrack.reports.html import to_html
+    from memtrack.reports.summary import format_html, format_text
+
+    fixture = SCHEMA_DIR / "fixtures" / "valid" / "record-cluster.json"
+    record = json.loads(fixture.read_text())["record"]
+    record["cluster"]["workers"][2]["name"] = '<b>"w&1"</b>'
+    text = format_text(record)
+    assert "cluster +399.9 MB RSS (peak +466.0 MB), +400.0 MB stored, 3 workers" in text
+    assert "1 worker(s) joined, 1 worker(s) gone" in text
+    assert "cluster +399.9 MB RSS" in format_html(record)
+
+    report = build_report([record], {"pid": 1})
+    page = to_html(report)
+    assert 'class="jp-Memtrack-cluster"' in page and "dask cluster RSS after" in page
+    assert "&lt;b&gt;&quot;w&amp;1&quot;&lt;/b&gt; (tcp://127.0.0.1:46787)" in page
+    assert '<b>"w&1"</b>' not in page and "&amp;amp;" not in page
+    assert ">gone<" in page and ">joined<" in page
+
+    header, row = csv.reader(io.StringIO(to_csv(report)))
+    columns = dict(zip(header, row, strict=True))
+    assert columns["cluster.rss_before"] == "545312768"
+    assert columns["cluster.managed_after"] == "400000000"
+    assert load_report(to_json(report))["cells"][0]["cluster"] == record["cluster"]

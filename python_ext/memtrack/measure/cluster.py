@@ -133,6 +133,18 @@ def active_client() -> Any:
         return None
 
 
+def status_line() -> str:
+    """``dask cluster tcp://...:8786`` (``, not answering`` once timed out), or ``no dask
+    client``: what ``%memtrack status`` says, without calling the cluster."""
+    client = active_client()
+    if client is None:
+        return "no dask client"
+    line = f"dask cluster {_scheduler_address(client)} (client {getattr(client, 'status', '?')}"
+    if client in _unreachable:
+        line += ", scheduler not answering: not read"
+    return line + ")"
+
+
 def _scheduler_address(client: Any) -> str:
     try:
         return str(client.scheduler.address)

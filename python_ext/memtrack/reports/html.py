@@ -10,6 +10,7 @@ from typing import Any
 
 from ..record import METRIC_LABELS, cell_ref, default_metric, is_int, latest_suspects, record_delta
 from ..units import format_bytes
+from .cluster import WORKER_HEADERS, cluster_text, worker_rows
 
 Record = Mapping[str, Any]
 
@@ -32,10 +33,11 @@ def _title(record: Record) -> str:
 
 _CSS = """
 :root{color-scheme:light dark;--bg:#fff;--fg:#1f2328;--muted:#656d76;--line:#d0d7de;
---card:#f6f8fa;--rss:#1f6feb;--alloc:#bf3989;--up:#cf222e;--down:#1a7f37;--warn:#9a6700}
+--card:#f6f8fa;--rss:#1f6feb;--alloc:#bf3989;--cluster:#8250df;--up:#cf222e;--down:#1a7f37;
+--warn:#9a6700}
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#8d96a0;
---line:#30363d;--card:#161b22;--rss:#58a6ff;--alloc:#f778ba;--up:#ff7b72;--down:#3fb950;
---warn:#d29922}}
+--line:#30363d;--card:#161b22;--rss:#58a6ff;--alloc:#f778ba;--cluster:#bc8cff;--up:#ff7b72;
+--down:#3fb950;--warn:#d29922}}
 *{box-sizing:border-box}
 body{margin:0 auto;max-width:1200px;padding:24px;background:var(--bg);color:var(--fg);
 font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
@@ -53,6 +55,7 @@ svg text{fill:var(--muted);font-size:11px}
 .jp-Memtrack-zero{stroke:var(--muted);stroke-width:1}
 .jp-Memtrack-rss{fill:none;stroke:var(--rss);stroke-width:2}
 .jp-Memtrack-alloc{fill:none;stroke:var(--alloc);stroke-width:2}
+.jp-Memtrack-cluster{fill:none;stroke:var(--cluster);stroke-width:2;stroke-dasharray:6 3}
 .jp-Memtrack-up{fill:var(--up)}.jp-Memtrack-down{fill:var(--down)}
 .jp-Memtrack-key{display:inline-block;width:12px;height:3px;vertical-align:middle;
 margin:0 4px 0 12px}
@@ -113,9 +116,18 @@ def _rss_level(record: Record) -> int | None:
     return None if after is None else int(after) - int(record.get("rss_after_tracer") or 0)
 
 
+def _cluster_level(record: Record) -> int | None:
+    """The dask cluster's RSS after the cell (its workers' sum), where it was read."""
+    cluster = record.get("cluster")
+    if not isinstance(cluster, Mapping) or cluster.get("status") != "measured":
+        return None
+    after = cluster.get("rss_after")
+    return int(after) if after is not None else None
+
+
 def _svg_plot(records: Sequence[Record], metric: str) -> str:
-    """Two levels (RSS and allocated memory after each cell) over each cell's change in
-    ``metric`` (cells without it have no bar: never another metric in its place)."""
+    """Levels after each cell (RSS, allocated memory, a dask cluster's RSS) over each cell's
+    change in ``metric`` (cells without it have no bar: never another metric in its place)."""
     width, left, right = 900, 70, 12
     top_h, bar_h, gap, axis_h = 200, 90, 28, 22
     plot_w = width - left - right
@@ -125,6 +137,7 @@ def _svg_plot(records: Sequence[Record], metric: str) -> str:
 
     rss = [_rss_level(r) for r in records]
     allocated = [r.get("alloc_after") for r in records]
+    cluster = [_cluster_level(r) for r in records]
     deltas = [record_delta(r, metric) for r in records]
 
     def x_of(i: int) -> float:
@@ -136,7 +149,7 @@ def _svg_plot(records: Sequence[Record], metric: str) -> str:
     ]
 
     # Upper panel: the two cumulative lines on one byte axis.
-    values = [v for v in rss + allocated if v is not None]
+    values = [v for v in rss + allocated + cluster if v is not None]
     y0 = 8
     if values:
         ticks = _nice_ticks(min(0, *values), max(0, *values), 5)
@@ -152,7 +165,11 @@ def _svg_plot(records: Sequence[Record], metric: str) -> str:
                 f'y1="{y:.1f}" y2="{y:.1f}"/><text x="{left - 6}" y="{y + 4:.1f}" '
                 f'text-anchor="end">{_e(format_bytes(int(t)))}</text>'
             )
-        for series, css in ((rss, "jp-Memtrack-rss"), (allocated, "jp-Memtrack-alloc")):
+        for series, css in (
+            (rss, "jp-Memtrack-rss"),
+            (allocated, "jp-Memtrack-alloc"),
+            (cluster, "jp-Memtrack-cluster"),
+        ):
             path, pen_down = [], False
             for i in kept:
                 v = series[i]
@@ -267,6 +284,19 @@ def _details(record: Record) -> str:
             "<h4>Variables</h4>"
             + _sub_table(("name", "type", "change", "size", "change of size"), rows, {3, 4})
         )
+    cluster = record.get("cluster")
+    if isinstance(cluster, Mapping):
+        part = (
+            f"<h4>Cluster {_e(cluster.get('scheduler', ''))}</h4><p>{_e(cluster_text(cluster))}</p>"
+        )
+        rows = [
+            [_e(who), _e(status), _bytes_html(before), _bytes_html(change, signed=True),
+             _bytes_html(peak), _bytes_html(stored, signed=True)]
+            for who, status, before, change, peak, stored in worker_rows(cluster)
+        ]  # fmt: skip
+        if rows:
+            part += _sub_table(WORKER_HEADERS, rows, {2, 3, 4, 5})
+        parts.append(part)
     notes = []
     if record.get("traced_delta_method"):
         notes.append(f"traced delta: {_e(record['traced_delta_method'])}")
@@ -289,6 +319,8 @@ def _details(record: Record) -> str:
         for rows, name in ((lines, "line"), (types, "type"), (variables, "variable"))
         if rows
     )
+    if isinstance(cluster, Mapping):
+        what = f"{what}, cluster" if what else "cluster"
     return f"<details><summary>{_e(what or 'notes')}</summary>{''.join(parts)}</details>"
 
 
@@ -382,6 +414,11 @@ def to_html(report: Mapping[str, Any]) -> str:
             legend.append(
                 '<span class="jp-Memtrack-key" style="background:var(--alloc)"></span>'
                 "allocated after (malloc heap in use and mmapped chunks)"
+            )
+        if any(_cluster_level(r) is not None for r in records):
+            legend.append(
+                '<span class="jp-Memtrack-key" style="background:var(--cluster)"></span>'
+                "dask cluster RSS after (sum over its workers)"
             )
         legend.append(
             '<span class="jp-Memtrack-key" style="background:var(--up)"></span>/'

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..record import died_text
 from ..units import format_bytes
+from .cluster import cluster_text
 
 
 def format_summary(record: Mapping[str, Any], peak_scope: str | None = None) -> str:
@@ -89,6 +90,9 @@ def format_text(record: Mapping[str, Any]) -> str:
     lines = [format_summary(record, record.get("rss_peak_scope"))]
     if record.get("traced_delta_method") == "cell+freed-estimate" and record.get("freed_estimate"):
         lines.append(f"  older memory freed (estimated): {format_bytes(record['freed_estimate'])}")
+    cluster = cluster_text(record.get("cluster"))
+    if cluster:
+        lines.append(f"  {cluster}")
     for title, rows in (
         ("lines", _top_lines_text(record)),
         ("types", _types_text(record)),
@@ -104,6 +108,9 @@ def format_html(record: Mapping[str, Any]) -> str:
     """The same summary as a small HTML block (text/html)."""
     head = html.escape(format_summary(record, record.get("rss_peak_scope")))
     parts = [f"<div class='memtrack-summary'><b>{head}</b>"]
+    cluster = cluster_text(record.get("cluster"))
+    if cluster:
+        parts.append(f"<div>{html.escape(cluster)}</div>")
     for title, rows in (
         ("lines", _top_lines_text(record)),
         ("types", _types_text(record)),

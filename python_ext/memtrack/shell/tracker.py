@@ -44,7 +44,7 @@ import sys
 from typing import Any
 
 from ..leaks.detector import LeakDetector
-from ..measure import engine
+from ..measure import cluster, engine
 from ..measure.cell import CellMeasurement
 from ..measure.ledger import CellLedger
 from ..store import RecordStore
@@ -255,7 +255,8 @@ class Tracker:
             f"(history {format_bytes(self.store.nbytes())}, at most "
             f"{self.store.max_records} cells), frontend {frontend}, "
             f"{engine.status_line()} ({tracing}), "
-            f"memory limit {format_bytes(limits.limit)} ({limits.source}), guard {guard}"
+            f"memory limit {format_bytes(limits.limit)} ({limits.source}), guard {guard}, "
+            f"{cluster.status_line()}"
         )
 
     def report_text(self) -> str:
