@@ -28,7 +28,7 @@ import {
   WORKER_STATUSES,
   WorkerStatus
 } from './record';
-import { IKernelInfo } from './tokens';
+import { IKernelInfo, TrackingMode } from './tokens';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -153,7 +153,10 @@ export type KernelMessage =
       records: IMemtrackRecord[];
       kernel?: IKernelInfo;
       earlier?: IEarlierSession[];
+      /** The kernel's tracking of every cell now: what an opened or reloaded sidebar shows. */
+      tracking?: TrackingMode;
     }
+  | { v: 1; type: 'tracking'; mode: TrackingMode }
   | ({ v: 1; type: 'live' } & ILiveMessage)
   | { v: 1; type: 'record'; record: IMemtrackRecord }
   | { v: 1; type: 'records'; records: IMemtrackRecord[] }
@@ -165,6 +168,13 @@ export type KernelMessage =
   | ({ v: 1; type: 'variables_result' } & IVariablesResult);
 
 const WHY_STATUSES: readonly WhyStatus[] = ['found', 'timeout', 'not-found', 'gone'];
+
+/** The tracking modes the kernel announces (definitions.trackingMode). */
+export const TRACKING_MODES: readonly TrackingMode[] = ['off', 'light', 'deep'];
+
+function isTrackingMode(value: unknown): value is TrackingMode {
+  return TRACKING_MODES.includes(value as TrackingMode);
+}
 
 /** Raised for a message this frontend cannot accept; the text says why. */
 export class ProtocolError extends Error {
@@ -703,12 +713,23 @@ export function parseKernelMessage(data: unknown): KernelMessage {
       }
       const records = data.records.map(validateRecord);
       const kernel = parseKernelInfo(data.kernel);
+      const history: KernelMessage = { v: 1, type: 'history', records, kernel };
       if ('earlier' in data) {
-        const earlier = parseEarlierSessions(data.earlier);
-        return { v: 1, type: 'history', records, kernel, earlier };
+        history.earlier = parseEarlierSessions(data.earlier);
       }
-      return { v: 1, type: 'history', records, kernel };
+      if ('tracking' in data) {
+        if (!isTrackingMode(data.tracking)) {
+          throw new ProtocolError("history message's 'tracking' must be off, light or deep");
+        }
+        history.tracking = data.tracking;
+      }
+      return history;
     }
+    case 'tracking':
+      if (!isTrackingMode(data.mode)) {
+        throw new ProtocolError("tracking message needs a 'mode' of off, light or deep");
+      }
+      return { v: 1, type: 'tracking', mode: data.mode };
     case 'live':
       return { v: 1, type: 'live', ...parseLive(data) };
     case 'record':

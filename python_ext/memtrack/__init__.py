@@ -112,9 +112,12 @@ def widget(max_records: int = 500) -> Any:
     )
 
 
-def start(deep: bool = False) -> None:
-    """Track every following cell, like ``%memtrack on`` (``deep=True``: ``on --deep``)."""
-    _require().start(deep=deep)
+def start(deep: bool = False, summaries: bool | None = None) -> None:
+    """Track every following cell, like ``%memtrack on`` (``deep=True``: ``on --deep``;
+    ``summaries=True``: ``on --summaries``, each cell displays its summary when no sidebar
+    listens, as in terminal IPython; off by default in a kernel, so that headless runs keep the
+    notebook's outputs as they are)."""
+    _require().start(deep=deep, summaries=summaries)
 
 
 def stop() -> None:

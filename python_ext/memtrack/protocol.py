@@ -36,7 +36,10 @@ MESSAGE_TYPES = (
     "live",
     "variables",
     "variables_result",
+    "tracking",
 )
+#: The tracking of every cell (the ``tracking`` message, ``history.tracking``).
+TRACKING_MODES = ("off", "light", "deep")
 
 #: Frontend requests answered by one message carrying the same ``request_id``.
 REQUEST_TYPES = ("why", "release", "export", "variables")
@@ -81,12 +84,21 @@ def request_history_message() -> dict:
     return _message("request_history")
 
 
-def history_message(records: Iterable[Mapping], kernel: Mapping | None = None) -> dict:
-    """Kernel -> frontend: every stored record, oldest first."""
+def history_message(
+    records: Iterable[Mapping], kernel: Mapping | None = None, tracking: str | None = None
+) -> dict:
+    """Kernel -> frontend: every stored record, oldest first (and the tracking mode now)."""
     msg = _message("history", records=[dict(r) for r in records])
     if kernel is not None:
         msg["kernel"] = dict(kernel)
+    if tracking is not None:
+        msg["tracking"] = tracking
     return msg
+
+
+def tracking_message(mode: str) -> dict:
+    """Kernel -> frontend: the tracking of every cell is now ``mode`` (off, light, deep)."""
+    return _message("tracking", mode=mode)
 
 
 def record_message(record: Mapping) -> dict:
@@ -528,6 +540,11 @@ def parse_message(data: Any) -> tuple[str, dict[str, Any]]:
                 _check_guard(kernel["guard"], "history.kernel.guard")
         if "earlier" in data:
             _check_earlier(data["earlier"])
+        if "tracking" in data:
+            _check(data["tracking"] in TRACKING_MODES, "history.tracking", "unknown mode")
+    elif type_ == "tracking":
+        _check("mode" in data, "tracking", "missing key 'mode'")
+        _check(data["mode"] in TRACKING_MODES, "tracking.mode", "must be off, light or deep")
     elif type_ == "live":
         _check_live(data)
     elif type_ == "record":

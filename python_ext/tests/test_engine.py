@@ -402,15 +402,17 @@ def test_someone_elses_freeze_is_left_alone(shell):
 
 
 class _ListeningComm:
-    """Stands for a frontend's comm (the comm target needs a kernel); records what is sent."""
+    """Stands for a frontend's comm (the comm target needs a kernel); records what is sent
+    (the mode announcements apart: ``tracking``)."""
 
     comm_id = "listening"
 
     def __init__(self):
         self.sent = []
+        self.tracking = []
 
     def send(self, data):
-        self.sent.append(data)
+        (self.tracking if data.get("type") == "tracking" else self.sent).append(data)
 
 
 @pytest.fixture
@@ -488,6 +490,10 @@ def test_light_cell_record_waits_for_the_loop_and_the_next_cell(shell, listening
     assert stored == [*names, ["light_d"]]
     assert all(r["mode"] == "light" for r in records[-4:])
     assert tracker.batch.deferred == [] and tracker.batch.unbuilt == []
+    # Each change of the mode was announced to the frontend, as the schema says.
+    for msg in comm.tracking:
+        protocol.parse_message(msg)
+    assert [m["mode"] for m in comm.tracking] == ["light", "off"]
 
 
 def test_waiting_light_records_go_out_on_the_next_loop_when_theirs_closed(shell, listening):

@@ -430,3 +430,35 @@ def test_leak_requests_over_the_comm(kernel):
     assert err["type"] == "error" and err["request_id"] == "x"
     ask({"v": 1, "type": "configure", "leak_threshold": 1_000_000})
     send_shell(kc, "comm_close", {"comm_id": comm_id, "data": {}})
+
+
+def test_the_kernel_announces_every_change_of_the_tracking_mode(kernel):
+    """The kernel is the one source of truth for the mode: the history a frontend gets on open
+    carries it, and every change (magic, API) is announced, whatever made it."""
+    kc = kernel
+    comm_id, msgs = open_comm(kc)
+    validator = message_validator()
+    (history,) = [d for d in comm_data(msgs, comm_id) if d["type"] == "history"]
+    validator.validate(history)
+    assert history["tracking"] == "off"
+
+    def announced(code):
+        reply = execute(kc, code)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        found = [d for d in comm_data(reply["iopub"], comm_id) if d["type"] == "tracking"]
+        for d in found:
+            validator.validate(d)
+        return [d["mode"] for d in found]
+
+    assert announced("%memtrack on") == ["light"]
+    assert announced("%memtrack on") == []  # no change, nothing said
+    assert announced("import memtrack\nmemtrack.start(deep=True)") == ["deep"]
+    assert announced("memtrack.stop()") == ["off"]
+    assert announced("%memtrack on") == ["light"]
+    msgs = send_shell(
+        kc, "comm_msg", {"comm_id": comm_id, "data": {"v": 1, "type": "request_history"}}
+    )
+    (history,) = [d for d in comm_data(msgs, comm_id) if d["type"] == "history"]
+    assert history["tracking"] == "light"
+    assert announced("%memtrack off") == ["off"]
+    send_shell(kc, "comm_close", {"comm_id": comm_id, "data": {}})

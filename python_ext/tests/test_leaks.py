@@ -19,7 +19,7 @@ from memtrack.leaks.config import LeakConfig
 from memtrack.leaks.detector import LeakDetector
 from memtrack.leaks.names import DISCOVER_LIGHT, RECHECK_LIGHT
 from memtrack.leaks.roots import MAX_NAMES, Roots, estimate_size
-from memtrack.leaks.suspects import LEAKS_MAX_BYTES, fit_leaks, suspect
+from memtrack.leaks.suspects import LEAKS_MAX_BYTES, fit_leaks, format_suspects, suspect
 
 
 def _detector() -> LeakDetector:
@@ -73,10 +73,15 @@ def test_growing_variable_needs_three_steps_and_ignores_same_size_rebinds():
         if count <= 4:
             ns["cache"].append(bytearray(MB))
         got = det.after_cell(roots, count)
-        if count < 4:  # one or two growth steps are no leak
+        if count == 2:  # one growth step is nothing
             assert got == [], got
+        elif count == 3:  # two: watched (shown apart), not flagged yet
+            assert kinds(got) == [("cache", "growing-variable")] and got[0]["watching"], got
+            assert "watching; flagged if it grows again" in got[0]["reason"]
+            assert "watching" in format_suspects(got)
     assert kinds(got) == [("cache", "growing-variable")]
     s = got[0]
+    assert "watching" not in s
     assert s["cells"] == [2, 3, 4]
     assert len(s["history"]) == 4 and s["history"] == sorted(s["history"])
     assert s["growth"] >= 3 * MB and s["size"] >= 3 * MB

@@ -17,6 +17,7 @@ import { SCHEMA_PATH, fixtures, readJson } from './fixtures';
 
 const KERNEL_TYPES = new Set([
   'history',
+  'tracking',
   'record',
   'records',
   'reset',
@@ -83,7 +84,8 @@ describe('wire schema and fixtures', () => {
         'why_result',
         'live',
         'variables',
-        'variables_result'
+        'variables_result',
+        'tracking'
       ].sort()
     );
   });
@@ -298,7 +300,13 @@ describe('live, memory limit, death and earlier sessions on the wire', () => {
       'record-bad-traced-engine.json',
       'record-deep-full.json',
       'record-release-missing-action.json',
-      'record-alloc-float.json'
+      'record-alloc-float.json',
+      'record-cluster.json',
+      'record-cluster-unreachable.json',
+      'record-cluster-bad-worker-status.json',
+      'tracking.json',
+      'tracking-bad-mode.json',
+      'history.json'
     ];
     const all = [...fixtures('valid'), ...fixtures('invalid')].filter(([name]) =>
       names.includes(name)

@@ -2,7 +2,8 @@
 
 The :class:`NameWatcher` keeps an :class:`Observation` per user variable (a size history, no
 strong reference to the value) and finds a name whose size grew at every one of its last
-``growth_runs`` changes (default 3) by at least ``threshold`` bytes in all. Sizes are watched
+``growth_runs`` changes (default 3) by at least ``threshold`` bytes in all (after one change fewer
+it is shown as ``watching``, not flagged yet). Sizes are watched
 between tracked cells per name, so a cell that only calls a function appending to a global list
 counts too (the watched names are re-checked in turn). Names that go or are rebound come back as
 :data:`Unbound` for the deletion watcher. Pure: no IPython import.
@@ -106,23 +107,34 @@ def _holder_name(ns: dict, hidden: dict, value: Any) -> str | None:
 
 
 def _growth_suspect(name: str, obs: Observation, cfg: LeakConfig) -> dict[str, Any] | None:
+    """The name's growing-variable suspect: flagged after ``growth_runs`` growth steps in a row,
+    or ``watching`` after one step fewer (a cache re-run twice is seen before it is a leak)."""
     hist = obs.history
-    if len(hist) <= cfg.growth_runs or obs.size is None or obs.size < cfg.threshold:
+    watch_from = max(1, cfg.growth_runs - 1)
+    if len(hist) <= watch_from or obs.size is None or obs.size < cfg.threshold:
         return None
     i = len(hist) - 1
     while i > 0 and hist[i][1] > hist[i - 1][1]:
         i -= 1
     steps = len(hist) - 1 - i
     growth = hist[-1][1] - hist[i][1]
-    if steps < cfg.growth_runs or growth < cfg.threshold:
+    if steps < watch_from or growth < cfg.threshold:
         return None
+    watching = steps < cfg.growth_runs
     cells = [c for c, _ in hist[i + 1 :] if c is not None]
     shown = ", ".join(f"[{c}]" for c in cells[-4:])
-    reason = (
-        f"`{name}` grew {steps} times in a row, by {format_bytes(growth)} to "
-        f"{format_bytes(hist[-1][1])} (cells {shown}); a re-run cell may be appending to it: "
-        f"reset it in that cell or `del {name}`"
-    )
+    if watching:
+        reason = (
+            f"`{name}` grew {steps} time{'s' if steps != 1 else ''} in a row, by "
+            f"{format_bytes(growth)} to {format_bytes(hist[-1][1])} (cells {shown}): watching; "
+            "flagged if it grows again"
+        )
+    else:
+        reason = (
+            f"`{name}` grew {steps} times in a row, by {format_bytes(growth)} to "
+            f"{format_bytes(hist[-1][1])} (cells {shown}); a re-run cell may be appending to "
+            f"it: reset it in that cell or `del {name}`"
+        )
     s = suspect(
         name,
         "growing-variable",
@@ -134,6 +146,8 @@ def _growth_suspect(name: str, obs: Observation, cfg: LeakConfig) -> dict[str, A
         partial=obs.approx,
     )
     s["type"] = obs.tname
+    if watching:
+        s["watching"] = True
     return s
 
 

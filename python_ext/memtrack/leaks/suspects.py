@@ -72,8 +72,9 @@ def format_suspects(suspects: list[dict[str, Any]], partial: bool = False) -> st
         lines = [f"memtrack: {len(suspects)} leak suspect(s), largest first"]
         for s in suspects:
             growth = f", +{format_bytes(s['growth'])}" if s.get("growth") else ""
+            kind = f"{s['kind']}, watching" if s.get("watching") else s["kind"]
             lines.append(
-                f"  {s['name']} [{s['kind']}] {format_bytes(s.get('size'))}{growth}: {s['reason']}"
+                f"  {s['name']} [{kind}] {format_bytes(s.get('size'))}{growth}: {s['reason']}"
             )
             if s.get("history"):
                 lines.append("    sizes: " + " -> ".join(format_bytes(h) for h in s["history"]))

@@ -98,6 +98,10 @@ class RecordBatcher:
         self._leak_owed = 0
         self._sync = False  # flush(batch=False) is building: the pass may run mid-cell
         self.spool: Any = None  # memtrack.spool.Spool: every stored record goes there too
+        # Without a frontend, whether cells of "every cell" tracking display their summary
+        # (%%memtrack cells always do). Off in a kernel: a headless run (nbconvert, papermill)
+        # must save the notebook's own outputs; on in terminal IPython, its only display.
+        self.every_cell_summaries = getattr(shell, "kernel", None) is None
 
     def __len__(self) -> int:
         """Records that wait to be built (counted as recorded: history() includes them)."""
@@ -289,7 +293,7 @@ class RecordBatcher:
                 self.queue_record(stored, loop)
             else:
                 self.bridge.publish(stored)
-        elif not running.quiet:
+        elif not running.quiet and (running.armed or self.every_cell_summaries):
             show_summary(stored)
         return stored
 

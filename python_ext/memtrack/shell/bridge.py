@@ -91,6 +91,7 @@ class Bridge:
         on_configure: Callable[[dict[str, Any]], None] | None = None,
         describe: Callable[[], tuple[dict[str, Any], list[dict[str, Any]]]] | None = None,
         on_variables: Callable[[int | None], Mapping[str, Any]] | None = None,
+        tracking: Callable[[], str] | None = None,
     ) -> None:
         self.store = store
         self.on_reset = on_reset
@@ -99,6 +100,7 @@ class Bridge:
         self.on_configure = on_configure
         self.describe = describe
         self.on_variables = on_variables
+        self.tracking = tracking  # the tracking mode now, for the history message
         # Where requests touching the user namespace run when a comm handler is called off the
         # main thread (set by register(); None: run in the caller's thread).
         self.main_loop: asyncio.AbstractEventLoop | None = None
@@ -205,6 +207,11 @@ class Bridge:
             return 0
         return self._broadcast(protocol.records_message(batch))
 
+    def publish_tracking(self, mode: str) -> int:
+        """Tell every open comm the tracking mode now (records queued before go first)."""
+        self.flush_records()
+        return self._broadcast(protocol.tracking_message(mode))
+
     def publish_reset(self) -> int:
         """Tell every open comm that the history was cleared (queued records with it)."""
         with self._lock:
@@ -220,7 +227,8 @@ class Bridge:
                 kernel.update(extra)
             except Exception as e:  # the history still goes
                 _warn(f"could not describe the kernel ({type(e).__name__}: {e})")
-        msg = protocol.history_message(self.store.snapshot(), kernel)
+        tracking = self.tracking() if self.tracking is not None else None
+        msg = protocol.history_message(self.store.snapshot(), kernel, tracking)
         if earlier:
             msg["earlier"] = earlier
         return self._send(comm, msg)

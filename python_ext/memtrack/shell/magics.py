@@ -205,6 +205,13 @@ class MemtrackMagics(Magics):
         "1.1-2x with the native engine, 2-20x with tracemalloc).",
     )
     @argument(
+        "--summaries",
+        action="store_true",
+        help="With 'on': without a sidebar, every tracked cell displays its summary (the "
+        "default in terminal IPython; in a kernel they stay quiet, so that headless runs save "
+        "the notebook's own outputs: '%%memtrack report' shows them).",
+    )
+    @argument(
         "--format",
         "-f",
         metavar="FORMAT",
@@ -252,8 +259,8 @@ class MemtrackMagics(Magics):
             raise UsageError(
                 f"unknown %memtrack subcommand {action!r}; use one of: {', '.join(LINE_ACTIONS)}"
             )
-        if opts.deep and action != "on":
-            raise UsageError("--deep only goes with '%memtrack on'")
+        if (opts.deep or opts.summaries) and action != "on":
+            raise UsageError("--deep and --summaries only go with '%memtrack on'")
         if opts.format is not None and action != "export":
             raise UsageError("--format only goes with '%memtrack export PATH'")
         if action in ("leaks", "release"):
@@ -269,8 +276,14 @@ class MemtrackMagics(Magics):
             raise UsageError(f"'%memtrack {action}' takes no more arguments")
         tracker = self.tracker
         if action == "on":
-            tracker.start(deep=opts.deep)
-            print(f"memtrack: tracking every cell ({tracker.mode} mode)")
+            tracker.start(deep=opts.deep, summaries=True if opts.summaries else None)
+            line = f"memtrack: tracking every cell ({tracker.mode} mode)"
+            if not tracker.bridge.attached() and not tracker.batch.every_cell_summaries:
+                line += (
+                    "; no sidebar listens, so cells print nothing: '%memtrack report' shows "
+                    "them, '%memtrack on --summaries' prints one per cell"
+                )
+            print(line)
         elif action == "off":
             tracker.stop()
             print("memtrack: tracking of every cell is off (%%memtrack still works)")

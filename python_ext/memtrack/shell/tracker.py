@@ -78,6 +78,7 @@ class Tracker:
             on_configure=self.configure,
             describe=lambda: self.session.describe(self.live),
             on_variables=lambda limit: self.variables.request(limit),
+            tracking=lambda: self.mode,
         )
         self.mode = "off"  # tracking of every cell: off | light | deep
         self.installed = False
@@ -167,15 +168,26 @@ class Tracker:
 
     # -- public controls ----------------------------------------------------------------------
 
-    def start(self, deep: bool = False) -> None:
-        """Track every following cell (light; deep keeps its engine counting between cells)."""
-        self.mode = "deep" if deep else "light"
+    def _announce(self, mode: str) -> None:
+        """The kernel is the one source of truth for the mode: every open frontend hears of each
+        change, whatever made it (magic, API, the sidebar's button or setting)."""
+        changed, self.mode = self.mode != mode, mode
+        if changed and self.bridge.attached():
+            self.bridge.publish_tracking(mode)
+
+    def start(self, deep: bool = False, summaries: bool | None = None) -> None:
+        """Track every following cell (light; deep keeps its engine counting between cells).
+        ``summaries``: whether those cells display their summary when no frontend listens
+        (None: as before; the default is off in a kernel, on in terminal IPython)."""
+        if summaries is not None:
+            self.batch.every_cell_summaries = summaries
+        self._announce("deep" if deep else "light")
         self._sync_gc_hook()
 
     def stop(self) -> None:
         """Stop tracking every cell (``%%memtrack`` keeps working). The cell calling this is not
         recorded."""
-        self.mode = "off"
+        self._announce("off")
         keep = []
         for running in self._running:
             if running.armed:
