@@ -7,7 +7,7 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { IColumn, recordRow, SortKey, spacerRow, tableColumns, tableHead } from './cellTableRows';
-import { cellVariables, detailRow, ExpandedRecords } from './cellVariables';
+import { detailRow, ExpandedRecords, hasDetail } from './cellDetail';
 import { Units } from './format';
 import { moveTarget, ScrollWindow } from './scrollWindow';
 import {
@@ -146,14 +146,14 @@ export class CellTable {
     this._window.dispose();
   }
 
-  /** Whether a record's row shows its variables. */
+  /** Whether a record's row shows its detail (variables, cluster). */
   isExpanded(record: IMemtrackRecord): boolean {
     return this._expanded.has(record);
   }
 
-  /** Show or hide the variables of a record's row (its disclosure button, or Right/Left). */
+  /** Show or hide a row's detail, its variables and cluster (its disclosure button, or Right/Left). */
   toggleVariables(record: IMemtrackRecord): void {
-    if (cellVariables(record).length === 0) {
+    if (!hasDetail(record)) {
       return;
     }
     const open = this._expanded.toggle(record);
@@ -389,7 +389,7 @@ export class CellTable {
 
   private _detail(record: IMemtrackRecord): HTMLTableRowElement {
     return this._expanded.detail(record, () =>
-      detailRow(record, cellVariables(record), {
+      detailRow(record, {
         id: this._expanded.detailId(record),
         columnCount: this._columns.length,
         units: this._units,

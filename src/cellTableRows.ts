@@ -6,7 +6,9 @@
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import { cellVariables, disclosureButton, variablesSummary } from './cellVariables';
+import { disclosureButton, hasDetail } from './cellDetail';
+import { cellVariables, variablesSummary } from './cellVariables';
+import { clusterSummary } from './clusterDetail';
 import { deathSummary } from './death';
 import {
   formatBytes,
@@ -130,11 +132,11 @@ export interface IRecordRowOptions {
   onActivate: (record: IMemtrackRecord) => void;
   /** A key was pressed on the (focusable) row. */
   onKey: (event: KeyboardEvent, record: IMemtrackRecord) => void;
-  /** Whether the row's variables are shown below it. */
+  /** Whether the row's detail (its variables, its cluster) is shown below it. */
   expanded?: boolean;
-  /** The id of the row that shows its variables (the disclosure's aria-controls). */
+  /** The id of the row that shows its detail (the disclosure's aria-controls). */
   detailId?: string;
-  /** The disclosure button was used: show or hide the row's variables. */
+  /** The disclosure button was used: show or hide the row's detail. */
   onToggleVariables?: (record: IMemtrackRecord) => void;
 }
 
@@ -229,27 +231,35 @@ export function recordRow(
     });
   }
   const variables = cellVariables(record);
-  if (!variables.length && !isDeathRecord(record) && options.onToggleVariables) {
+  const detail = hasDetail(record) && !isDeathRecord(record) && !!options.onToggleVariables;
+  if (!detail && !isDeathRecord(record) && options.onToggleVariables) {
     // Where the disclosure button of the other rows is: the titles stay aligned.
     const spacer = document.createElement('span');
     spacer.className = 'jp-Memtrack-discloseSpacer';
     spacer.setAttribute('aria-hidden', 'true');
     row.firstElementChild!.prepend(spacer);
   }
+  if (detail) {
+    const button = disclosureButton({
+      record,
+      count: variables.length,
+      expanded: options.expanded === true,
+      detailId: options.detailId ?? '',
+      trans,
+      onToggle: options.onToggleVariables!
+    });
+    row.firstElementChild!.prepend(button);
+  }
   if (variables.length) {
-    if (!isDeathRecord(record) && options.onToggleVariables) {
-      const button = disclosureButton({
-        record,
-        count: variables.length,
-        expanded: options.expanded === true,
-        detailId: options.detailId ?? '',
-        trans,
-        onToggle: options.onToggleVariables
-      });
+    if (detail) {
       row.dataset.variables = String(variables.length);
-      row.firstElementChild!.prepend(button);
     }
     notes.push(variablesSummary(variables, units, trans));
+  }
+  if (record.cluster) {
+    // The row's marker that a cluster reading exists (its detail has the figures).
+    row.dataset.cluster = record.cluster.status;
+    notes.push(clusterSummary(record.cluster, units, trans));
   }
   if (isReleaseRecord(record)) {
     // Not a cell: what the leak list released, so that the history follows what it freed.
@@ -275,8 +285,12 @@ export function recordRow(
   if (record.cell_id) {
     notes.push(trans.__('Enter: go to the cell'));
   }
-  if (row.dataset.variables) {
-    notes.push(trans.__('Right arrow: show its variables; left arrow: hide them'));
+  if (detail) {
+    notes.push(
+      variables.length
+        ? trans.__('Right arrow: show its variables; left arrow: hide them')
+        : trans.__('Right arrow: show its cluster memory; left arrow: hide it')
+    );
   }
   row.title = notes.join('\n');
   row.addEventListener('click', () => options.onActivate(record));

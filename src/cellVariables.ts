@@ -1,15 +1,13 @@
 /**
  * The variables a cell created, grew or freed (its record's `variables` rows),
- * as the cell table shows them: a disclosure button on the row, a detail row
- * below it listing them, and a line in the row's tooltip. ExpandedRecords
- * keeps which rows are open and how tall their details are, so that the
- * table's windowing (cellTable.ts) can count them. textContent only: names
- * and types come from user code.
+ * as the cell table shows them: their list in the row's detail (cellDetail.ts
+ * composes it) and a line in the row's tooltip. textContent only: names and
+ * types come from user code.
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { formatDelta, formatSize, MISSING, recordTitle, Units } from './format';
-import { IMemtrackRecord, runKey } from './record';
+import { IMemtrackRecord } from './record';
 
 /** What the cell did to a name (the schema's record.variables[].change). */
 export type VariableChange = 'created' | 'rebound' | 'resized' | 'deleted';
@@ -109,74 +107,13 @@ export function variablesSummary(
   );
 }
 
-/** The key a record's expansion is kept under (the same run after a history reload). */
-export function expansionKey(record: IMemtrackRecord): string {
-  return `${runKey(record)}|${record.seq}`;
-}
-
-let nextDetailId = 0;
-
-export interface IDisclosureOptions {
-  record: IMemtrackRecord;
-  count: number;
-  expanded: boolean;
-  detailId: string;
-  trans: TranslationBundle;
-  onToggle: (record: IMemtrackRecord) => void;
-}
-
-/** The row's disclosure button: opens the list of its variables (aria-expanded). */
-export function disclosureButton(options: IDisclosureOptions): HTMLButtonElement {
-  const { record, count, expanded, trans } = options;
-  const button = document.createElement('button');
-  button.type = 'button';
-  button.className = 'jp-Memtrack-disclose';
-  button.setAttribute('aria-expanded', String(expanded));
-  button.setAttribute('aria-controls', options.detailId);
-  button.setAttribute(
-    'aria-label',
-    trans._n(
-      'Variables of %2: %1 changed',
-      'Variables of %2: %1 changed',
-      count,
-      recordTitle(record)
-    )
-  );
-  button.title = trans.__('Show the variables this cell created, grew or freed');
-  // The row's own click and keys (go to the cell, move between rows) are not this button's.
-  button.addEventListener('click', event => {
-    event.stopPropagation();
-    options.onToggle(record);
-  });
-  button.addEventListener('keydown', event => {
-    if (event.key === 'Enter' || event.key === ' ') {
-      event.stopPropagation();
-    }
-  });
-  return button;
-}
-
-export interface IDetailOptions {
-  /** The row's id (the disclosure button's aria-controls). */
-  id: string;
-  columnCount: number;
-  units: Units;
-  trans: TranslationBundle;
-}
-
-/** The detail row under an expanded record: its variables, largest change first. */
-export function detailRow(
+/** The list of a record's variables in its detail row (then how many more, past DETAIL_ROWS). */
+export function variablesList(
   record: IMemtrackRecord,
   variables: readonly ICellVariable[],
-  options: IDetailOptions
-): HTMLTableRowElement {
-  const { units, trans } = options;
-  const row = document.createElement('tr');
-  row.className = 'jp-Memtrack-varsRow';
-  row.id = options.id;
-  row.dataset.seq = String(record.seq);
-  const td = document.createElement('td');
-  td.colSpan = options.columnCount;
+  units: Units,
+  trans: TranslationBundle
+): HTMLElement[] {
   const list = document.createElement('ul');
   list.className = 'jp-Memtrack-cellVars';
   list.setAttribute('aria-label', trans.__('Variables of %1', recordTitle(record)));
@@ -207,139 +144,12 @@ export function detailRow(
     item.append(name, ' ', type, ' ', change, ' ', size, ' ', delta);
     list.append(item);
   }
-  td.append(list);
   const more = variables.length - DETAIL_ROWS;
-  if (more > 0) {
-    const note = document.createElement('p');
-    note.className = 'jp-Memtrack-cellVarsMore';
-    note.textContent = trans._n('and %1 more', 'and %1 more', more);
-    td.append(note);
+  if (more <= 0) {
+    return [list];
   }
-  row.append(td);
-  return row;
-}
-
-/**
- * Which records are expanded, their rendered detail rows, and the height each
- * detail adds to the table (so that the windowed table's spacers and scroll
- * position count them).
- */
-export class ExpandedRecords {
-  has(record: IMemtrackRecord): boolean {
-    return this._open.has(expansionKey(record));
-  }
-
-  /** Open or close a record's details; returns whether it is open now. */
-  toggle(record: IMemtrackRecord): boolean {
-    const key = expansionKey(record);
-    if (this._open.delete(key)) {
-      this._heights.delete(key);
-      this._cache = null;
-      this.drop(record);
-      return false;
-    }
-    this._open.add(key);
-    return true;
-  }
-
-  /** The detail row of an open record, built on first use. */
-  detail(record: IMemtrackRecord, build: () => HTMLTableRowElement): HTMLTableRowElement {
-    let row = this._rendered.get(record);
-    if (!row) {
-      row = build();
-      this._rendered.set(record, row);
-    }
-    return row;
-  }
-
-  /** The id of a record's detail row (the disclosure's aria-controls), the same across renders. */
-  detailId(record: IMemtrackRecord): string {
-    const key = expansionKey(record);
-    let id = this._ids.get(key);
-    if (id === undefined) {
-      id = `jp-Memtrack-cellVars-${++nextDetailId}`;
-      this._ids.set(key, id);
-    }
-    return id;
-  }
-
-  /** Take a record's detail out of the DOM (its row left the window). */
-  drop(record: IMemtrackRecord): void {
-    this._rendered.get(record)?.remove();
-    this._rendered.delete(record);
-  }
-
-  /** Forget the rendered details (a full render builds them again). */
-  clearRendered(): void {
-    this._rendered.clear();
-  }
-
-  /** Measure the rendered details' heights (0 where there is no layout). */
-  measure(): void {
-    for (const [record, row] of this._rendered) {
-      const height = row.getBoundingClientRect().height;
-      const key = expansionKey(record);
-      if (height > 0 && this._heights.get(key) !== height) {
-        this._heights.set(key, height);
-        this._cache = null;
-      }
-    }
-  }
-
-  /** The extra height of the open details at table positions [from, to). */
-  extraBetween(from: number, to: number, sorted: readonly IMemtrackRecord[]): number {
-    let extra = 0;
-    for (const [index, height] of this._positions(sorted)) {
-      if (index >= from && index < to) {
-        extra += height;
-      }
-    }
-    return extra;
-  }
-
-  /** The table position of the row at `y` pixels below the body's top. */
-  indexAt(y: number, rowHeight: number, sorted: readonly IMemtrackRecord[]): number {
-    let extra = 0;
-    for (const [index, height] of this._positions(sorted)) {
-      const bottom = (index + 1) * rowHeight + extra;
-      if (y < bottom) {
-        break;
-      }
-      if (y < bottom + height) {
-        return index;
-      }
-      extra += height;
-    }
-    return Math.floor((y - extra) / rowHeight);
-  }
-
-  /** [table position, detail height] of the open, measured details, in table order. */
-  private _positions(sorted: readonly IMemtrackRecord[]): [number, number][] {
-    if (this._heights.size === 0) {
-      return [];
-    }
-    // Read on every scroll frame: walked once per table order and set of heights.
-    if (this._cache?.sorted === sorted && this._cache.length === sorted.length) {
-      return this._cache.positions;
-    }
-    const positions: [number, number][] = [];
-    sorted.forEach((record, index) => {
-      const height = this._heights.get(expansionKey(record));
-      if (height !== undefined) {
-        positions.push([index, height]);
-      }
-    });
-    this._cache = { sorted, length: sorted.length, positions };
-    return positions;
-  }
-
-  private _open = new Set<string>();
-  private _ids = new Map<string, string>();
-  private _heights = new Map<string, number>();
-  private _cache: {
-    sorted: readonly IMemtrackRecord[];
-    length: number;
-    positions: [number, number][];
-  } | null = null;
-  private _rendered = new Map<IMemtrackRecord, HTMLTableRowElement>();
+  const note = document.createElement('p');
+  note.className = 'jp-Memtrack-cellVarsMore';
+  note.textContent = trans._n('and %1 more', 'and %1 more', more);
+  return [list, note];
 }

@@ -54,6 +54,8 @@ export interface IPlotOptions {
   deathTitle?: string;
   /** The legend name of the release markers (translated). */
   releaseTitle?: string;
+  /** The legend name of the dask cluster's line (translated). */
+  clusterTitle?: string;
   /** What the separators' labels say (translated): a restart, a death, the end of the saved runs. */
   separatorTitles?: Record<IPlotSeparator['kind'], string>;
   /** The memory limit, drawn as a horizontal line when near the data (RSS plot only). */
@@ -189,6 +191,24 @@ export async function renderPlot(
       marker: { color: series.delta.map(d => ((d ?? 0) >= 0 ? growColor : releaseColor)) }
     }
   ];
+  if (series.hasCluster) {
+    // The cluster's total beside the kernel's, on the same byte axis (the same unit, so they
+    // compare); dashed with square marks, not told apart by colour alone. No reading, no point:
+    // the line breaks rather than joining across the cells without one.
+    data.push({
+      type: 'scatter',
+      mode: markers ? 'lines+markers' : 'lines',
+      name: escapePlotlyText(options.clusterTitle ?? 'cluster RSS'),
+      x: series.x,
+      y: series.cluster,
+      connectgaps: false,
+      customdata: indices,
+      text: series.clusterHover,
+      hoverinfo: 'text',
+      line: { color: themeColor(node, '--jp-info-color1', '#0097a7'), dash: 'dash', width: 1.5 },
+      marker: { symbol: 'square', size: 6 }
+    });
+  }
   // Points of the history marked apart (leaking cells, releases, deaths): one trace each,
   // hover and click like the line's points.
   const markTrace = (
@@ -256,6 +276,7 @@ export async function renderPlot(
   const plotted = [
     ...series.cumulative,
     ...series.peak,
+    ...series.cluster,
     ...series.deaths.map(i => series.markerY[i])
   ];
   if (live && series.metric === 'rss') {

@@ -10,6 +10,7 @@ import {
   recordTitle,
   Units
 } from './format';
+import { clusterHoverLines, clusterLevel, clusterNote, measuredCluster } from './clusterFigures';
 import { deathSummary } from './death';
 import {
   currentLeakKeys,
@@ -51,6 +52,16 @@ export interface IPlotSeries {
   delta: (number | null)[];
   /** Hover text per point, escaped for plotly (it joins lines with <br>). */
   hover: string[];
+  /**
+   * The dask cluster's RSS after each kept record (cluster.rss_after), null
+   * where the record has no measured cluster reading: a gap in the cluster
+   * line, never another figure.
+   */
+  cluster: (number | null)[];
+  /** Hover text of each point of the cluster line, escaped for plotly ('' where it has none). */
+  clusterHover: string[];
+  /** Whether any kept record has a point on the cluster line (else the line is not drawn). */
+  hasCluster: boolean;
   /** Whether each kept record reported a leak suspect that is still current. */
   leaking: boolean[];
   /** Positions (in the kept arrays) of the releases done from the leak list. */
@@ -126,7 +137,21 @@ function hoverText(record: IMemtrackRecord, metric: Metric, units: Units): strin
   if (record.leaks.length) {
     parts.push(`${record.leaks.length} leak suspect(s)`);
   }
+  if (record.cluster) {
+    parts.push(escapePlotlyText(clusterNote(record.cluster, units)));
+  }
   return parts.join('<br>');
+}
+
+/** The hover of a record's point on the cluster line ('' where it has none). */
+function clusterHoverText(record: IMemtrackRecord, units: Units): string {
+  const cluster = measuredCluster(record);
+  if (!cluster || clusterLevel(record) === null) {
+    return '';
+  }
+  // Addresses, names and the reason come from the cluster: each line escaped once.
+  const lines = [recordTitle(record), ...clusterHoverLines(cluster, units)];
+  return lines.map(escapePlotlyText).join('<br>');
 }
 
 /**
@@ -224,6 +249,9 @@ export function buildSeries(
     peak: [],
     delta: [],
     hover: [],
+    cluster: [],
+    clusterHover: [],
+    hasCluster: false,
     leaking: [],
     releases: [],
     restarts: separators.map(separator => separator.x),
@@ -242,6 +270,10 @@ export function buildSeries(
     series.peak.push(peak[i]);
     series.delta.push(recordDelta(record, metric));
     series.hover.push(hoverText(record, metric, units));
+    const clusterRss = clusterLevel(record);
+    series.cluster.push(clusterRss);
+    series.clusterHover.push(clusterHoverText(record, units));
+    series.hasCluster = series.hasCluster || clusterRss !== null;
     series.leaking.push(holdsCurrentLeak(record, current));
     series.markerY.push(markerY[i]);
     if (isDeathRecord(record)) {

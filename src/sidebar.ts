@@ -372,6 +372,7 @@ export class MemtrackSidebar extends Widget {
       leakTitle: trans.__('leak'),
       deathTitle: trans.__('kernel died'),
       releaseTitle: trans.__('release'),
+      clusterTitle: trans.__('cluster RSS'),
       separatorTitles: {
         restart: trans.__('restart'),
         died: trans.__('died'),

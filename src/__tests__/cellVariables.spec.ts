@@ -1,7 +1,8 @@
 import { TranslationBundle, nullTranslator } from '@jupyterlab/translation';
 
 import { CellTable, WINDOW_THRESHOLD } from '../cellTable';
-import { cellVariables, DETAIL_ROWS, ExpandedRecords, variablesSummary } from '../cellVariables';
+import { ExpandedRecords } from '../cellDetail';
+import { cellVariables, DETAIL_ROWS, variablesSummary } from '../cellVariables';
 import { IMemtrackRecord } from '../record';
 import { sampleRecord } from './fixtures';
 
