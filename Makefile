@@ -16,7 +16,8 @@ LAB_PORT ?= 8888
 PY_DEV_DEPS := "jupyterlab>=4.6,<5" "notebook>=7.6,<8" "ipykernel>=7" "ipywidgets>=8" "jupyter_client>=8" \
 	"comm>=0.2" "hatchling>=1.5" "hatch-jupyter-builder>=0.9" "hatch-nodejs-version>=0.3.2" editables \
 	"pytest>=7" "jsonschema>=4" "ruff>=0.5" \
-	"numpy>=1.24" "pandas>=2.0" "pyarrow>=14" "dask[distributed]>=2024.1"
+	"numpy>=1.24" "pandas>=2.0" "pyarrow>=14" "dask[distributed]>=2024.1" \
+	"torch==2.13.0" "jax>=0.4" "cupy-cuda12x>=13"
 TS_SOURCES := $(wildcard src/*.ts) $(wildcard style/*) $(wildcard style/icons/*) \
 	$(wildcard schema/settings/*.json) package.json tsconfig.json
 PY_SOURCES := $(filter-out %/_version.py,$(wildcard python_ext/memtrack/*.py python_ext/memtrack/*/*.py)) pyproject.toml \
@@ -127,6 +128,7 @@ bench: setup $(STAMPS)/ui-deps $(STAMPS)/bench-peers chromium valgrind
 	$(PY) bench/run.py
 	$(PY) bench/client.py
 	$(PY) bench/sizes.py
+	$(PY) bench/gpu_check.py
 	$(PY) bench/instructions.py
 	$(PY) bench/peers.py
 	cd ui-tests && jlpm playwright test -c playwright.bench.config.js

@@ -23,6 +23,8 @@ allocator's counter):
          increments within 5% of tracemalloc's on lines of >= 5 MB
   types  <= 20 ms per cell at 5e6 live objects, or marked sampled
   store  <= 2 KB per record; no other growth over 10,000 cells
+  gpu    (issue 24) < 1 us per cell without a GPU library imported, < 5 us with torch imported
+         and CUDA never initialised; on a GPU: bench/gpu_check.py
   cluster (issue 22) with a dask client on a LocalCluster of two worker processes, <= 15 ms
          added per light cell (a trivial cell: the start reading; a 60 ms cell: both); without
          dask imported, nothing measurable (the check is one dict lookup)
@@ -60,7 +62,7 @@ from memtrack.shell.live import SAMPLE_S  # noqa: E402
 
 BASELINE = HERE / "baseline.json"
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-# BENCH_ONLY=light,deep,types,store,live,cluster runs only those sections.
+# BENCH_ONLY=light,deep,types,store,live,gpu,cluster runs only those sections.
 ONLY = {x.strip() for x in os.environ.get("BENCH_ONLY", "").split(",") if x.strip()}
 ROWS: list[tuple[str, str, str, bool]] = []  # (target, measured, limit, ok)
 
@@ -970,6 +972,38 @@ def bench_live(ip: InteractiveShell, tracker) -> None:
         tracker.close_session(remove=True)
 
 
+def bench_gpu() -> None:
+    """What the GPU readings cost a cell when no GPU library is imported (three dict lookups),
+    and with torch imported but CUDA never initialised (one flag more). The readings on a GPU
+    are bench/gpu_check.py's (it needs one)."""
+    from memtrack.measure import gpu
+
+    print("GPU readings (issue 24):")
+    for name in ("torch", "cupy", "jax"):
+        if name in sys.modules:
+            raise RuntimeError(f"the bench imported {name} before its no-GPU row")
+    cost = tight_loop_us(gpu.GpuReading.begin, 20000)
+    row("gpu: per cell without torch, cupy or jax", f"{cost * 1000:.0f} ns", "< 1 us", cost < 1.0)
+    try:
+        import torch
+    except ImportError:
+        print("  torch is not installed (make setup installs it): row skipped")
+        return
+
+    def both() -> None:
+        reading = gpu.GpuReading.begin()
+        if reading is not None:
+            reading.end()
+
+    cost = tight_loop_us(both, 20000)
+    row(
+        "gpu: per cell with torch imported, CUDA never initialised",
+        f"{cost:.2f} us",
+        "< 5 us",
+        cost < 5.0 and not torch.cuda.is_initialized(),
+    )
+
+
 def bench_cluster(ip: InteractiveShell, tracker) -> None:
     """The cluster readings: their cost when dask is not imported (a light cell's start looks
     for a client in sys.modules), then with a client of a LocalCluster(2 processes): a light
@@ -1065,6 +1099,7 @@ def main() -> None:
         "types": lambda: bench_types(ip),
         "store": lambda: bench_store(ip, tracker),
         "live": lambda: bench_live(ip, tracker),
+        "gpu": bench_gpu,  # after the others: it imports torch
         "cluster": lambda: bench_cluster(ip, tracker),  # last: it imports dask
     }
     for name, section in sections.items():

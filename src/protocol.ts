@@ -11,7 +11,10 @@ import {
   CLUSTER_BYTE_KEYS,
   CLUSTER_STATUSES,
   ClusterStatus,
+  GPU_BYTE_KEYS,
+  GPU_LIBRARIES,
   ICluster,
+  IGpuEntry,
   IKernelDeath,
   IMemoryLimit,
   IMemtrackRecord,
@@ -643,10 +646,38 @@ function parseCluster(value: unknown): ICluster {
   return value as unknown as ICluster;
 }
 
+/** Check the gpu entries of a record made while a GPU library was in use. */
+function parseGpu(value: unknown): IGpuEntry[] | null {
+  const fail = (expected: string): never => {
+    throw new ProtocolError(`record field 'gpu' needs ${expected}`);
+  };
+  if (value === null) {
+    return null;
+  }
+  if (!Array.isArray(value)) {
+    return fail('to be an array or null');
+  }
+  for (const entry of value) {
+    if (!isObject(entry) || !GPU_LIBRARIES.includes(entry.library as IGpuEntry['library'])) {
+      fail(`entries with a 'library' of ${GPU_LIBRARIES.join(', ')}`);
+    }
+    const fields = entry as JSONObject;
+    if (!isNullableInt(fields.device)) {
+      fail("entries with a 'device' integer or null");
+    }
+    for (const key of GPU_BYTE_KEYS) {
+      if (key in fields && !isNullableInt(fields[key])) {
+        fail(`entries' '${key}' as an integer or null`);
+      }
+    }
+  }
+  return value as IGpuEntry[];
+}
+
 /**
  * Check one record; throws ProtocolError naming the first bad field (in the
  * schema's order). The required keys are checked, and the optional ones the
- * figures are read from (bytes, alloc_method, died, release, cluster) when present;
+ * figures are read from (bytes, alloc_method, died, release, cluster, gpu) when present;
  * other optional fields and the items of lists are taken as sent.
  */
 export function validateRecord(value: unknown): IMemtrackRecord {
@@ -686,6 +717,9 @@ export function validateRecord(value: unknown): IMemtrackRecord {
   }
   if ('cluster' in value) {
     parseCluster(value.cluster);
+  }
+  if ('gpu' in value) {
+    parseGpu(value.gpu);
   }
   return value as unknown as IMemtrackRecord;
 }

@@ -163,6 +163,46 @@ export interface ICluster {
   read_s?: number;
 }
 
+/** The GPU libraries whose memory a record may carry (record.gpu[].library). */
+export const GPU_LIBRARIES = ['torch', 'cupy', 'jax'] as const;
+
+/** The byte figures of a record.gpu entry. */
+export const GPU_BYTE_KEYS = [
+  'allocated_before',
+  'allocated_after',
+  'peak',
+  'peak_bound',
+  'reserved_before',
+  'reserved_after',
+  'capacity',
+  'process_used_before',
+  'process_used_after'
+] as const;
+
+/**
+ * One GPU library's memory on one device over the cell (record.gpu): its
+ * allocator's counters; peak exact with peak_scope 'cell' or 'reset', at least
+ * peak and at most peak_bound with 'bounded', a lower bound with 'ends'.
+ */
+export interface IGpuEntry {
+  library: (typeof GPU_LIBRARIES)[number];
+  /** null on an entry that only says why the library could not be read. */
+  device: number | null;
+  name?: string;
+  allocated_before?: number | null;
+  allocated_after?: number | null;
+  peak?: number | null;
+  peak_scope?: 'cell' | 'reset' | 'bounded' | 'ends';
+  peak_bound?: number | null;
+  reserved_before?: number | null;
+  reserved_after?: number | null;
+  capacity?: number | null;
+  process_used_before?: number | null;
+  process_used_after?: number | null;
+  read_s?: number;
+  error?: string;
+}
+
 /**
  * One tracked execution, as defined by schema/wire/message.schema.json.
  * Bytes are integers; null means "not measured".
@@ -207,6 +247,8 @@ export interface IMemtrackRecord {
   died?: IKernelDeath;
   /** Only while the kernel has an active dask client. */
   cluster?: ICluster;
+  /** Only when a GPU library was initialised on a GPU (absent or null otherwise). */
+  gpu?: IGpuEntry[] | null;
   /** Read back from the notebook's cell metadata (src/cellMetadata.ts), not from a kernel. */
   saved?: boolean;
 }

@@ -25,7 +25,7 @@ from .units import format_bytes
 RECORD_MODES = ("light", "deep", "release")  # release: the leak sidebar freed something
 ALLOC_METHODS = ("mallinfo2", "malloc_zone_statistics", "native", "too-slow", "unavailable")
 #: The figures a record offers, each with one meaning (see :func:`record_delta`).
-METRICS = ("rss", "allocated", "traced")
+METRICS = ("rss", "allocated", "traced", "gpu")
 PEAK_SCOPES = ("cell", "process")
 DELTA_METHODS = ("continuous", "cell+freed-estimate", "cell-only")
 TRACED_ENGINES = ("native", "tracemalloc")  # measure/engine.py
@@ -34,6 +34,19 @@ LIMIT_SOURCES = ("cgroup-v2", "cgroup-v1", "meminfo", "none")
 CLUSTER_STATUSES = ("measured", "skipped", "unreachable")  # measure/cluster.py
 WORKER_STATUSES = ("stayed", "joined", "gone", "unreadable")
 CLUSTER_BYTES = ("rss_before", "rss_after", "rss_peak", "managed_before", "managed_after")
+GPU_LIBRARIES = ("torch", "cupy", "jax")  # measure/gpu.py
+GPU_PEAK_SCOPES = ("cell", "reset", "bounded", "ends")
+GPU_BYTES = (
+    "allocated_before",
+    "allocated_after",
+    "peak",
+    "peak_bound",
+    "reserved_before",
+    "reserved_after",
+    "capacity",
+    "process_used_before",
+    "process_used_after",
+)
 
 
 class RecordError(ValueError):
@@ -154,6 +167,20 @@ def _check_cluster(value: Any, where: str) -> None:
                 )
 
 
+def _check_gpu(value: Any, where: str) -> None:
+    _check(isinstance(value, list), where, "must be an array")
+    for i, entry in enumerate(value):
+        here = f"{where}[{i}]"
+        _check(isinstance(entry, dict), here, "must be an object")
+        _check(entry.get("library") in GPU_LIBRARIES, f"{here}.library", "unknown library")
+        _check(_is_nullable_int(entry.get("device")), f"{here}.device", "must be int or null")
+        for key in GPU_BYTES:
+            if key in entry:
+                _check(_is_nullable_int(entry[key]), f"{here}.{key}", "must be an integer or null")
+        if "peak_scope" in entry:
+            _check(entry["peak_scope"] in GPU_PEAK_SCOPES, f"{here}.peak_scope", "unknown scope")
+
+
 def _rows(**required: Callable[[Any], bool]) -> Callable[[Any, str], None]:
     def check(value: Any, where: str) -> None:
         _check_rows(value, where, required)
@@ -208,6 +235,7 @@ KINDS: dict[str, Callable[[Any, str], None]] = {
     "alloc_method": _one_of(ALLOC_METHODS),
     "release": _check_release,
     "cluster": _check_cluster,
+    "gpu": _check_gpu,
 }
 
 
@@ -273,6 +301,8 @@ FIELDS: tuple[Field, ...] = (
     Field("release", "release", required=False),
     # A dask cluster's memory over the cell (memtrack.measure.cluster), when a client is active.
     Field("cluster", "cluster", required=False, csv_parts=CLUSTER_BYTES),
+    # GPU memory per library and device (memtrack.measure.gpu), when one is initialised.
+    Field("gpu", "gpu", required=False),
 )
 
 #: The keys every record carries (the schema's ``record.required``), in wire order.
@@ -335,10 +365,24 @@ def validate_record(record: Any, where: str = "record") -> None:
 # --------------------------------------------------------------------------- derived figures
 
 
+def _gpu_entries(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [
+        e
+        for e in record.get("gpu") or ()
+        if e.get("allocated_before") is not None and e.get("allocated_after") is not None
+    ]
+
+
 def record_delta(record: Mapping[str, Any], metric: str = "allocated") -> int | None:
     """The record's change over the cell in ``metric`` (one of :data:`METRICS`), or None where
     the record lacks that metric (never another metric in its place): ``rss`` the RSS change,
-    ``allocated`` ``alloc_delta``, ``traced`` ``traced_delta`` (deep cells)."""
+    ``allocated`` ``alloc_delta``, ``traced`` ``traced_delta`` (deep cells), ``gpu`` the change
+    of the bytes GPU libraries hold for live allocations, over every device."""
+    if metric == "gpu":
+        entries = _gpu_entries(record)
+        if not entries:
+            return None
+        return sum(int(e["allocated_after"]) - int(e["allocated_before"]) for e in entries)
     if metric == "allocated":
         value = record.get("alloc_delta")
         return int(value) if value is not None else None
@@ -355,7 +399,14 @@ def record_delta(record: Mapping[str, Any], metric: str = "allocated") -> int | 
 
 def record_peak(record: Mapping[str, Any], metric: str = "allocated") -> int | None:
     """The peak of ``metric`` above the cell's start, or None where the record lacks it:
-    ``rss`` ``rss_peak - rss_before``, ``allocated`` ``alloc_peak``, ``traced`` ``traced_peak``."""
+    ``rss`` ``rss_peak - rss_before``, ``allocated`` ``alloc_peak``, ``traced`` ``traced_peak``,
+    ``gpu`` the sum over devices of each one's peak above its start (a lower bound where a
+    device's peak is bounded)."""
+    if metric == "gpu":
+        entries = [e for e in _gpu_entries(record) if e.get("peak") is not None]
+        if not entries:
+            return None
+        return sum(max(0, int(e["peak"]) - int(e["allocated_before"])) for e in entries)
     if metric == "allocated":
         return record.get("alloc_peak")
     if metric == "traced":
@@ -376,7 +427,7 @@ def default_metric(records: Sequence[Mapping[str, Any]]) -> str:
     return "rss"
 
 
-METRIC_LABELS = {"rss": "RSS", "allocated": "allocated", "traced": "traced"}
+METRIC_LABELS = {"rss": "RSS", "allocated": "allocated", "traced": "traced", "gpu": "GPU"}
 
 
 def cell_ref(record: Mapping[str, Any]) -> str:
@@ -429,7 +480,9 @@ def _fits_unencoded(record: Mapping[str, Any], limit: int = RECORD_MAX_BYTES) ->
     character may take 12 bytes of JSON per character (``\\uXXXX`` twice); such records are
     measured."""
     tables = [record.get(key) or () for key in _TABLES]
-    if sum(map(len, tables)) > _SMALL_ROWS or record.get("leaks") or record.get("cluster"):
+    if sum(map(len, tables)) > _SMALL_ROWS or record.get("leaks"):
+        return False
+    if record.get("cluster") or record.get("gpu"):  # their objects may take 1.5 kB
         return False
     budget = limit - SMALL_RECORD_FIXED
     for values in (record.values(), *(row.values() for table in tables for row in table)):
@@ -473,6 +526,11 @@ def fit_record(record: dict[str, Any], limit: int = RECORD_MAX_BYTES) -> dict[st
                 continue
             if workers:
                 record["cluster"] = {**record["cluster"], "workers": workers[:-1]}
+                size = _json_size(record)
+                continue
+            devices = record.get("gpu")
+            if devices and len(devices) > 1:  # the last libraries' or devices' entries
+                record["gpu"] = devices[:-1]
                 size = _json_size(record)
                 continue
             if record.get("leaks"):  # the smallest suspect last (memtrack.leaks sorts them)

@@ -57,7 +57,10 @@ def cluster_kernel(tmp_path_factory):
             "cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1,\n"
             "                       dashboard_address=None, memory_limit='4GB')\n"
             "client = Client(cluster)\n"
-            "client.wait_for_workers(2)",
+            "client.wait_for_workers(2)\n"
+            # Warm: the workers import dask.array and numpy's generator on first use (tens of MB
+            # each), which is not the persisted array's memory.
+            "da.random.random(1_000_000, chunks=100_000).sum().compute()",
         )
         _ok(kc, "%memtrack on")
         yield kc

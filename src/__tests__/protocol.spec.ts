@@ -306,6 +306,8 @@ describe('live, memory limit, death and earlier sessions on the wire', () => {
       'record-cluster-bad-worker-status.json',
       'tracking.json',
       'tracking-bad-mode.json',
+      'record-gpu.json',
+      'record-gpu-bad-library.json',
       'history.json'
     ];
     const all = [...fixtures('valid'), ...fixtures('invalid')].filter(([name]) =>

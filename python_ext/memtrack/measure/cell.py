@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from . import allocators, cluster, engine
+from . import allocators, cluster, engine, gpu
 
 try:  # not on Windows
     import resource
@@ -286,6 +286,7 @@ class _Readings(NamedTuple):
     alloc_after: int | None
     tracer_now: int | None  # the engine's own memory when alloc_after was read
     cluster: dict[str, Any] | None  # the record's ``cluster`` (a dask client is active)
+    gpu: list[dict[str, Any]] | None  # the record's ``gpu`` (a GPU library is in use)
 
 
 class CellMeasurement:
@@ -313,6 +314,7 @@ class CellMeasurement:
         "_faults_before",
         "_gc_after",
         "_gc_before",
+        "_gpu",
         "_rss_before",
         "_rss_peak_seen",
         "_t0",
@@ -354,6 +356,7 @@ class CellMeasurement:
         self._tracer_before = 0  # the engine's own memory when alloc_before was read
         self.engine: engine.Engine | None = None  # what counts a deep cell's allocations
         self._cluster: cluster.ClusterReading | None = None
+        self._gpu: gpu.GpuReading | None = None
 
     @property
     def rss_before(self) -> int | None:
@@ -376,6 +379,7 @@ class CellMeasurement:
         self.started = True
         # First: its call to the workers (a few ms) is not the cell's time or memory.
         self._cluster = cluster.ClusterReading.begin()
+        self._gpu = gpu.GpuReading.begin()
         self._wall0 = time.time()
         self._gc_before = _raw_gc_stats()
         self._rss_before = rss()
@@ -471,6 +475,8 @@ class CellMeasurement:
                 _note_stale_maxrss(ru)
         self._gc_after = _raw_gc_stats()
         reading, self._cluster = self._cluster, None
+        device, self._gpu = self._gpu, None
+        gpu_value = device.end() if device is not None else None
         self._end = _Readings(
             error,
             duration,
@@ -483,6 +489,7 @@ class CellMeasurement:
             tracer_now,
             # Last: its call to the workers (a few ms) is not the cell's.
             reading.end(duration, cluster.min_cell_s()) if reading is not None else None,
+            gpu_value,
         )
 
     def light_result(self) -> dict[str, Any]:
@@ -508,6 +515,7 @@ class CellMeasurement:
             "gc": _gc_delta(self._gc_before, self._gc_after),
             "error": error,
             "cluster": end.cluster,
+            "gpu": end.gpu,
         }
 
     def _alloc_figures(self, alloc_after: int | None, tracer_now: int | None) -> dict[str, Any]:
@@ -612,6 +620,7 @@ class CellMeasurement:
             # Tracing goes on after the cell: that much of rss_after is the tracer's tables.
             "rss_after_tracer": tracer_memory if tracing and not stopped_here else None,
             "cluster": end.cluster,
+            "gpu": end.gpu,
         }
         result.update(extra)
         return result
@@ -622,6 +631,7 @@ class CellMeasurement:
             return
         self.finished = True
         self._cluster = None  # its start reading only reset the workers' high-water marks
+        self._gpu = None
         with _active_lock:
             if self in _active:
                 _active.remove(self)

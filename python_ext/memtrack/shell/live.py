@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..flight import FlightRecorder
+from ..measure import gpu
 from ..measure.cell import rss
 from ..measure.limits import LimitReader
 from ..protocol import live_message
@@ -47,7 +48,16 @@ def _iso(ts: float) -> str:
 
 
 class _RunningCell:
-    __slots__ = ("cell_id", "count", "guard_tripped", "peak", "rss_before", "started", "wall")
+    __slots__ = (
+        "cell_id",
+        "count",
+        "gpu_capacity",
+        "guard_tripped",
+        "peak",
+        "rss_before",
+        "started",
+        "wall",
+    )
 
     def __init__(self, count: int | None, cell_id: str | None, rss_before: int | None) -> None:
         self.count, self.cell_id, self.rss_before = count, cell_id, rss_before
@@ -55,6 +65,7 @@ class _RunningCell:
         self.started = time.perf_counter()
         self.peak = rss_before
         self.guard_tripped = False
+        self.gpu_capacity: int | None = None  # the GPU devices' total memory, once sampled
 
 
 class LiveSampler:
@@ -197,7 +208,13 @@ class LiveSampler:
             if now_rss is not None:
                 if cell.peak is None or now_rss > cell.peak:
                     cell.peak = now_rss
-                samples.append({"t": round(t, 4), "rss": now_rss})
+                sample: dict[str, Any] = {"t": round(t, 4), "rss": now_rss}
+                # Counters only (never a sync): a reading never waits for the GPU's work.
+                device = gpu.allocated_now()
+                if device is not None:
+                    sample["gpu"] = device[0]
+                    cell.gpu_capacity = device[1]
+                samples.append(sample)
                 if flight is not None:
                     flight.sampled(now_rss, cell.peak, time.time())
                 interval = self._guard(cell, now_rss, t, previous)
@@ -246,10 +263,10 @@ class LiveSampler:
         now_rss: int | None,
         peak: int | None,
     ) -> None:
-        extra: dict[str, Any] = {
-            "rss_before": cell.rss_before,
-            "limit": self.limits.describe(now_rss),
-        }
+        limit = self.limits.describe(now_rss)
+        if cell.gpu_capacity is not None:
+            limit["gpu_capacity"] = cell.gpu_capacity
+        extra: dict[str, Any] = {"rss_before": cell.rss_before, "limit": limit}
         if cell.guard_tripped:
             extra["guard_tripped"] = True
         message = live_message(
