@@ -151,8 +151,19 @@ def why(name: str, budget_s: float = 0.3) -> list[str] | None:
     return chain
 
 
-def configure(leak_threshold: int | None = None, leak_runs: int | None = None) -> None:
+def configure(
+    leak_threshold: int | None = None,
+    leak_runs: int | None = None,
+    gpu_peak_reset: bool | None = None,
+) -> None:
     """Leak detection settings: ``leak_threshold`` bytes (values smaller are never suspects;
     the frontend's ``leakThreshold``), ``leak_runs`` growth steps in a row for a growing
-    variable (default 3)."""
-    _require().leaks.config.update(threshold=leak_threshold, growth_runs=leak_runs)
+    variable (default 3). ``gpu_peak_reset=True``: reset torch's CUDA high-water mark at each
+    tracked cell's start, so that every cell's GPU peak is exact (it changes what
+    ``torch.cuda.max_memory_allocated`` tells you; off by default)."""
+    tracker = _require()
+    tracker.leaks.config.update(threshold=leak_threshold, growth_runs=leak_runs)
+    if gpu_peak_reset is not None:
+        from .measure import gpu
+
+        gpu.configure(peak_reset=gpu_peak_reset)

@@ -254,3 +254,35 @@ def test_records_carry_gpu_entries_that_fit():
     assert fitted["gpu"][0]["device"] == 0
     with pytest.raises(Exception, match="library"):
         validate_record({**fitted, "gpu": [{"library": "tensorflow", "device": 0}]})
+
+
+def test_out_and_a_traceback_keeping_tensors_say_their_gpu_bytes(shell, monkeypatch):
+    """A tensor kept alive by Out and one by the last traceback: the suspects carry their GPU
+    bytes (a CUDA tensor's host part is ~100 bytes, below any threshold). The real CPU torch,
+    with its CPU device counted as the GPU and CUDA said initialised: no GPU can run here."""
+    import memtrack
+    import torch
+    from memtrack.measure import tensors
+
+    monkeypatch.setattr(tensors, "DEVICE_TYPES", frozenset({"cpu"}))
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    ip = shell
+    assert ip.run_cell("import torch", store_history=True).success
+    assert ip.run_cell("%memtrack on", store_history=True).success
+    assert ip.run_cell("torch.ones(2_000_000)", store_history=True).success
+    out_n = ip.execution_count - 1
+    assert ip.run_cell("x = 1", store_history=True).success
+    got = {s["name"]: s for s in memtrack.history()[-1]["leaks"]}
+    out = got[f"Out[{out_n}]"]
+    assert out["kind"] == "output-history" and out["device_bytes"] == 8_000_000
+    assert "8.0 MB of GPU memory" in out["reason"] and out["size"] < 10_000
+
+    failing = "def f():\n    t = torch.ones(3_000_000)\n    v = t[:10]\n    1 / 0\nf()"
+    assert not ip.run_cell(failing, store_history=True).success
+    got = {s["name"]: s for s in memtrack.history()[-1]["leaks"]}
+    kept = got["sys.last_traceback"]
+    assert kept["device_bytes"] == 12_000_000  # t and its view: one storage
+    assert "12.0 MB of GPU memory" in kept["reason"]
+    for record in memtrack.history():
+        record_validator().validate(record)
+    assert ip.run_cell("%memtrack off", store_history=True).success

@@ -217,8 +217,12 @@ class LeakDetector:
 
     def _finish(self, suspects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cfg = self.config
-        suspects = [s for s in suspects if (s.get("size") or 0) >= cfg.threshold]
-        suspects.sort(key=lambda s: s.get("size") or 0, reverse=True)
+
+        def held(s: dict[str, Any]) -> int:  # host bytes, and GPU bytes its tensors keep
+            return (s.get("size") or 0) + (s.get("device_bytes") or 0)
+
+        suspects = [s for s in suspects if held(s) >= cfg.threshold]
+        suspects.sort(key=held, reverse=True)
         return fit_leaks(suspects[: cfg.max_suspects])
 
 

@@ -12,6 +12,7 @@ from collections.abc import Container
 from typing import Any
 
 from ..measure.sizes import type_name
+from ..measure.tensors import device_bytes
 from ..units import format_bytes
 from .roots import Roots, instance_attr
 from .suspects import suspect
@@ -37,7 +38,8 @@ class TracebackWatcher:
 
     def __init__(self) -> None:
         self._key: tuple[int, ...] | None = None  # _traceback_identity when last read
-        self._rows: list[tuple[str, str, int, int | None]] = []  # frame, local, oid, size
+        # frame, local, oid, size, GPU bytes its torch tensors hold
+        self._rows: list[tuple[str, str, int, int | None, int]] = []
         self._oids: set[int] = set()
         self._seen: tuple[int, int | None] | None = None  # (id of the traceback, cell)
 
@@ -75,7 +77,11 @@ class TracebackWatcher:
             self._seen = (hk, count if error else None)
         rows = traceback_locals(heads, named, deadline, quick)
         heads = []
-        self._rows = [(desc, local, id(v), size) for desc, local, v, size in rows]
+        storages: set[int] = set()  # a view and its base, in two locals: counted once
+        self._rows = [
+            (desc, local, id(v), size, device_bytes(v, counted=storages))
+            for desc, local, v, size in rows
+        ]
         rows.clear()
         self._oids = {r[2] for r in self._rows}
         cut = any(r[3] is None for r in self._rows)
@@ -83,26 +89,32 @@ class TracebackWatcher:
         return cut
 
     def suspect(self, threshold: int) -> dict[str, Any] | None:
-        total = 0
+        total = device = 0
         biggest: tuple[int, str, str] | None = None
-        for frame_desc, local, _oid, size in self._rows:
+        for frame_desc, local, _oid, size, on_gpu in self._rows:
             if size is None:
                 continue
             total += size
-            if biggest is None or size > biggest[0]:
-                biggest = (size, frame_desc, local)
-        if total < threshold or biggest is None or self._seen is None:
+            device += on_gpu
+            if biggest is None or size + on_gpu > biggest[0]:
+                biggest = (size + on_gpu, frame_desc, local)
+        if total + device < threshold or biggest is None or self._seen is None:
             return None
         exc = sys.__dict__.get("last_exc") or sys.__dict__.get("last_value")
         ename = type_name(type(exc)) if exc is not None else "the last error"
         exc = None
         cell = self._seen[1]
         where = f" in cell [{cell}]" if cell is not None else ""
+        kept = format_bytes(total)
+        if device:
+            kept += f" and {format_bytes(device)} of GPU memory"
         reason = (
-            f"sys.last_traceback ({ename}{where}) keeps {format_bytes(total)} of function "
+            f"sys.last_traceback ({ename}{where}) keeps {kept} of function "
             f"locals alive ({biggest[1]}: `{biggest[2]}` {format_bytes(biggest[0])}); "
             "`%memtrack release traceback` frees them"
         )
         s = suspect("sys.last_traceback", "traceback", total, reason, cells=[cell] if cell else [])
+        if device:
+            s["device_bytes"] = device
         s["chain"] = ["sys.last_traceback", f"frame {biggest[1]} local {biggest[2]!r}"]
         return s

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..measure.sizes import type_name
+from ..measure.tensors import device_bytes
 from ..units import format_bytes
 from .config import QUICK_PER_VALUE_S, LeakConfig
 from .names import NameWatcher, Observation, is_observed
@@ -25,7 +26,8 @@ class OutputWatcher:
 
     def __init__(self, config: LeakConfig) -> None:
         self.config = config
-        self._entries: dict[Any, tuple[int, str, int | None, bool]] = {}  # N -> oid, type, size
+        # N -> oid, type, size, approximate, GPU bytes its torch tensors hold
+        self._entries: dict[Any, tuple[int, str, int | None, bool, int]] = {}
         self._key_of: dict[int, Any] = {}  # oid -> N
         self._big: set[Any] = set()  # N of entries >= threshold
         self._unnamed: set[Any] = set()  # N verified unnamed by a namespace scan
@@ -44,7 +46,7 @@ class OutputWatcher:
     def apply_config(self) -> None:
         """The large entries again, after the threshold changed."""
         thr = self.config.threshold
-        self._big = {k for k, e in self._entries.items() if (e[2] or 0) >= thr}
+        self._big = {k for k, e in self._entries.items() if (e[2] or 0) + e[4] >= thr}
 
     def holds(self, out: dict | None, obs: Observation) -> bool:
         """Whether the output history still holds the observed value (its own suspect then
@@ -124,10 +126,11 @@ class OutputWatcher:
                 value = None
                 continue
             oid = id(value)
-            known[k] = (oid, type_name(type(value)), size, approx)
+            device = device_bytes(value)  # a CUDA tensor's host part is ~100 bytes
+            known[k] = (oid, type_name(type(value)), size, approx, device)
             value = None
             self._key_of[oid] = k
-            if (size or 0) >= thr:
+            if (size or 0) + device >= thr:
                 self._big.add(k)
         return cut
 
@@ -162,7 +165,7 @@ class OutputWatcher:
             if entry is None or value is MISSING or id(value) != entry[0]:
                 value = None
                 continue  # changed since measured: the next update sees it
-            oid, tname, size = entry[0], entry[1], entry[2]
+            oid, tname, size, device = entry[0], entry[1], entry[2], entry[4]
             if named_ids is not None:
                 named = oid in named_ids
             elif names.is_named(ns, oid):
@@ -184,14 +187,17 @@ class OutputWatcher:
             if deletion is not None and deletion[2] != tname:
                 deletion = None  # the id of another, freed value
             where = f" (also {', '.join(also)})" if also else ""
+            held = format_bytes(size)
+            if device:
+                held += f" and {format_bytes(device)} of GPU memory"
             if deletion is not None:
                 reason = (
-                    f"Out[{n}]{where} still holds {format_bytes(size)} after {deletion[0]}; "
+                    f"Out[{n}]{where} still holds {held} after {deletion[0]}; "
                     f"`%memtrack release out {n}` frees it"
                 )
             else:
                 reason = (
-                    f"Out[{n}]{where} holds {format_bytes(size)} ({tname}) that no variable "
+                    f"Out[{n}]{where} holds {held} ({tname}) that no variable "
                     f"names: the output history keeps it alive; `%memtrack release out {n}` "
                     "frees it"
                 )
@@ -200,6 +206,8 @@ class OutputWatcher:
                 cells.append(deletion[1])
             s = suspect(f"Out[{n}]", "output-history", size, reason, cells=cells)
             s["type"] = tname
+            if device:
+                s["device_bytes"] = device
             s["chain"] = ["user_ns['Out']", f"dict[{n!r}]"]
             result.append(s)
         return result
