@@ -903,6 +903,23 @@ LIVE_CELL = (
 )
 
 
+def added_by(ip: InteractiveShell, variant, cell: str, n: int, rounds: int) -> list[float]:
+    """Per round, what ``variant(True)`` adds to a light cell over ``variant(False)``: the median
+    of each cell's latency plus the loop's work after it (as kernel_like runs them), both
+    tracked, the two variants alternating round by round."""
+    diffs = []
+    for _ in range(rounds):
+        whole = []
+        for on in (False, True):
+            variant(on)
+            memtrack.start()
+            a, b = kernel_like(ip, cell, n)
+            memtrack.stop()
+            whole.append(statistics.median(x + y for x, y in zip(a, b[:n], strict=True)))
+        diffs.append(whole[1] - whole[0])
+    return diffs
+
+
 def bench_live(ip: InteractiveShell, tracker) -> None:
     """What live samples, the flight record and the spool cost: a trivial light cell with and
     without them (alternating, both tracked), and a long allocating cell with its sampler
@@ -929,16 +946,7 @@ def bench_live(ip: InteractiveShell, tracker) -> None:
 
     try:
         rounds, n = (5, 40) if QUICK else (9, 60)
-        diffs = []
-        for _ in range(rounds):
-            whole = []
-            for on in (False, True):
-                variant(on)
-                memtrack.start()
-                a, b = kernel_like(ip, "x = 1", n)
-                memtrack.stop()
-                whole.append(statistics.median(x + y for x, y in zip(a, b[:n], strict=True)))
-            diffs.append(whole[1] - whole[0])
+        diffs = added_by(ip, variant, "x = 1", n, rounds)
         gain = statistics.median(diffs)
         lo, hi = median_interval(diffs)
         row(
@@ -1041,18 +1049,11 @@ def bench_cluster(ip: InteractiveShell, tracker) -> None:
                 ("a 60 ms light cell", "time.sleep(0.06)", max(4, n // 4)),
             ):
                 ip.run_cell("import time")
-                diffs = []
-                for _ in range(rounds):
-                    whole = []
-                    for on in (False, True):
-                        cluster.active_client = hidden if on else (lambda: None)
-                        memtrack.start()
-                        a, b = kernel_like(ip, cell, runs)
-                        memtrack.stop()
-                        whole.append(
-                            statistics.median(x + y for x, y in zip(a, b[:runs], strict=True))
-                        )
-                    diffs.append(whole[1] - whole[0])
+
+                def variant(on: bool) -> None:
+                    cluster.active_client = hidden if on else (lambda: None)
+
+                diffs = added_by(ip, variant, cell, runs, rounds)
                 added = statistics.median(diffs)
                 lo, hi = median_interval(diffs)
                 row(

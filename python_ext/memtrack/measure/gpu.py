@@ -188,6 +188,17 @@ def allocated_now(modules: Mapping[str, Any] | None = None) -> tuple[int, int | 
     return sum(d["allocated"] for d in devices), capacity
 
 
+def status_line(modules: Mapping[str, Any] | None = None) -> str:
+    """``GPU: torch on 1 device(s)`` or ``GPU: none in use`` (what ``%memtrack status`` says)."""
+    devices = read_devices(modules) if in_use(modules) else []
+    if not devices:
+        return "GPU: none in use"
+    libraries: dict[str, int] = {}
+    for d in devices:
+        libraries[d["library"]] = libraries.get(d["library"], 0) + 1
+    return "GPU: " + ", ".join(f"{name} on {n} device(s)" for name, n in libraries.items())
+
+
 # --------------------------------------------------------------------------- NVML
 
 
