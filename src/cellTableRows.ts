@@ -10,6 +10,7 @@ import { disclosureButton, hasDetail } from './cellDetail';
 import { cellVariables, variablesSummary } from './cellVariables';
 import { clusterSummary } from './clusterDetail';
 import { deathSummary } from './death';
+import { formatGpuPeak, gpuPeakIsLowerBound } from './gpuFigures';
 import {
   formatBytes,
   formatDelta,
@@ -159,6 +160,16 @@ function figure(
   }
   const name = metricName(metric, trans);
   const bytes = value.toLocaleString('en-US');
+  if (which === 'peak' && metric === 'gpu' && gpuPeakIsLowerBound(record)) {
+    return {
+      text: formatGpuPeak(record, units),
+      title: trans.__(
+        "%1 peak above the start: at least %2 bytes (some device's peak could only be bounded)",
+        name,
+        bytes
+      )
+    };
+  }
   return which === 'delta'
     ? {
         text: formatDelta(value, units),

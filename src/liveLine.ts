@@ -8,8 +8,9 @@ import { TranslationBundle } from '@jupyterlab/translation';
 
 import { formatBytes, formatDelta, formatDuration, recordTitle, Units } from './format';
 import { ILiveState } from './liveModel';
+import { latestGpuSample } from './gpuFigures';
 import type { IPlotLimit, IPlotLive } from './plot';
-import { IMemoryLimit, IMemtrackRecord } from './record';
+import { IMemoryLimit, IMemtrackRecord, Metric } from './record';
 
 /** The label the running cell had at its last tracked run (live messages carry none). */
 export function runningCellLabel(
@@ -91,12 +92,16 @@ export class LiveLine {
     });
   }
 
-  /** Show the running cell (state null: none runs, the line hides). */
+  /**
+   * Show the running cell (state null: none runs, the line hides); with the
+   * GPU metric, its GPU bytes too where the samples carry them.
+   */
   render(
     state: ILiveState | null,
     label: string | null,
     limit: IMemoryLimit | null,
-    units: Units
+    units: Units,
+    metric: Metric = 'rss'
   ): void {
     this._state = state;
     this.node.hidden = state === null;
@@ -123,6 +128,15 @@ export class LiveLine {
     if (headroom !== null && limit?.bytes) {
       figures.push(
         t.__('%1 left of %2', formatBytes(headroom, units), formatBytes(limit.bytes, units))
+      );
+    }
+    const gpu = metric === 'gpu' ? latestGpuSample(state.samples) : null;
+    if (gpu !== null) {
+      const capacity = limit?.gpu_capacity ?? null;
+      figures.push(
+        capacity === null
+          ? t.__('GPU %1', formatBytes(gpu, units))
+          : t.__('GPU %1 of %2', formatBytes(gpu, units), formatBytes(capacity, units))
       );
     }
     if (busy) {
@@ -176,8 +190,13 @@ export function plotLive(
   if (headroom !== null) {
     hover.push(trans.__('%1 left', formatBytes(headroom, units)));
   }
+  const gpu = latestGpuSample(state.samples);
+  if (gpu !== null) {
+    hover.push(trans.__('GPU %1', formatBytes(gpu, units)));
+  }
   return {
     rss: state.rss,
+    gpu,
     delta: state.rss !== null && state.rssBefore !== null ? state.rss - state.rssBefore : null,
     title: trans.__('%1 (running)', title),
     hover

@@ -7,7 +7,8 @@
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import { formatBytes, Units } from './format';
+import { formatBytes, LOWER_BOUND, Units } from './format';
+import { gpuEntriesWithFigures } from './gpuFigures';
 import { IMemtrackRecord, isReleaseRecord, Metric, METRICS } from './record';
 
 /** The setting's values: a metric, or 'auto' (see resolveMetric). */
@@ -45,6 +46,8 @@ export function metricName(metric: Metric, trans: TranslationBundle): string {
       return trans.__('allocated');
     case 'traced':
       return trans.__('traced');
+    case 'gpu':
+      return trans.__('GPU');
   }
 }
 
@@ -63,6 +66,8 @@ export function choiceLabel(
       return trans.__('Allocated');
     case 'traced':
       return trans.__('Traced');
+    case 'gpu':
+      return trans.__('GPU');
   }
 }
 
@@ -81,6 +86,10 @@ export function metricMeaning(metric: Metric, trans: TranslationBundle): string 
       return trans.__(
         'Traced: what tracemalloc saw the cell allocate, net of what it freed; only %1 (deep) cells are traced.',
         CELL_MAGIC
+      );
+    case 'gpu':
+      return trans.__(
+        "GPU: what the GPU libraries in use (torch, cupy, jax) hold for live allocations, by their allocators' own counters, summed over devices; only once one is initialised on a GPU. The dotted line is the devices' capacity."
       );
   }
 }
@@ -127,6 +136,16 @@ export function columnHelp(
           CELL_MAGIC
         )
       };
+    case 'gpu':
+      return {
+        delta: trans.__(
+          "Delta: change of the GPU memory allocated over the cell (the GPU libraries' allocator counters: torch, cupy, jax), summed over devices"
+        ),
+        peak: trans.__(
+          "Peak: the highest GPU memory allocated during the cell, above the cell's start, summed over devices; %1 marks a lower bound (a device whose peak the kernel could only bound)",
+          LOWER_BOUND
+        )
+      };
   }
 }
 
@@ -147,7 +166,7 @@ export function missingReason(
   figure: 'delta' | 'peak',
   trans: TranslationBundle
 ): string {
-  if (record.saved && metric === 'allocated') {
+  if (record.saved && (metric === 'allocated' || metric === 'gpu')) {
     return trans.__('Runs saved in the notebook keep their RSS and traced figures only');
   }
   switch (metric) {
@@ -182,7 +201,32 @@ export function missingReason(
       return record.mode === 'light'
         ? trans.__('traced only for %1 cells', CELL_MAGIC)
         : trans.__('tracemalloc measured nothing for this cell');
+    case 'gpu':
+      return gpuMissingReason(record, figure, trans);
   }
+}
+
+/** Why a record has no GPU delta or peak: no GPU library in use, or what its entries say. */
+function gpuMissingReason(
+  record: IMemtrackRecord,
+  figure: 'delta' | 'peak',
+  trans: TranslationBundle
+): string {
+  const entries = record.gpu ?? [];
+  if (entries.length === 0) {
+    return trans.__(
+      'No GPU library was in use during this cell (torch, cupy or jax initialised on a GPU)'
+    );
+  }
+  if (gpuEntriesWithFigures(record).length === 0) {
+    const errors = entries.flatMap(entry => (entry.error ? [entry.error] : []));
+    return errors.length
+      ? trans.__('The GPU memory could not be read: %1', errors.join('; '))
+      : trans.__('The GPU memory was not read for this record');
+  }
+  return figure === 'peak'
+    ? trans.__('No GPU library reported a peak for this cell: only its start and end were read')
+    : trans.__('The GPU memory was not read for this record');
 }
 
 /** What a release record's tooltip says it freed (plain text). */

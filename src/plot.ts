@@ -58,7 +58,10 @@ export interface IPlotOptions {
   clusterTitle?: string;
   /** What the separators' labels say (translated): a restart, a death, the end of the saved runs. */
   separatorTitles?: Record<IPlotSeparator['kind'], string>;
-  /** The memory limit, drawn as a horizontal line when near the data (RSS plot only). */
+  /**
+   * A horizontal line when near the data: the kernel's memory limit on the RSS
+   * plot, the devices' capacity on the GPU plot (none on the others).
+   */
   limit?: IPlotLimit | null;
   /** The running cell, drawn past the last record while it runs. */
   live?: IPlotLive | null;
@@ -77,6 +80,8 @@ export interface IPlotLimit {
 export interface IPlotLive {
   rss: number | null;
   delta: number | null;
+  /** The GPU bytes allocated now (its point on the GPU plot), where the samples carry them. */
+  gpu?: number | null;
   /** Legend name and hover lines, plain text (escaped here). */
   title: string;
   hover: string[];
@@ -253,9 +258,13 @@ export async function renderPlot(
   });
   const live = options.live;
   const liveX = (series.x[series.x.length - 1] ?? series.total) + 1;
+  // The running cell's level in the plotted metric: its RSS, or on the GPU plot its GPU bytes.
+  const liveLevel =
+    series.metric === 'rss' ? live?.rss : series.metric === 'gpu' ? live?.gpu : null;
   if (live) {
     // The bar joins the delta trace (a second bar trace would halve every bar's width). The
-    // running cell's figures are RSS: none among the deltas of another metric.
+    // running cell's change is RSS only (live messages send no GPU start): none among the
+    // deltas of another metric.
     const deltaTrace = data[2];
     deltaTrace.x = [...series.x, liveX];
     deltaTrace.y = [...series.delta, series.metric === 'rss' ? live.delta : null];
@@ -267,7 +276,7 @@ export async function renderPlot(
       mode: 'markers',
       name: escapePlotlyText(live.title),
       x: [liveX],
-      y: [series.metric === 'rss' ? live.rss : null],
+      y: [liveLevel ?? null],
       text: [liveHover],
       hoverinfo: 'text',
       marker: { symbol: 'circle-open', size: 11, line: { width: 2, color: peakColor } }
@@ -279,11 +288,12 @@ export async function renderPlot(
     ...series.cluster,
     ...series.deaths.map(i => series.markerY[i])
   ];
-  if (live && series.metric === 'rss') {
-    plotted.push(live.rss);
+  if (live) {
+    plotted.push(liveLevel ?? null);
   }
   const high = Math.max(0, ...plotted.filter((v): v is number => v !== null));
-  const limit = series.metric === 'rss' ? options.limit : null;
+  // The kernel's limit is about RSS, the capacity about the GPU: no line on the other plots.
+  const limit = series.metric === 'rss' || series.metric === 'gpu' ? options.limit : null;
   const drawLimit = !!limit && high > 0 && limit.bytes <= high * LIMIT_DRAW_FACTOR;
   const annotations: any[] = [];
   if (limit && drawLimit) {

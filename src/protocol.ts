@@ -79,6 +79,8 @@ export interface IExportResult {
 export interface ILiveSample {
   t: number;
   rss: number;
+  /** Bytes the GPU libraries in use hold for live allocations, over all their devices. */
+  gpu?: number;
 }
 
 /** The running cell, about 5 times a second, and once more with state 'done' when it ends. */
@@ -401,7 +403,7 @@ function parseMemoryLimit(value: unknown, what: string): IMemoryLimit {
   if (!LIMIT_SOURCES.includes(value.source as LimitSource)) {
     fail(`a 'source' of ${LIMIT_SOURCES.join(', ')}`);
   }
-  for (const key of ['usage', 'headroom']) {
+  for (const key of ['usage', 'headroom', 'gpu_capacity']) {
     if (key in value && !isNullableInt(value[key])) {
       fail(`'${key}' as an integer or null`);
     }
@@ -463,10 +465,14 @@ function parseLive(data: Record<string, unknown>): ILiveMessage {
   if (
     !Array.isArray(samples) ||
     !samples.every(
-      sample => isObject(sample) && isNumberAtLeastZero(sample.t) && Number.isInteger(sample.rss)
+      sample =>
+        isObject(sample) &&
+        isNumberAtLeastZero(sample.t) &&
+        Number.isInteger(sample.rss) &&
+        (!('gpu' in sample) || Number.isInteger(sample.gpu))
     )
   ) {
-    fail("a 'samples' array of {t: seconds, rss: integer bytes}");
+    fail("a 'samples' array of {t: seconds, rss: integer bytes, gpu?: integer bytes}");
   }
   for (const key of ['rss', 'peak']) {
     if (!(key in data) || !isNullableInt(data[key])) {

@@ -6,6 +6,7 @@
  * CSV export, the table, the badges and the plot cannot drift apart.
  * record.spec.ts checks the key lists against the schema.
  */
+import { gpuDelta, gpuLevel, gpuPeak } from './gpuFigures';
 
 /** One line of the cell's allocation table (memory_profiler style). */
 export interface ITopLine {
@@ -56,6 +57,8 @@ export interface IMemoryLimit {
   usage?: number | null;
   /** bytes - usage (may be negative). */
   headroom?: number | null;
+  /** In live messages while a GPU library is in use: its devices' total memory (null: unknown). */
+  gpu_capacity?: number | null;
 }
 
 /**
@@ -343,11 +346,12 @@ export function csvValue(record: IMemtrackRecord, column: (typeof CSV_COLUMNS)[n
  * The figures a record offers, each with one meaning (METRICS in
  * python_ext/memtrack/record.py): 'rss' the process's resident memory as the
  * OS counts it, 'allocated' what the allocators hold for live blocks,
- * 'traced' what tracemalloc saw the cell allocate (deep cells only).
+ * 'traced' what tracemalloc saw the cell allocate (deep cells only), 'gpu'
+ * what the GPU libraries' allocators hold, summed over devices (gpuFigures.ts).
  */
-export type Metric = 'rss' | 'allocated' | 'traced';
+export type Metric = 'rss' | 'allocated' | 'traced' | 'gpu';
 
-export const METRICS: readonly Metric[] = ['rss', 'allocated', 'traced'];
+export const METRICS: readonly Metric[] = ['rss', 'allocated', 'traced', 'gpu'];
 
 /** RSS after the cell less tracemalloc's own memory in it: the user's part of the process. */
 function rssLevel(record: IMemtrackRecord): number | null {
@@ -371,6 +375,8 @@ export function recordDelta(record: IMemtrackRecord, metric: Metric): number | n
       return record.alloc_delta ?? null;
     case 'traced':
       return record.traced_delta;
+    case 'gpu':
+      return gpuDelta(record);
   }
 }
 
@@ -388,6 +394,8 @@ export function recordPeak(record: IMemtrackRecord, metric: Metric): number | nu
       return record.alloc_peak ?? null;
     case 'traced':
       return record.traced_peak;
+    case 'gpu':
+      return gpuPeak(record);
   }
 }
 
@@ -408,6 +416,8 @@ export function recordLevel(
       return (at === 'after' ? record.alloc_after : record.alloc_before) ?? null;
     case 'traced':
       return null;
+    case 'gpu':
+      return gpuLevel(record, at);
   }
 }
 

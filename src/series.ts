@@ -12,6 +12,7 @@ import {
 } from './format';
 import { clusterHoverLines, clusterLevel, clusterNote, measuredCluster } from './clusterFigures';
 import { deathSummary } from './death';
+import { formatGpuPeak, gpuHoverLines } from './gpuFigures';
 import {
   currentLeakKeys,
   holdsCurrentLeak,
@@ -43,7 +44,8 @@ export interface IPlotSeries {
   /**
    * The metric's level after each record (bytes), null where unknown: RSS less
    * tracemalloc's own memory, the allocated memory, or for traced (which has no
-   * absolute level) the running sum over the records that have a traced delta.
+   * absolute level) the running sum over the records that have a traced delta;
+   * for GPU the bytes allocated over every GPU library and device.
    */
   cumulative: (number | null)[];
   /** The metric's highest value during each cell (its level before + its peak), null where unknown. */
@@ -92,12 +94,18 @@ export interface IPlotSeparator {
 const HOVER_NAMES: Record<Metric, string> = {
   rss: 'RSS',
   allocated: 'allocated',
-  traced: 'traced'
+  traced: 'traced',
+  gpu: 'GPU'
 };
 
 /** "allocated delta +30.0 MB, peak 31.0 MB": one metric's figures, named. */
 function metricLine(record: IMemtrackRecord, metric: Metric, units: Units): string {
-  return `${HOVER_NAMES[metric]} delta ${formatDelta(recordDelta(record, metric), units)}, peak ${formatBytes(recordPeak(record, metric), units)}`;
+  // A GPU peak may be a lower bound (a device's bounded peak): marked "≥".
+  const peak =
+    metric === 'gpu'
+      ? formatGpuPeak(record, units)
+      : formatBytes(recordPeak(record, metric), units);
+  return `${HOVER_NAMES[metric]} delta ${formatDelta(recordDelta(record, metric), units)}, peak ${peak}`;
 }
 
 function hoverText(record: IMemtrackRecord, metric: Metric, units: Units): string {
@@ -140,6 +148,8 @@ function hoverText(record: IMemtrackRecord, metric: Metric, units: Units): strin
   if (record.cluster) {
     parts.push(escapePlotlyText(clusterNote(record.cluster, units)));
   }
+  // Library, device name and error come from the kernel: each line escaped once.
+  parts.push(...gpuHoverLines(record, units).map(escapePlotlyText));
   return parts.join('<br>');
 }
 

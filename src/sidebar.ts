@@ -10,6 +10,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { CellTable } from './cellTable';
+import { gpuCapacityLine } from './gpuFigures';
 import type { IVariableRequests } from './kernelBridge';
 import { LeakList } from './leakList';
 import { LiveLine, plotLimit, plotLive, runningCellLabel } from './liveLine';
@@ -241,8 +242,11 @@ export class MemtrackSidebar extends Widget {
     const key = this._model.currentKey;
     const live = this._model.live;
     const state = live.state(key);
-    const label = state ? runningCellLabel(this._model.records(key), state.cellId) : null;
-    this._live.render(state, label, live.limit(key), this._settings.value.byteUnits);
+    const records = this._model.records(key);
+    const label = state ? runningCellLabel(records, state.cellId) : null;
+    const settings = this._settings.value;
+    const metric = resolveMetric(settings.metric, records);
+    this._live.render(state, label, live.limit(key), settings.byteUnits, metric);
   }
 
   private _invalidateAll(): void {
@@ -378,8 +382,13 @@ export class MemtrackSidebar extends Widget {
         died: trans.__('died'),
         saved: trans.__('saved')
       },
-      // The limit is about RSS: drawn against the RSS line only.
-      limit: metric === 'rss' ? plotLimit(limit, settings.byteUnits, trans) : null,
+      // The limit is about RSS, the devices' capacity about the GPU: each on its own plot.
+      limit:
+        metric === 'rss'
+          ? plotLimit(limit, settings.byteUnits, trans)
+          : metric === 'gpu'
+            ? gpuCapacityLine(this._model.records(key), settings.byteUnits, trans)
+            : null,
       live: plotLive(liveState, liveLabel, limit, settings.byteUnits, trans),
       onPointClick: index => {
         const record = this._series?.records[index];

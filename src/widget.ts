@@ -18,6 +18,7 @@ import {
   recordTitle,
   sizeClass
 } from './format';
+import { formatGpuPeak } from './gpuFigures';
 import {
   columnHelp,
   metricName,
@@ -178,7 +179,12 @@ function figureCell(record: IMemtrackRecord, metric: Metric, which: 'delta' | 'p
     return { text: MISSING, title: missingReason(record, metric, which, trans) };
   }
   return {
-    text: which === 'delta' ? formatDelta(value, units) : formatBytes(value, units),
+    text:
+      which === 'delta'
+        ? formatDelta(value, units)
+        : metric === 'gpu'
+          ? formatGpuPeak(record, units) // "≥" where a device's peak is only bounded
+          : formatBytes(value, units),
     title: `${metricName(metric, trans)} ${which}`
   };
 }

@@ -208,7 +208,8 @@ describe('MemtrackSidebar', () => {
       ['auto', 'Auto (RSS)'],
       ['rss', 'RSS'],
       ['allocated', 'Allocated'],
-      ['traced', 'Traced']
+      ['traced', 'Traced'],
+      ['gpu', 'GPU']
     ]);
     expect(select.value).toBe('auto');
     expect(lastPlot()[1].metric).toBe('rss');
@@ -382,7 +383,8 @@ describe('SidebarToolbar metric selector', () => {
       'auto',
       'rss',
       'allocated',
-      'traced'
+      'traced',
+      'gpu'
     ]);
     toolbar.showMetric('auto', 'allocated');
     expect(select.value).toBe('auto');
