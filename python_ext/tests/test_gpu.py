@@ -286,3 +286,20 @@ def test_out_and_a_traceback_keeping_tensors_say_their_gpu_bytes(shell, monkeypa
     for record in memtrack.history():
         record_validator().validate(record)
     assert ip.run_cell("%memtrack off", store_history=True).success
+
+
+def test_live_samples_count_each_device_once(monkeypatch):
+    """torch and cupy on the same device: its capacity once; cupy's unknown size does not hide
+    the device's (torch knows it)."""
+    stats = {0: _stats(100 * MB, 100 * MB, 200 * MB)}
+    pool = types.SimpleNamespace(used_bytes=lambda: 50 * MB, total_bytes=lambda: 64 * MB)
+    cupy = types.SimpleNamespace(
+        get_default_memory_pool=lambda: pool,
+        cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0)),
+    )
+    monkeypatch.setattr(gpu, "_libcuda_mapped", True)
+    monkeypatch.setattr(gpu, "_capacities", {})
+    modules = {"torch.cuda": _torch_cuda(stats), "cupy": cupy}
+    assert gpu.allocated_now(modules) == (150 * MB, 80_000 * MB)
+    assert gpu.status_line(modules) == "GPU: torch on 1 device(s), cupy on 1 device(s)"
+    assert gpu.status_line({}) == "GPU: none in use"

@@ -167,15 +167,15 @@ _capacities: dict[tuple[str, int], int | None] = {}  # a device's total memory d
 
 def allocated_now(modules: Mapping[str, Any] | None = None) -> tuple[int, int | None] | None:
     """For the live samples: the bytes all initialised GPU libraries hold for live allocations
-    now, and the total memory of the devices they use (None where unknown); None when no GPU
-    library is in use. Never raises."""
+    now, and the total memory of the devices they use (each device once, whichever libraries
+    use it; None when one device's is unknown); None when no GPU library is in use."""
     if not in_use(modules):
         return None
     modules = sys.modules if modules is None else modules
     devices = read_devices(modules)
     if not devices:
         return None
-    capacity: int | None = 0
+    by_device: dict[int, int] = {}  # one capacity per device, whichever library reports it
     for d in devices:
         key = (d["library"], d["device"])
         if key not in _capacities:
@@ -184,7 +184,10 @@ def allocated_now(modules: Mapping[str, Any] | None = None) -> tuple[int, int | 
                 with contextlib.suppress(Exception):
                     _capacities[key] = _torch_capacity(modules["torch.cuda"], d["device"])[1]
         cap = _capacities[key]
-        capacity = None if cap is None or capacity is None else capacity + cap
+        if cap is not None:
+            by_device[d["device"]] = max(cap, by_device.get(d["device"], 0))
+    known = {d["device"] for d in devices} <= by_device.keys()
+    capacity = sum(by_device.values()) if known else None  # a device of unknown size: unknown
     return sum(d["allocated"] for d in devices), capacity
 
 
