@@ -10,14 +10,9 @@ import { IColumn, recordRow, SortKey, spacerRow, tableColumns, tableHead } from 
 import { detailRow, ExpandedRecords, hasDetail } from './cellDetail';
 import { Units } from './format';
 import { moveTarget, ScrollWindow } from './scrollWindow';
-import {
-  currentLeakKeys,
-  holdsCurrentLeak,
-  IMemtrackRecord,
-  Metric,
-  recordDelta,
-  recordPeak
-} from './record';
+import { leakingRecords, sameRecords } from './leakCells';
+import { IMemtrackRecord, Metric, recordDelta, recordPeak } from './record';
+import { SessionStarts } from './sessionStarts';
 
 export type { SortKey } from './cellTableRows';
 
@@ -64,11 +59,6 @@ export function sortRecords(
     return order || a.index - b.index;
   });
   return indexed.map(item => item.record);
-}
-
-/** Whether two sets of leak keys are the same suspects. */
-function sameKeys(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  return a.size === b.size && [...a].every(key => b.has(key));
 }
 
 /** Which run of its cell each record is (1-based), by cell id; null for a cell's only run. */
@@ -177,18 +167,27 @@ export class CellTable {
       // Big numbers first is what people look for; history order reads oldest first.
       this._descending = key !== 'order';
     }
-    this.render(this._records, this._units, this._metric);
+    this.render(this._records, this._units, this._metric, this._sessions);
   }
 
-  /** Rebuild the table for these records, with Delta and Peak in `metric`. */
-  render(records: IMemtrackRecord[], units: Units, metric: Metric): void {
+  /**
+   * Rebuild the table for these records, with Delta and Peak in `metric`;
+   * `sessions` marks the first record after each kernel restart or death.
+   */
+  render(
+    records: IMemtrackRecord[],
+    units: Units,
+    metric: Metric,
+    sessions: SessionStarts = new Map()
+  ): void {
     this._records = records;
     this._units = units;
+    this._sessions = sessions;
     if (metric !== this._metric) {
       this._metric = metric;
       this._columns = tableColumns(this._trans, metric);
     }
-    this._current = currentLeakKeys(records);
+    this._leaking = leakingRecords(records);
     this._runs = runNumbers(records);
     this._cellIds = new Set(
       records.map(record => record.cell_id).filter((id): id is string => !!id)
@@ -214,28 +213,37 @@ export class CellTable {
 
   /**
    * Add the records past the ones shown, at the end: cheap when the table is in
-   * history order, none of them starts a re-run marking and the current leak
-   * suspects are the same (a release, or a new suspect, changes which earlier
-   * rows are highlighted); otherwise a full render.
+   * history order, none of them starts a re-run marking and the rows shown
+   * stay highlighted as they are (a release, or a new suspect, changes which
+   * earlier rows are); otherwise a full render.
    */
-  append(records: IMemtrackRecord[], units: Units, metric: Metric): void {
+  append(
+    records: IMemtrackRecord[],
+    units: Units,
+    metric: Metric,
+    sessions: SessionStarts = this._sessions
+  ): void {
     const shown = this._records.length;
     const added = records.slice(shown);
     const inOrder = this._sortKey === 'order' && !this._descending;
+    const leaking = leakingRecords(records);
+    const shownLeaking = new Set(records.slice(0, shown).filter(record => leaking.has(record)));
     if (
       added.length === 0 ||
       !inOrder ||
       units !== this._units ||
       metric !== this._metric ||
-      !sameKeys(currentLeakKeys(records), this._current) ||
+      !sameRecords(shownLeaking, this._leaking) ||
       !this._body ||
       this._windowed !== records.length > WINDOW_THRESHOLD ||
       this._rerunsACell(added)
     ) {
-      this.render(records, units, metric);
+      this.render(records, units, metric, sessions);
       return;
     }
     this._records = records;
+    this._leaking = leaking;
+    this._sessions = sessions;
     for (const record of added) {
       this._runs.set(record, null);
       this._indexOf.set(record, this._sorted.length);
@@ -425,7 +433,10 @@ export class CellTable {
       columns: this._columns,
       units: this._units,
       metric: this._metric,
-      leaking: holdsCurrentLeak(record, this._current),
+      leaking: this._leaking.has(record),
+      // The restart markers separate the kernel's processes in run order only.
+      sessionStart:
+        this._sortKey === 'order' && !this._descending ? this._sessions.get(record) : undefined,
       run: this._runs.get(record) ?? null,
       trans: this._trans,
       onActivate: activated => this._onActivate(activated),
@@ -473,8 +484,9 @@ export class CellTable {
   private _cellIds = new Set<string>();
   private _units: Units = 'decimal';
   private _metric: Metric = 'rss';
-  /** The leak suspects current after the latest record (see currentLeakKeys). */
-  private _current: ReadonlySet<string> = new Set();
+  /** The records that created or grew a flagged suspect current now (leakCells.ts). */
+  private _leaking: ReadonlySet<IMemtrackRecord> = new Set();
+  private _sessions: SessionStarts = new Map();
   private _sortKey: SortKey = 'order';
   private _descending = false;
   private _body: HTMLTableSectionElement | null = null;

@@ -20,6 +20,7 @@ import {
   sizeClass,
   Units
 } from './format';
+import { SessionEnd, sessionStartText } from './sessionStarts';
 import { columnHelp, metricName, missingReason, releaseSummary, rssColumnHelp } from './metric';
 import {
   IMemtrackRecord,
@@ -124,8 +125,10 @@ export interface IRecordRowOptions {
   units: Units;
   /** The metric of the Delta and Peak columns. */
   metric: Metric;
-  /** Whether the record reported a leak suspect that is still current (highlighted). */
+  /** Whether the record's cell created or grew a leak suspect current now (highlighted). */
   leaking: boolean;
+  /** How the kernel process before this record ended, when the record is the first after it. */
+  sessionStart?: SessionEnd;
   /** Which run of its cell the record is; null for a cell's only run. */
   run: number | null;
   trans: TranslationBundle;
@@ -201,10 +204,16 @@ export function recordRow(
   row.dataset.size = sizeClass(delta);
   row.dataset.seq = String(record.seq);
   row.dataset.metric = options.metric;
+  const notes: string[] = [];
+  if (options.sessionStart) {
+    // A line above the row (the style), and in words for the tooltip and screen readers.
+    row.dataset.sessionStart = options.sessionStart;
+    notes.push(sessionStartText(options.sessionStart, trans));
+  }
   if (options.leaking) {
     row.classList.add('jp-Memtrack-leaking');
+    notes.push(trans.__('This cell created or grew a current leak suspect'));
   }
-  const notes: string[] = [];
   if (isDeathRecord(record)) {
     // One cell across the row: the sentence says what the columns would (RSS, limit, cause).
     const summary = deathSummary(record, units, trans);
@@ -221,7 +230,8 @@ export function recordRow(
     }
     const rss = recordLevel(record, 'rss');
     const cells: IFigure[] = [
-      { text: title, title: '' },
+      // The full title as the cell's tooltip: a narrow sidebar cuts it short.
+      { text: title, title },
       figure(record, options, 'delta'),
       figure(record, options, 'peak'),
       rss === null
@@ -240,6 +250,21 @@ export function recordRow(
       }
       row.append(td);
     });
+    // A narrow sidebar hides the RSS and Time columns (the style): the tooltip keeps them.
+    notes.push(
+      trans.__(
+        'RSS after: %1; time: %2',
+        rss === null ? MISSING : formatBytes(rss, units),
+        formatDuration(record.duration_s)
+      )
+    );
+  }
+  if (options.sessionStart && !isDeathRecord(record)) {
+    // A death's row says so itself.
+    const marker = document.createElement('span');
+    marker.className = 'jp-Memtrack-visuallyHidden';
+    marker.textContent = `${sessionStartText(options.sessionStart, trans)}: `;
+    row.firstElementChild!.prepend(marker);
   }
   const variables = cellVariables(record);
   const detail = hasDetail(record) && !isDeathRecord(record) && !!options.onToggleVariables;

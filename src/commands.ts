@@ -7,6 +7,8 @@
  */
 import type { ILabShell, JupyterFrontEnd } from '@jupyterlab/application';
 import { ICommandPalette, Notification, showErrorMessage } from '@jupyterlab/apputils';
+
+import { confirmClear } from './clearDialog';
 import type { ISettingRegistry } from '@jupyterlab/settingregistry';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import type { Widget } from '@lumino/widgets';
@@ -126,12 +128,17 @@ export function addCommands(app: JupyterFrontEnd, options: ICommandsOptions): vo
     }
   });
   commands.addCommand(CommandIDs.clear, {
-    label: trans.__('Clear Memory History'),
+    label: trans.__('Clear Memory History…'),
     caption: trans.__("Forget the active notebook's memory history, here and in the kernel"),
     isEnabled: () => model.records(current()).length > 0,
-    execute: () => {
+    execute: async () => {
       const key = current();
       if (key === null) {
+        return;
+      }
+      // It cannot be undone, and it is the kernel's history too: ask first.
+      const path = follower.panel(key)?.context.path ?? null;
+      if (!(await confirmClear(path, model.records(key).length, trans))) {
         return;
       }
       follower.bridge(key)?.resetKernelHistory();
@@ -165,7 +172,7 @@ export function addCommands(app: JupyterFrontEnd, options: ICommandsOptions): vo
   // The HTML report is the kernel's (python_ext/memtrack/reports/html.py): one renderer for the
   // sidebar and `%memtrack export`, so it covers the current kernel's history only.
   commands.addCommand(CommandIDs.exportHtml, {
-    label: trans.__('Export HTML report'),
+    label: trans.__('Export Memory History (HTML)'),
     caption: trans.__(
       "Download the active notebook's memory history as an offline HTML report (rendered by the kernel)"
     ),

@@ -78,15 +78,12 @@ export function recordTitle(record: {
 
 /**
  * Escape text that plotly would otherwise read as its pseudo-HTML (hover and
- * tick labels), so a label like "<b>" stays literal.
+ * tick labels), so a label like "<b>" stays literal. Only `&`, `<` and `>`:
+ * plotly decodes those entities (and numeric ones) but not `&quot;`, which it
+ * would show as is; quotes mean nothing to it outside a tag.
  */
 export function escapePlotlyText(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /** Size class of a delta, for colouring badges and rows. */

@@ -182,7 +182,10 @@ export class KernelBridge implements IDisposable, IVariableRequests {
 
   /**
    * Track every cell (light or deep) or stop. Runs the line magic silently, so
-   * the notebook's history and execution count are untouched.
+   * the notebook's history and execution count are untouched. The kernel
+   * announces the new mode (a 'tracking' message), as it does whatever changed
+   * it: the model follows that, so the button and the palette never contradict
+   * a `%memtrack on` typed in a cell.
    */
   async setTracking(mode: TrackingMode): Promise<void> {
     const kernel = this._options.sessionContext.session?.kernel;
@@ -190,7 +193,6 @@ export class KernelBridge implements IDisposable, IVariableRequests {
       throw new Error('the memtrack kernel extension is not connected');
     }
     await this._runSilently(kernel, TRACKING_CODE[mode]);
-    this._options.model.setTracking(this._options.key, mode);
   }
 
   /** Ask the kernel to forget its history; the model follows its reset message. */
@@ -439,13 +441,14 @@ export class KernelBridge implements IDisposable, IVariableRequests {
         }
       };
       this._comm = comm;
+      // Until the kernel's history says its mode (a new process, or one tracking already).
+      model.setTracking(key, 'off');
       this._sentThreshold = null;
       this._sentGuard = undefined;
       await withTimeout(comm.open(helloMessage(version)).done, 10_000, 'comm open');
       if (!stale() && this._comm === comm) {
         this.sendConfiguration();
         model.setStatus(key, 'connected');
-        model.setTracking(key, 'off');
         const mode = autoTrack();
         if (mode !== 'off') {
           await this.setTracking(mode);
@@ -497,7 +500,14 @@ export class KernelBridge implements IDisposable, IVariableRequests {
       case 'history':
         model.setKernelInfo(key, message.kernel ?? null);
         model.replaceKernelHistory(key, message.records, message.earlier ?? []);
+        if (message.tracking) {
+          // A reloaded page shows what the kernel does, not what this page last asked for.
+          model.setTracking(key, message.tracking);
+        }
         model.setStatus(key, 'connected');
+        break;
+      case 'tracking':
+        model.setTracking(key, message.mode);
         break;
       case 'record':
         model.appendRecord(key, message.record);

@@ -30,6 +30,8 @@ export interface ILeakSuspect {
   cells: number[];
   history: number[];
   chain: string[];
+  /** Only watched so far: it grew one time fewer than needed to be flagged (not highlighted). */
+  watching: boolean;
 }
 
 function asNumber(value: unknown): number | null {
@@ -48,7 +50,8 @@ export function parseSuspects(leaks: Record<string, unknown>[]): ILeakSuspect[] 
     history: Array.isArray(leak.history)
       ? (leak.history as unknown[]).map(asNumber).filter((v): v is number => v !== null)
       : [],
-    chain: Array.isArray(leak.chain) ? leak.chain.map(String) : []
+    chain: Array.isArray(leak.chain) ? leak.chain.map(String) : [],
+    watching: leak.watching === true
   }));
 }
 
@@ -169,7 +172,17 @@ export class LeakList {
       parts.push(trans.__('%1 growth', formatDelta(suspect.growth, units)));
     }
     facts.textContent = parts.join(' · ');
-    summary.append(name, facts);
+    summary.append(name);
+    if (suspect.watching) {
+      // Not a leak yet: no highlight, no cross on the plot; its growth so far is in the facts.
+      details.dataset.watching = 'true';
+      const tag = document.createElement('span');
+      tag.className = 'jp-Memtrack-watchingTag';
+      tag.textContent = trans.__('watching');
+      tag.title = trans.__('Grew at its last changes; flagged as a leak if it grows again');
+      summary.append(' ', tag);
+    }
+    summary.append(facts);
     details.append(summary);
     if (suspect.reason) {
       const reason = document.createElement('p');

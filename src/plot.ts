@@ -6,6 +6,7 @@ import Plotly from 'plotly.js/lib/core';
 import bar from 'plotly.js/lib/bar';
 
 import { escapePlotlyText, formatBytes, Units } from './format';
+import { fitTickLabels } from './plotLabels';
 import { IPlotSeparator, IPlotSeries } from './series';
 
 Plotly.register([bar] as any);
@@ -137,6 +138,9 @@ function separatorLabel(separator: IPlotSeparator, title: string, color: string)
 
 /** At most this many x tick labels are written out; beyond, plotly picks numeric ticks. */
 const MAX_LABELLED_TICKS = 24;
+
+/** The layout's left and right margins together (the byte axes' labels). */
+const PLOT_SIDE_MARGINS = 120;
 
 /** Draw (or redraw in place) the cumulative memory plot into `node`. */
 export async function renderPlot(
@@ -342,6 +346,8 @@ export async function renderPlot(
   }
 
   const labelled = series.x.length <= MAX_LABELLED_TICKS;
+  const tickX = live ? [...series.x, liveX] : series.x;
+  const tickLabels = live ? [...series.labels, escapePlotlyText(live.title)] : series.labels;
   const layout: any = {
     autosize: true,
     margin: { l: 64, r: 56, t: 28, b: 40 },
@@ -352,16 +358,19 @@ export async function renderPlot(
     // Above the plot: below it, the legend collides with the cell labels.
     legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom' },
     hovermode: 'closest',
+    // In the theme's colours (plotly's default is each trace's colour, bright blue in both).
+    hoverlabel: {
+      bgcolor: themeColor(node, '--jp-layout-color1', '#fff'),
+      bordercolor: themeColor(node, '--jp-border-color1', '#bdbdbd'),
+      font: { color: fg, size: 11 }
+    },
     dragmode: 'zoom',
     xaxis: {
       gridcolor: grid,
       automargin: true,
-      ...(labelled
-        ? {
-            tickvals: live ? [...series.x, liveX] : series.x,
-            ticktext: live ? [...series.labels, escapePlotlyText(live.title)] : series.labels
-          }
-        : {})
+      // Horizontal labels cut to fit (the hover has the full title); 1-3 points stay narrow.
+      tickangle: 0,
+      ...(labelled ? fitTickLabels(tickX, tickLabels, plotAreaWidth(node)) : {})
     },
     yaxis: {
       // Says which metric the line is, in the plot itself (the legend may be scrolled away).
@@ -393,7 +402,10 @@ export async function renderPlot(
     modeBarButtonsToRemove: ['toImage', 'lasso2d', 'select2d']
   };
   await Plotly.react(node, data, layout, config);
+  keepToolbarOutOfTabOrder(node);
   const plotNode = node as any;
+  // A resize recomputes the tick labels for the new width.
+  plotNode.__memtrackDraw = () => renderPlot(node, series, options);
   plotNode.__memtrackOnClick = options.onPointClick;
   if (!plotNode.__memtrackClickBound) {
     plotNode.__memtrackClickBound = true;
@@ -406,10 +418,31 @@ export async function renderPlot(
   }
 }
 
-/** Resize after the panel changed size. */
+/**
+ * The plot is hidden from assistive technology (the table is its text
+ * alternative) and its zoom and reset are mouse gestures: plotly's toolbar
+ * buttons stay out of the tab order, rather than focusable inside a hidden region.
+ */
+function keepToolbarOutOfTabOrder(node: HTMLElement): void {
+  node.querySelectorAll<HTMLElement>('.modebar-btn, .modebar a').forEach(button => {
+    button.tabIndex = -1;
+  });
+}
+
+/** The plot area's width in px: the node's less plotly's side margins. */
+function plotAreaWidth(node: HTMLElement): number {
+  return Math.max(60, (node.clientWidth || 250) - PLOT_SIDE_MARGINS);
+}
+
+/** Resize after the panel changed size: drawn again, so the tick labels fit the new width. */
 export function resizePlot(node: HTMLElement): void {
-  if ((node as any)._fullLayout) {
-    void Plotly.Plots.resize(node as any);
+  const plotNode = node as any;
+  if (plotNode._fullLayout) {
+    if (plotNode.__memtrackDraw) {
+      void plotNode.__memtrackDraw();
+    } else {
+      void Plotly.Plots.resize(plotNode);
+    }
   }
 }
 

@@ -432,20 +432,6 @@ export function leakKey(leak: Record<string, unknown>): string {
 }
 
 /**
- * The suspects current now: each record carries those current after it, so
- * the latest record's (after a release, the released one is gone from it).
- */
-export function currentLeakKeys(records: readonly IMemtrackRecord[]): Set<string> {
-  const latest = records[records.length - 1];
-  return new Set(latest ? latest.leaks.map(leakKey) : []);
-}
-
-/** Whether a record reported a suspect that is still current: its row and point are highlighted. */
-export function holdsCurrentLeak(record: IMemtrackRecord, current: ReadonlySet<string>): boolean {
-  return record.leaks.some(leak => current.has(leakKey(leak)));
-}
-
-/**
  * A record's start time in ms, for ordering; unparsable times give 0, so they
  * sort first instead of making the comparison NaN (which breaks a sort).
  */

@@ -13,9 +13,8 @@ import {
 import { clusterHoverLines, clusterLevel, clusterNote, measuredCluster } from './clusterFigures';
 import { deathSummary } from './death';
 import { formatGpuPeak, gpuHoverLines } from './gpuFigures';
+import { leakingRecords } from './leakCells';
 import {
-  currentLeakKeys,
-  holdsCurrentLeak,
   IMemtrackRecord,
   isDeathRecord,
   isReleaseRecord,
@@ -64,7 +63,7 @@ export interface IPlotSeries {
   clusterHover: string[];
   /** Whether any kept record has a point on the cluster line (else the line is not drawn). */
   hasCluster: boolean;
-  /** Whether each kept record reported a leak suspect that is still current. */
+  /** Whether each kept record's cell created or grew a leak suspect current now (leakCells.ts). */
   leaking: boolean[];
   /** Positions (in the kept arrays) of the releases done from the leak list. */
   releases: number[];
@@ -166,14 +165,15 @@ function clusterHoverText(record: IMemtrackRecord, units: Units): string {
 
 /**
  * Indices of the records to draw: all of them up to maxPoints; beyond that one
- * per bucket (the largest change of the metric in it), plus every leaking
- * record, every release and the last.
+ * per bucket (the largest change of the metric in it), plus every record that
+ * made or grew a current leak suspect, every release and the last.
  */
 export function decimate(records: IMemtrackRecord[], maxPoints: number, metric: Metric): number[] {
   const n = records.length;
   if (n <= maxPoints) {
     return records.map((_, i) => i);
   }
+  const leaking = leakingRecords(records);
   const keep = new Set<number>();
   const bucket = n / maxPoints;
   for (let b = 0; b < maxPoints; b++) {
@@ -187,7 +187,7 @@ export function decimate(records: IMemtrackRecord[], maxPoints: number, metric: 
         best = i;
         bestSize = size;
       }
-      if (records[i].leaks.length || isReleaseRecord(records[i])) {
+      if (leaking.has(records[i]) || isReleaseRecord(records[i])) {
         keep.add(i);
       }
     }
@@ -250,7 +250,7 @@ export function buildSeries(
   }
 
   const kept = decimate(all, Math.max(1, options.maxPoints ?? Infinity), metric);
-  const current = currentLeakKeys(all);
+  const leaking = leakingRecords(all);
   const series: IPlotSeries = {
     metric,
     x: [],
@@ -284,7 +284,7 @@ export function buildSeries(
     series.cluster.push(clusterRss);
     series.clusterHover.push(clusterHoverText(record, units));
     series.hasCluster = series.hasCluster || clusterRss !== null;
-    series.leaking.push(holdsCurrentLeak(record, current));
+    series.leaking.push(leaking.has(record));
     series.markerY.push(markerY[i]);
     if (isDeathRecord(record)) {
       series.deaths.push(series.records.length);

@@ -19,6 +19,7 @@ import { MetricChoice, plotTitle, resolveMetric } from './metric';
 import { MemtrackModel } from './model';
 import { IMemtrackRecord, isReleaseRecord } from './record';
 import { buildSeries, IPlotSeries } from './series';
+import { sessionStarts } from './sessionStarts';
 import { SettingsState } from './settings';
 import { SidebarHeader } from './sidebarHeader';
 import { SidebarToolbar } from './sidebarToolbar';
@@ -298,10 +299,11 @@ export class MemtrackSidebar extends Widget {
 
     const tableStarted = performance.now();
     const append = dirty === 'append' && this._shownCount + appended === records.length;
+    const sessions = sessionStarts(this._model.entries(key));
     if (append) {
-      this._table.append(records, settings.byteUnits, metric);
+      this._table.append(records, settings.byteUnits, metric, sessions);
     } else {
-      this._table.render(records, settings.byteUnits, metric);
+      this._table.render(records, settings.byteUnits, metric, sessions);
     }
     this._shownCount = records.length;
     this._leaks.render(records, settings.byteUnits);
@@ -373,7 +375,8 @@ export class MemtrackSidebar extends Widget {
       metricTitle: plotTitle(metric, trans),
       peakTitle: trans.__('peak'),
       deltaTitle: trans.__('delta'),
-      leakTitle: trans.__('leak'),
+      // The crosses mark the cells that created or grew a current suspect (leakCells.ts).
+      leakTitle: trans.__('leaking cell'),
       deathTitle: trans.__('kernel died'),
       releaseTitle: trans.__('release'),
       clusterTitle: trans.__('cluster RSS'),

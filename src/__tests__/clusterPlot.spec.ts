@@ -80,7 +80,7 @@ describe('the cluster line of the series', () => {
     expect(lines).toEqual([
       '[2] cell 2',
       'cluster RSS 945 MB after, +400 MB over the cell',
-      'peak 466 MB above the start (the workers&#39; peaks summed)',
+      "peak 466 MB above the start (the workers' peaks summed)",
       'managed +400 MB (task results held by the workers)',
       '3 workers (1 joined, 1 gone)',
       '0 (joined): 266 MB at the end',
@@ -100,7 +100,7 @@ describe('the cluster line of the series', () => {
   it('escapes a worker name exactly once', () => {
     const series = buildSeries([entry(1, { cluster: hostileCluster() })]);
     const text = series.clusterHover[0];
-    expect(text).toContain('&lt;b&gt;&amp;&quot;quotes&quot; (stayed): +407 MB');
+    expect(text).toContain('&lt;b&gt;&amp;"quotes" (stayed): +407 MB');
     expect(text).not.toContain('<b>');
     expect(text).not.toContain('&amp;lt;');
   });

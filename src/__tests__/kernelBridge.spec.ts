@@ -78,6 +78,19 @@ describe('KernelBridge', () => {
     expect(changes).toEqual([{ key: 'nb', kind: 'append', count: message.records.length }]);
   });
 
+  it("follows the kernel's tracking mode: its announcements and its history's mode", () => {
+    expect(model.tracking('nb')).toBe('off');
+    // `%memtrack on` typed in a cell: the kernel says so, whoever changed it.
+    kernelSends({ v: 1, type: 'tracking', mode: 'light' });
+    expect(model.tracking('nb')).toBe('light');
+    kernelSends({ v: 1, type: 'tracking', mode: 'off' });
+    expect(model.tracking('nb')).toBe('off');
+    // A reloaded page: the history carries the mode the kernel is in.
+    kernelSends({ v: 1, type: 'history', records: [], tracking: 'deep' });
+    expect(model.tracking('nb')).toBe('deep');
+    expect(changes.filter(change => change.kind === 'status').length).toBeGreaterThanOrEqual(3);
+  });
+
   it('drops the records of a batch the model already has', () => {
     kernelSends({ v: 1, type: 'record', record: sampleRecord({ seq: 1 }) });
     kernelSends({

@@ -78,7 +78,17 @@ const LEAKS = [
 ];
 
 function suspect(name: string, kind: string): ILeakSuspect {
-  return { name, kind, size: 1, growth: null, reason: '', cells: [], history: [], chain: [] };
+  return {
+    name,
+    kind,
+    size: 1,
+    growth: null,
+    reason: '',
+    cells: [],
+    history: [],
+    chain: [],
+    watching: false
+  };
 }
 
 describe('releaseTarget', () => {

@@ -119,7 +119,9 @@ describe('renderPlot', () => {
     expect(bars).toHaveLength(1);
     expect(bars[0].x).toEqual([1, 2, 3, 4]);
     expect(bars[0].y.at(-1)).toBe(500_000_000);
-    expect(layout.xaxis.tickvals).toEqual([1, 2, 3, 4]);
+    // Labels thinned to fit the plot's width; the running cell's is always written.
+    expect(layout.xaxis.tickvals.at(-1)).toBe(4);
+    expect(layout.xaxis.tickangle).toBe(0);
     // The first trace (the line the tests count points of) is unchanged.
     expect(data[0].x).toEqual(series.x);
   });

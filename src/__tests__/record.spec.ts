@@ -7,8 +7,6 @@ import {
   ALLOC_METHODS,
   BYTE_KEYS,
   CSV_COLUMNS,
-  currentLeakKeys,
-  holdsCurrentLeak,
   IMemtrackRecord,
   isReleaseRecord,
   METRICS,
@@ -157,25 +155,6 @@ describe("the 'auto' metric", () => {
     // A kernel whose mallinfo2 grew too slow reads RSS only from then on.
     expect(resolveMetric('auto', [allocated, slow])).toBe('rss');
     expect(resolveMetric('traced', [allocated])).toBe('traced');
-  });
-});
-
-describe('current leak suspects', () => {
-  const cache = { name: 'cache', kind: 'growing-variable' };
-  const out = { name: 'Out[3]', kind: 'output-history' };
-
-  it('are the latest record’s: a released suspect is no longer current', () => {
-    const grew = sampleRecord({ seq: 1, leaks: [cache, out] });
-    const release = { ...wire('record-release'), leaks: [cache] };
-    expect([...currentLeakKeys([grew])].sort()).toEqual([
-      'growing-variable:cache',
-      'output-history:Out[3]'
-    ]);
-    const current = currentLeakKeys([grew, release]);
-    expect([...current]).toEqual(['growing-variable:cache']);
-    expect(holdsCurrentLeak(grew, current)).toBe(true);
-    expect(holdsCurrentLeak(sampleRecord({ leaks: [out] }), current)).toBe(false);
-    expect(currentLeakKeys([]).size).toBe(0);
   });
 });
 

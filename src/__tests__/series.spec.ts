@@ -46,9 +46,7 @@ describe('format', () => {
   });
 
   it('escapes plotly pseudo-HTML', () => {
-    expect(escapePlotlyText(`<a href="x">'&'</a>`)).toBe(
-      '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;'
-    );
+    expect(escapePlotlyText(`<a href="x">'&'</a>`)).toBe(`&lt;a href="x"&gt;'&amp;'&lt;/a&gt;`);
   });
 
   it('titles records by execution count and label', () => {
@@ -148,13 +146,14 @@ describe('buildSeries', () => {
     expect(series.labels[2]).toBe('release');
     expect(series.hover[2]).toContain('release: delete Out[2], _2 and _<br>');
     expect(series.hover[2]).toContain('released: delete Out[2], _2 and _; expected 5 B, freed 6 B');
-    expect(series.leaking).toEqual([true, true, true]);
+    // The release leaves the cache current: the cell that first reported it (no `cells`) is marked.
+    expect(series.leaking).toEqual([true, false, false]);
     const withoutCache = buildSeries([
       rec(1, { leaks: [cache] }),
       rec(2, { leaks: [out] }),
       { ...release, record: { ...release.record, leaks: [out] } }
     ]);
-    expect(withoutCache.leaking).toEqual([false, true, true]);
+    expect(withoutCache.leaking).toEqual([false, true, false]);
   });
 
   it('marks restarts between points and restarts the traced sum', () => {
@@ -206,8 +205,10 @@ describe('decimate', () => {
     Array.from({ length: n }, (_, i) =>
       sampleRecord({
         seq: i + 1,
+        execution_count: i + 1,
         traced_delta: i === 500 ? 10 ** 9 : i,
-        leaks: i === 7 ? [{}] : []
+        // The latest record's suspect names the cell of record 7 as the one that grew it.
+        leaks: i === n - 1 ? [{ kind: 'growing-variable', name: 'x', cells: [8] }] : []
       })
     );
 
