@@ -8,16 +8,20 @@ test('a growing cache becomes a highlighted leak suspect on its third run', asyn
     '%%memtrack --label "add to cache"\ncache.append(bytearray(2_000_000))'
   ]);
   await page.notebook.runCell(0);
-  // No suspect after one or two runs: one growth step is not a leak.
-  for (let run = 1; run <= 2; run++) {
-    await page.notebook.runCell(1);
-  }
-  await expect(sidebar.locator('tbody tr')).toHaveCount(3);
+  // No suspect after one run: one growth step is not a leak.
+  await page.notebook.runCell(1);
+  await expect(sidebar.locator('tbody tr')).toHaveCount(2);
   await expect(sidebar.locator('.jp-Memtrack-leak')).toHaveCount(0);
+  // After two, it is watched (with its growth so far), not flagged: no row highlighted.
+  await page.notebook.runCell(1);
+  await expect(sidebar.locator('tbody tr')).toHaveCount(3);
+  const suspect = sidebar.locator('.jp-Memtrack-leak', { hasText: 'cache' });
+  await expect(suspect).toHaveAttribute('data-watching', 'true');
+  await expect(sidebar.locator('tr.jp-Memtrack-leaking')).toHaveCount(0);
   await page.notebook.runCell(1);
   await expect(sidebar.locator('tbody tr')).toHaveCount(4);
-  const suspect = sidebar.locator('.jp-Memtrack-leak', { hasText: 'cache' });
   await expect(suspect).toHaveCount(1);
+  await expect(suspect).not.toHaveAttribute('data-watching', 'true');
   await expect(suspect.locator('.jp-Memtrack-leakFacts')).toContainText('growing-variable');
   // The latest run's row is highlighted, and the plot marks it.
   await expect(sidebar.locator('tbody tr').last()).toHaveClass(/jp-Memtrack-leaking/);
