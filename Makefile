@@ -23,12 +23,13 @@ TS_SOURCES := $(wildcard src/*.ts) $(wildcard style/*) $(wildcard style/icons/*)
 PY_SOURCES := $(filter-out %/_version.py,$(wildcard python_ext/memtrack/*.py python_ext/memtrack/*/*.py)) pyproject.toml \
 	python_ext/memtrack/measure/_native.c hatch_build.py
 
-.PHONY: help setup build native lab test test-py test-js test-ui lint format bench chromium valgrind clean
+.PHONY: help setup build native lab test test-py test-js test-ui test-compat lint format bench chromium valgrind clean
 
 help:
 	@echo "make lab    set everything up and start JupyterLab on examples/tour.ipynb"
 	@echo "make test   set everything up and run lint, pytest, jest and the Galata UI tests"
 	@echo "make bench  run the benchmarks in bench/"
+	@echo "make test-compat  IPython's, ipykernel's and nbclient's own tests and real notebooks, with memtrack"
 	@echo "make native compile python_ext/memtrack/measure/_native.c in place (after editing it)"
 	@echo "make lint | format | clean"
 
@@ -104,6 +105,13 @@ test-ui: setup $(STAMPS)/ui-deps chromium
 	cd ui-tests && jlpm test
 
 test: lint test-py test-js test-ui
+
+# IPython's, ipykernel's and nbclient's own test suites (the sdists of the installed versions,
+# downloaded once into compat/.cache) and real notebooks, bare and under each tracking mode,
+# compared test by test and cell by cell: fails on any test that passes bare and fails tracked.
+# COMPAT_ARGS narrows it, e.g. COMPAT_ARGS="--suites ipython --modes cell".
+test-compat: setup
+	$(PY) compat/run.py $(COMPAT_ARGS)
 
 # The tools users would pick instead, compared by bench/peers.py. A peer that fails to install
 # is reported as not installed in bench/results.md instead of stopping the benchmarks.

@@ -128,6 +128,7 @@ def test_short_cells_skip_the_end_reading_and_deep_cells_read_too(cluster_kernel
     assert record["mode"] == "deep" and record["cluster"]["status"] == "measured"
     status = stdout_text(_ok(kc, "%memtrack status")["iopub"])
     assert "dask cluster tcp://" in status and "(client running)" in status, status
+    assert "GPU: none in use" in status
 
 
 def test_a_worker_killed_mid_cell_is_reported_gone(cluster_kernel):

@@ -289,7 +289,7 @@ def test_light_mode_is_cheap_and_records_variables(shell):
 
 def test_summary_text_and_html_without_frontend(shell, capsys):
     run(shell, "%%memtrack -l show\nrows = [{'i': i} for i in range(2000)]")
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "memtrack [" in out and "'show'" in out
     assert "lines: line 2:" in out
     assert "types: dict +" in out

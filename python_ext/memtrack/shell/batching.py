@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -56,14 +57,34 @@ def batch_pass_budget(cells: int, per_cell_s: float) -> float:
     return min(BATCH_PASS_MAX_S, max(BATCH_PASS_MIN_S, cells * per_cell_s))
 
 
-def show_summary(record: dict[str, Any]) -> None:
-    """text/plain + text/html summary in the cell's output (terminal IPython shows the text)."""
+def show_summary(record: dict[str, Any], in_kernel: bool) -> None:
+    """In a kernel: a text/plain + text/html display in the cell's output. In terminal IPython:
+    the text on stderr, apart from the cell's own output (see :func:`print_apart`)."""
+    if not in_kernel:
+        print_apart(format_text(record))
+        return
     try:
         from IPython.display import display
 
         display({"text/plain": format_text(record), "text/html": format_html(record)}, raw=True)
     except Exception:
         print(format_text(record))
+
+
+def print_apart(text: str) -> None:
+    """A line for the person at the terminal that is no part of the cell's output: on stderr
+    (stdout, ``_`` and the cell's displays stay the cell's own), written through the stream's
+    class, past the write that IPython's run_cell puts on the stream's instance to keep what the
+    cell printed (its history outputs, which ``%notebook`` saves)."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()  # after what the cell printed
+    stream = sys.stderr
+    try:
+        type(stream).write(stream, text + "\n")
+        stream.flush()
+    except Exception:
+        with contextlib.suppress(Exception):
+            print(text, file=stream)
 
 
 class RecordBatcher:
@@ -101,7 +122,8 @@ class RecordBatcher:
         # Without a frontend, whether cells of "every cell" tracking display their summary
         # (%%memtrack cells always do). Off in a kernel: a headless run (nbconvert, papermill)
         # must save the notebook's own outputs; on in terminal IPython, its only display.
-        self.every_cell_summaries = getattr(shell, "kernel", None) is None
+        self.in_kernel = getattr(shell, "kernel", None) is not None
+        self.every_cell_summaries = not self.in_kernel
 
     def __len__(self) -> int:
         """Records that wait to be built (counted as recorded: history() includes them)."""
@@ -294,7 +316,7 @@ class RecordBatcher:
             else:
                 self.bridge.publish(stored)
         elif not running.quiet and (running.armed or self.every_cell_summaries):
-            show_summary(stored)
+            show_summary(stored, self.in_kernel)
         return stored
 
     # -- leak passes --------------------------------------------------------------------------

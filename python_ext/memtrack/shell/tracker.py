@@ -4,16 +4,15 @@ How a ``%%memtrack`` cell runs (IPython >= 8, ipykernel >= 6). Both IPython's ``
 ipykernel's ``do_execute`` call ``shell.transform_cell(raw)`` *before* the ``pre_execute`` and
 ``pre_run_cell`` events fire, then run the transformed code natively. So:
 
-1. an input transformer (:mod:`memtrack.shell.transformer`) appended to
-   ``shell.input_transformers_cleanup`` sees the lines of a cell
-   that is about to run at top level (no cell running: tracked with ``pre_execute`` /
-   ``post_execute``). If line 1 is ``%%memtrack [options]`` with valid options, it replaces that
-   line by an empty one (so traceback line numbers stay the notebook's) -- or drops it when line
-   2 is itself a cell magic such as ``%%time``, which must be on line 1 -- and leaves a *pending*
-   note. Invalid options leave the cell alone, so the real cell magic raises the UsageError;
+1. an input transformer (:mod:`memtrack.shell.transformer`), first of
+   ``shell.input_transformers_cleanup``, sees the lines of a cell about to run at top level (no
+   cell running: :mod:`memtrack.shell.cellstack`). If its first line is ``%%memtrack [options]``
+   with valid options, it drops that line and leaves a *pending* note: every later transform
+   sees the body as the whole cell. Invalid options leave the cell alone, so the real cell magic
+   raises the UsageError;
 2. ``pre_run_cell`` finds the pending note for this very cell and starts a measurement;
-3. IPython runs the body as an ordinary cell: same ``Out``/``_``, exceptions, tracebacks,
-   top-level ``await``, Ctrl-C;
+3. IPython runs the body exactly as the body typed alone: same ``Out``/``_``, exceptions,
+   tracebacks and their line numbers, top-level ``await``, Ctrl-C, automagics;
 4. while it runs, IPython compiles and runs each top-level statement through ``shell.run_code``;
    for the duration of a deep cell the tracker puts a wrapper there (an instance attribute,
    removed in ``post_run_cell``; :mod:`memtrack.shell.statements`) that lets the ledger read the
@@ -44,7 +43,7 @@ import sys
 from typing import Any
 
 from ..leaks.detector import LeakDetector
-from ..measure import cluster, engine
+from ..measure import engine
 from ..measure.cell import CellMeasurement
 from ..measure.ledger import CellLedger
 from ..store import RecordStore
@@ -52,11 +51,13 @@ from . import bridge as bridge_mod
 from . import lifecycle
 from .batching import RecordBatcher
 from .bridge import Bridge
+from .cellstack import CellStack
 from .lifecycle import DEEP_OPTS, RunningCell, error_name, warn
 from .live import LiveSampler
 from .requests import SidebarRequests
 from .session import KernelSession
 from .statements import RunCodeHook, exec_body, unfreeze_for_collect
+from .status import status_line
 from .transformer import CellMagicTransformer, first_code_line
 from .variables import VariablesView
 
@@ -82,13 +83,13 @@ class Tracker:
         )
         self.mode = "off"  # tracking of every cell: off | light | deep
         self.installed = False
-        self._depth = 0  # cells executing now (pre_execute .. post_execute)
-        # Non-silent cells between pre_run_cell and post_run_cell. Unlike _depth, comm message
+        # Executions now (pre_execute .. post_execute); ends the cells that ended unannounced.
+        self.cells = CellStack(shell, self._drop_unended)
+        # Non-silent cells between pre_run_cell and post_run_cell. Unlike self.cells, comm message
         # handlers do not count (comm's handle_msg fires pre_execute/post_execute around them).
         self._cells_running = 0
         self._running: list[RunningCell] = []
-        self._cells: list[tuple[Any, int | None]] = []  # (info, execution_count) in flight
-        self.transformer = CellMagicTransformer(busy=lambda: self._depth > 0)
+        self.transformer = CellMagicTransformer(busy=self.cells.busy)
         self._magics: Any = None
         self._owned_engine: engine.Engine | None = None  # started by continuous deep tracking
         self.statements = RunCodeHook(shell, self._ledger_for)
@@ -126,7 +127,7 @@ class Tracker:
         shell = self.shell
         for name, callback in self._callbacks():
             shell.events.register(name, callback)
-        shell.input_transformers_cleanup.append(self.transformer)
+        shell.input_transformers_cleanup.insert(0, self.transformer)
         self._magics = MemtrackMagics(shell, self)
         shell.register_magics(self._magics)
         self.bridge.register(shell)
@@ -255,21 +256,7 @@ class Tracker:
         self.session.detach(remove)
 
     def status_line(self) -> str:
-        from ..units import format_bytes
-
-        frontend = "attached" if self.bridge.attached() else "not attached"
-        counting = engine.counting()
-        tracing = f"{counting.name} counting" if counting is not None else "not counting"
-        limits = self.live.limits
-        guard = "off" if self.live.guard is None else f"{self.live.guard:.0%}"
-        return (
-            f"memtrack: mode {self.mode}, {len(self.store) + len(self.batch)} cell(s) recorded "
-            f"(history {format_bytes(self.store.nbytes())}, at most "
-            f"{self.store.max_records} cells), frontend {frontend}, "
-            f"{engine.status_line()} ({tracing}), "
-            f"memory limit {format_bytes(limits.limit)} ({limits.source}), guard {guard}, "
-            f"{cluster.status_line()}"
-        )
+        return status_line(self)
 
     def report_text(self) -> str:
         """``%memtrack report``: a plain-text table of the cells and the leak suspects."""
@@ -280,16 +267,21 @@ class Tracker:
 
     # -- events -------------------------------------------------------------------------------
 
+    def _drop_unended(self, info: Any) -> bool:
+        """A cell that ended without post_run_cell: its measurement dropped (whether it had
+        one), its state undone (engine, run_code wrapper)."""
+        self._cells_running = max(0, self._cells_running - 1)
+        return self._cell_ended(info, None, keep=False)
+
     def _pre_execute(self) -> None:
-        self._depth += 1
+        self.cells.pre_execute()
         if not self.bridge.is_own_message(self.shell):
             # User code may run now (a cell, a widget's callback): no walk holds its values.
             self.variables.cell_starting()
 
     def _post_execute(self) -> None:
-        # An empty cell fires post_execute without pre_execute: never go below zero.
-        self._depth = max(0, self._depth - 1)
-        if self._depth == 0:
+        self.cells.post_execute()
+        if not self.cells.levels:
             self.transformer.pending = None  # a silent run consumed no pending note; drop it
 
     def _pre_run_cell(self, info: Any) -> None:
@@ -302,11 +294,8 @@ class Tracker:
             count = getattr(shell, "execution_count", None)
             if getattr(info, "store_history", False) and isinstance(count, int):
                 count -= 1  # run_cell_async increments before pre_run_cell
-            cells = self._cells
-            cells.append((info, count))
-            if len(cells) > 64:
-                del cells[:-64]  # bounded even if post_run_cell never comes
-            top_level = self._depth <= 1
+            self.cells.pre_run_cell(info, count)
+            top_level = self.cells.depth <= 1
             raw = getattr(info, "raw_cell", "") or ""
             offset = 0
             if pending is not None and top_level and first_code_line(raw) == pending.first_line:
@@ -362,11 +351,12 @@ class Tracker:
 
     def _ledger_for(self, code_obj: Any) -> CellLedger | None:
         """The ledger of the cell running now, when ``code_obj`` is one of its statements."""
-        if self._depth != 1 or not self._running:
+        if self.cells.depth != 1 or not self._running:
             return None
         running = self._running[-1]
         ledger = running.ledger
-        if ledger is None or running.info is not (self._cells[-1][0] if self._cells else None):
+        cell = self.cells.innermost_cell()
+        if ledger is None or cell is None or running.info is not cell.info:
             return None
         if not ledger.accepts(code_obj):
             return None
@@ -377,17 +367,21 @@ class Tracker:
         # post_run_cell fires even for a failed or cancelled cell; the extension's own
         # %load_ext cell only fires it (never below zero).
         self._cells_running = max(0, self._cells_running - 1)
+        info = getattr(result, "info", None)
+        level = self.cells.finished(result)
+        if level is not None:
+            info = level.info  # IPython rebuilds the info when its runner raised
+            self.variables.cell_finished(level.execution_count)
+        self._cell_ended(info, result, keep=True)
+
+    def _cell_ended(self, info: Any, result: Any, keep: bool) -> bool:
+        """Finish (``keep``) or drop the measurement of the cell of ``info``; whether there was
+        one."""
+        running = None
         try:
-            info = getattr(result, "info", None)
             self._live_finished(info)
-            for i in range(len(self._cells) - 1, -1, -1):
-                if self._cells[i][0] is info:
-                    self.variables.cell_finished(self._cells[i][1])
-                    del self._cells[i:]
-                    break
             if not self._running:
-                return
-            running = None
+                return False
             for i in range(len(self._running) - 1, -1, -1):
                 if self._running[i].info is info:
                     running = self._running[i]
@@ -395,9 +389,12 @@ class Tracker:
                         stale.abandon()
                     del self._running[i:]
                     break
+            if running is not None and not keep:
+                running.abandon()
+                return True
             if running is None:
-                if result is not None:
-                    return  # not a cell we measure
+                if result is not None or not keep:
+                    return False  # not a cell we measure
                 # ipykernel passes None when the cell's coroutine raised (e.g. cancelled).
                 running = self._running.pop()
                 error = error_name(sys.exc_info()[1]) or "KeyboardInterrupt"
@@ -414,7 +411,7 @@ class Tracker:
                 # The clock and RSS are read now; the rest waits until the reply is out.
                 running.measurement.stop(error)
                 self.batch.defer(loop, running)
-                return
+                return True
             self._record(running, error)
         except KeyboardInterrupt:
             # Ctrl-C during our analysis: never let it escape a post-execute hook.
@@ -427,6 +424,7 @@ class Tracker:
                     self.statements.remove()
                 if self.leaks.gc_hooked:
                     self._sync_gc_hook()
+        return running is not None
 
     def _idle_loop(self, running: RunningCell) -> asyncio.AbstractEventLoop | None:
         """The kernel's event loop when this cell's analysis, record and message can wait until
@@ -458,7 +456,8 @@ class Tracker:
     ) -> Any:
         """Measure around running ``cell`` in the user namespace; return its last expression's
         value (like ``%%time``). Exceptions from the cell propagate unchanged."""
-        info, count = self._cells[-1] if self._cells else (None, None)
+        level = self.cells.innermost_cell()
+        info, count = (level.info, level.execution_count) if level is not None else (None, None)
         opts = dict(opts or DEEP_OPTS)
         opts["label"], opts["quiet"] = label, quiet
         running: RunningCell | None = RunningCell(

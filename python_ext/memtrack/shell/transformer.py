@@ -1,6 +1,7 @@
-"""The input transformer that turns a top-level ``%%memtrack [options]`` cell into a plain cell
-IPython runs natively (same ``Out``/``_``, exceptions, tracebacks, top-level ``await``, Ctrl-C),
-leaving a pending note for ``pre_run_cell`` (see :mod:`memtrack.shell.tracker`)."""
+"""The input transformer that turns a top-level ``%%memtrack [options]`` cell into its body, which
+IPython then transforms and runs exactly as it would run the body typed alone (same ``Out``/``_``,
+exceptions, traceback line numbers, top-level ``await``, Ctrl-C, automagics and aliases), leaving
+a pending note for ``pre_run_cell`` (see :mod:`memtrack.shell.tracker`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from .lifecycle import warn
 from .magics import parse_cell_options
 
 _FIRST_LINE = re.compile(r"^%%memtrack(?:[ \t]+(?P<args>[^\r\n]*))?[ \t]*\r?\n?$")
-_INDENT = re.compile(r"^[ \t]+")
 
 
 @dataclass
@@ -22,7 +22,9 @@ class PendingCell:
 
     first_line: str
     opts: dict[str, Any]
-    line_offset: int = 0  # added to compiled line numbers to get the notebook cell's
+    # Added to the body's compiled line numbers to number the record's lines as in the notebook
+    # cell: the magic's line and the blank lines IPython strips before the body.
+    line_offset: int = 1
 
 
 def first_code_line(raw_cell: str) -> str:
@@ -32,11 +34,19 @@ def first_code_line(raw_cell: str) -> str:
     return ""
 
 
+def _blank(line: str) -> bool:
+    return not line or line.isspace()
+
+
 @dataclass
 class CellMagicTransformer:
-    """Appended to ``shell.input_transformers_cleanup`` (a callable object: it needs the
-    ``has_side_effects`` attribute). ``busy()`` is true while a cell executes: a nested
-    transform (``run_cell`` inside a cell) reaches the registered cell magic instead."""
+    """Put first in ``shell.input_transformers_cleanup`` (a callable object: it needs the
+    ``has_side_effects`` attribute), so that every other transform, IPython's cleanup
+    (leading blank lines, common indentation, prompts) included, sees the body as if it were the
+    whole cell, and IPython's single-line dynamic transforms (automagic, aliases, autocall) apply
+    to a one-line body as they would to the body alone. ``busy()`` is true while another
+    cell executes: a nested transform (``run_cell`` inside a cell) reaches the registered cell
+    magic instead."""
 
     busy: Callable[[], bool]
     pending: PendingCell | None = None
@@ -56,24 +66,21 @@ class CellMagicTransformer:
         return pending
 
     def transform(self, lines: list[str]) -> list[str]:
-        if not lines or self.busy():
+        first = 0
+        while first < len(lines) and _blank(lines[first]):
+            first += 1  # IPython would strip them before finding a cell magic
+        if first == len(lines):
             return lines
-        match = _FIRST_LINE.match(lines[0])
-        if match is None:
+        match = _FIRST_LINE.match(lines[first])
+        if match is None or self.busy():
             return lines
         try:
             opts = parse_cell_options(match.group("args") or "")
         except Exception:
             return lines  # the real cell magic will run and raise the UsageError
-        self.pending = PendingCell(lines[0].strip(), opts)
-        body = lines[1:]
-        if body and body[0].startswith("%%"):
-            self.pending.line_offset = 1
-            return body  # a cell magic must stay on line 1 (e.g. %%time)
-        if body:
-            # Like IPython's leading_indent (which saw the %%memtrack line, not the body).
-            m = _INDENT.match(body[0])
-            if m:
-                space = m.group(0)
-                body = [ln[len(space) :] if ln.startswith(space) else ln for ln in body]
-        return ["\n", *body]
+        body = lines[first + 1 :]
+        offset = first + 1
+        while offset - first - 1 < len(body) and _blank(body[offset - first - 1]):
+            offset += 1  # IPython's leading_empty_lines strips them from the body
+        self.pending = PendingCell(lines[first].strip(), opts, offset)
+        return body
