@@ -698,15 +698,18 @@ def test_why_alive_says_whether_the_search_finished():
     value = [0]
     ns: dict = {"v": value}
     roots = Roots(ns=ns, out={})
-    # A generous budget: the search scans the process's heap, which holds torch, jax and dask
-    # when the whole suite runs (5 s was not always enough on a loaded 2-core machine).
-    chain, text, status = holders.why_alive(roots, "v", budget_s=60)
+    # Unbounded here: the search scans the process's heap, which holds torch, jax and dask when
+    # the whole suite runs, more objects than the default cap (the cap's own wording is below).
+    unbounded = {"budget_s": 600, "max_nodes": 10**9}
+    chain, text, status = holders.why_alive(roots, "v", **unbounded)
     assert status == "found" and chain == ["user_ns['v']"] and "only by its name" in text
+    chain, text, status = holders.why_alive(roots, "v", budget_s=600, max_nodes=1_000)
+    assert status == "timeout" and chain == ["user_ns['v']"] and "found among 1,000 objects" in text
     ns["rows"] = [[i] for i in range(2_000)]
     chain, text, status = holders.why_alive(roots, "v", budget_s=1e-9)
     assert status == "timeout" and chain == ["user_ns['v']"] and "within 0 ms" in text
     ns["box"] = {"k": value}
-    chain, _, status = holders.why_alive(roots, "v", budget_s=60)
+    chain, _, status = holders.why_alive(roots, "v", **unbounded)
     assert status == "found" and chain == ["user_ns['box']", "dict['k']"]
     assert holders.why_alive(roots, "gone_name")[2] == "gone"
     assert holders.why_alive(roots, "Out[3]")[2] == "gone"

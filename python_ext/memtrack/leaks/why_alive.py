@@ -23,6 +23,9 @@ from .roots import BUDGET_REQUEST_S, Roots, estimate_size, user_name
 
 # Frames of these packages are the machinery around a cell, not the user's functions.
 _INFRA_MODULES = ("IPython", "ipykernel", "asyncio", "memtrack", "tornado", "zmq", "traitlets")
+# Objects a search visits at most, besides its time budget: bounds the tracker's own memory
+# (the search keeps every object it visited until it returns).
+MAX_NODES = 500_000
 
 
 def step_label(t: type, key: Any) -> str:
@@ -128,14 +131,15 @@ def find_chain(
     match: Callable[[Any], bool],
     budget_s: float = BUDGET_REQUEST_S,
     skip_names: Iterable[str] = (),
-    max_nodes: int = 500_000,
+    max_nodes: int = MAX_NODES,
     stats: dict[str, Any] | None = None,
 ) -> list[str] | None:
     """Shortest referrer chain from a namespace root to the first object ``match`` accepts:
     breadth first over C-level referents from the user namespace, ``Out``, the last traceback's
     frames and module globals, within ``budget_s``. Items read like ``user_ns['cache']``,
     ``list[3]``, ``dict['key']``, ``frame f() local 'x'``. None when not found in time
-    (``stats["cut"]`` is then True) or not found at all."""
+    (``stats["cut"]`` then says which bound ended it: ``"time"`` or ``"nodes"``) or not found
+    at all."""
     deadline = time.perf_counter() + budget_s
     skip = set(skip_names)
     parents: dict[int, int | str] = {}  # id -> parent's id, or a root's label
@@ -203,10 +207,14 @@ def find_chain(
                     continue
                 for r in refs:
                     nodes += 1
-                    if nodes & 255 == 0 and (time.perf_counter() > deadline or nodes > max_nodes):
-                        if stats is not None:
-                            stats["cut"] = True
-                        return None
+                    if nodes & 255 == 0:
+                        cut = "nodes" if nodes > max_nodes else None
+                        if cut is None and time.perf_counter() > deadline:
+                            cut = "time"
+                        if cut is not None:
+                            if stats is not None:
+                                stats["cut"] = cut
+                            return None
                     rid = id(r)
                     if rid in parents:
                         continue
@@ -245,9 +253,11 @@ def why_alive(
     target: str,
     detector: DeletedValues | None = None,
     budget_s: float = BUDGET_REQUEST_S,
+    max_nodes: int = MAX_NODES,
 ) -> tuple[list[str] | None, str, str]:
     """:func:`why` with a status for the sidebar: ``found``, ``timeout`` (the search ran out of
-    its budget), ``not-found`` (searched every root, no holder) or ``gone`` (no such value)."""
+    its budget of time or of objects visited), ``not-found`` (searched every root, no holder) or
+    ``gone`` (no such value)."""
     target = target.strip()
     m = re.fullmatch(r"(?:Out\[(\d+)\]|_(\d+))", target)
     if m:
@@ -280,21 +290,25 @@ def why_alive(
         return id(o) == oid and type_name(type(o)) == tname
 
     stats: dict[str, Any] = {}
-    chain = find_chain(roots, match, budget_s=budget_s, skip_names=skip, stats=stats)
-    ms = f"{budget_s * 1000:.0f} ms"
+    chain = find_chain(
+        roots, match, budget_s=budget_s, skip_names=skip, max_nodes=max_nodes, stats=stats
+    )
     if chain is not None:
         return chain, f"`{target}` is alive through: " + " -> ".join(chain), "found"
-    cut = bool(stats.get("cut"))
+    cut = stats.get("cut")
+    # Say which bound ended the search: a heap with torch or dask in it can exhaust the object
+    # count long before the time budget, and "within 5000 ms" would then be untrue.
+    bound = f"among {max_nodes:,} objects" if cut == "nodes" else f"within {budget_s * 1000:.0f} ms"
     if skip:
         name_only = [f"user_ns[{target!r}]"]
         if cut:
             text = (
                 f"`{target}` is held only by its name, user_ns[{target!r}] (nothing else found "
-                f"within {ms})"
+                f"{bound})"
             )
             return name_only, text, "timeout"
         text = f"`{target}` is held only by its name, user_ns[{target!r}]"
         return name_only, text, "found"
     if cut:
-        return None, f"no holder found within {ms}", "timeout"
+        return None, f"no holder found {bound}", "timeout"
     return None, "no holder found from the namespaces memtrack searches", "not-found"
