@@ -1,15 +1,7 @@
 // plotly cannot draw inside jsdom: its entry points are faked, and what
 // renderPlot hands them is checked.
-jest.mock('plotly.js/lib/core', () => ({
-  __esModule: true,
-  default: {
-    register: jest.fn(),
-    react: jest.fn(() => Promise.resolve()),
-    purge: jest.fn(),
-    Plots: { resize: jest.fn() }
-  }
-}));
-jest.mock('plotly.js/lib/bar', () => ({ __esModule: true, default: {} }));
+jest.mock('plotly.js/lib/core', () => jest.requireActual('./plotlyFake').core);
+jest.mock('plotly.js/lib/bar', () => jest.requireActual('./plotlyFake').bar);
 
 import * as path from 'path';
 

@@ -7,7 +7,13 @@
 import { expect, test } from '@jupyterlab/galata';
 import { Page } from '@playwright/test';
 
-import { linePoints, notebookWithSidebar, SIDEBAR, waitConnected } from './helpers';
+import {
+  linePoints,
+  notebookWithSidebar,
+  reloadWithNotebook,
+  SIDEBAR,
+  waitConnected
+} from './helpers';
 
 /** Grows a list by 10 MB every 0.2 s, for about 4 s. */
 const GROWING_CELL = [
@@ -101,30 +107,7 @@ test.describe('a kernel that dies or restarts', () => {
     await page.notebook.runCell(0);
     await expect(sidebar.locator('tbody tr')).toHaveCount(2);
 
-    // The reloaded page finds the kernel by the notebook's path: wait until the server's
-    // session has the notebook's final name (Galata creates Untitled.ipynb and renames it; on
-    // a loaded machine the session's path followed late and the reload asked for a kernel).
-    await expect
-      .poll(
-        () =>
-          page.evaluate(async () => {
-            const sessions = window.jupyterapp.serviceManager.sessions;
-            await sessions.refreshRunning();
-            return Array.from(sessions.running()).map(session => session.path);
-          }),
-        { timeout: 30_000 }
-      )
-      .toContain(`${tmpPath}/${name}`);
-    // The kernel keeps running across the reload; the page starts empty. The restored
-    // layout shows the notebook, not the Launcher Galata waits for by default.
-    await page.reload({ waitForIsReady: false });
-    await page.locator('#jupyterlab-splash').waitFor({ state: 'detached' });
-    await page.evaluate(async path => {
-      await window.jupyterapp.commands.execute('docmanager:open', { path });
-      await window.jupyterapp.commands.execute('memtrack:open-sidebar');
-    }, `${tmpPath}/${name}`);
-    const reloaded = page.locator(SIDEBAR);
-    await waitConnected(reloaded);
+    const reloaded = await reloadWithNotebook(page, `${tmpPath}/${name}`);
     const rows = reloaded.locator('tbody tr');
     await expect(rows).toHaveCount(2, { timeout: 30_000 });
     await expect(rows.nth(0)).toContainText('before');

@@ -9,7 +9,7 @@ import AxeBuilder from '@axe-core/playwright';
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import { Locator } from '@playwright/test';
 
-import { linePoints, notebookWithSidebar, SIDEBAR, waitConnected } from './helpers';
+import { linePoints, notebookWithSidebar, reloadWithNotebook, SIDEBAR } from './helpers';
 
 const TOGGLE = 'memtrack:toggle-tracking';
 
@@ -69,31 +69,7 @@ test.describe('tracking mode', () => {
     // On in the kernel, then a reload: the new page shows the kernel's mode.
     await page.notebook.runCell(0);
     await expect(button).toHaveAttribute('aria-pressed', 'true');
-    // The reloaded page finds the kernel by the notebook's path. Galata creates Untitled.ipynb
-    // and renames it; the server's session does not always follow (a loaded machine): say it.
-    await page.evaluate(async () => {
-      const panel: any = window.jupyterapp.shell.currentWidget;
-      await panel.sessionContext.session?.setPath(panel.context.path);
-    });
-    await expect
-      .poll(
-        () =>
-          page.evaluate(async () => {
-            const sessions = window.jupyterapp.serviceManager.sessions;
-            await sessions.refreshRunning();
-            return Array.from(sessions.running()).map(session => session.path);
-          }),
-        { timeout: 30_000 }
-      )
-      .toContain(`${tmpPath}/${name}`);
-    await page.reload({ waitForIsReady: false });
-    await page.locator('#jupyterlab-splash').waitFor({ state: 'detached' });
-    await page.evaluate(async path => {
-      await window.jupyterapp.commands.execute('docmanager:open', { path });
-      await window.jupyterapp.commands.execute('memtrack:open-sidebar');
-    }, `${tmpPath}/${name}`);
-    const reloaded = page.locator(SIDEBAR);
-    await waitConnected(reloaded);
+    const reloaded = await reloadWithNotebook(page, `${tmpPath}/${name}`);
     await expect(trackButton(reloaded)).toHaveAttribute('aria-pressed', 'true');
     await expect.poll(() => paletteLabel(page)).toBe('Stop Tracking Every Cell');
     await shutdownKernel(page);
