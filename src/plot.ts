@@ -142,6 +142,11 @@ const MAX_LABELLED_TICKS = 24;
 /** The layout's left and right margins together (the byte axes' labels). */
 const PLOT_SIDE_MARGINS = 120;
 
+/** Up to this many points the x axis is padded and bars narrowed (plotly fills the axis). */
+const FEW_POINTS = 3;
+/** A bar's width, in cells, while the plot has few points. */
+const FEW_POINTS_BAR_WIDTH = 0.35;
+
 /** Draw (or redraw in place) the cumulative memory plot into `node`. */
 export async function renderPlot(
   node: HTMLElement,
@@ -338,6 +343,27 @@ export async function renderPlot(
       font: { size: 9, color: fg },
       text: `${escapePlotlyText(limit.label)} ↑`
     });
+  }
+  const pointXs = live ? [...series.x, liveX] : series.x;
+  if (pointXs.length > 0 && pointXs.length <= FEW_POINTS) {
+    // One to three cells: plotly widens bars to the whole axis (a single bar filled the plot).
+    // Narrow bars and an invisible line to a step beyond each end keep them bars: a trace, not
+    // a fixed range, so that autorange and double-click reset keep working, and a line without
+    // markers, which plotly does not pad by pixels (the reset range would depend on the width).
+    data[2].width = pointXs.map(() => FEW_POINTS_BAR_WIDTH);
+    const anchorY = plotted.find((v): v is number => v !== null) ?? null;
+    if (anchorY !== null) {
+      data.push({
+        type: 'scatter',
+        mode: 'lines',
+        name: 'padding',
+        showlegend: false,
+        x: [Math.min(...pointXs) - 1, Math.max(...pointXs) + 1],
+        y: [anchorY, anchorY],
+        hoverinfo: 'skip',
+        line: { width: 0 }
+      });
+    }
   }
   const titles = options.separatorTitles ?? SEPARATOR_TITLES;
   for (const separator of series.separators) {

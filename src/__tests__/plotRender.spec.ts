@@ -1,15 +1,7 @@
 // plotly cannot draw inside jsdom: its entry points are faked, and what
 // renderPlot hands them (traces, shapes, annotations) is checked.
-jest.mock('plotly.js/lib/core', () => ({
-  __esModule: true,
-  default: {
-    register: jest.fn(),
-    react: jest.fn(() => Promise.resolve()),
-    purge: jest.fn(),
-    Plots: { resize: jest.fn() }
-  }
-}));
-jest.mock('plotly.js/lib/bar', () => ({ __esModule: true, default: {} }));
+jest.mock('plotly.js/lib/core', () => jest.requireActual('./plotlyFake').core);
+jest.mock('plotly.js/lib/bar', () => jest.requireActual('./plotlyFake').bar);
 
 import Plotly from 'plotly.js/lib/core';
 
@@ -186,5 +178,25 @@ describe('table history order', () => {
     const records = [rec(7), rec(8), rec(1), rec(2)];
     expect(sortRecords(records, 'order', false, 'rss').map(r => r.seq)).toEqual([7, 8, 1, 2]);
     expect(sortRecords(records, 'order', true, 'rss').map(r => r.seq)).toEqual([2, 1, 8, 7]);
+  });
+  it('keeps one to three cells as narrow bars inside a padded axis, not a full-width block', async () => {
+    await renderPlot(node(), buildSeries([{ kind: 'record', record: rec(1) }]), OPTIONS);
+    let { data } = drawn();
+    let bar = data.find(trace => trace.type === 'bar');
+    expect(bar.width).toEqual([0.35]);
+    let padding = data.find(trace => trace.name === 'padding');
+    expect(padding.x).toEqual([0, 2]);
+    expect(padding.showlegend).toBe(false);
+    expect(padding.hoverinfo).toBe('skip');
+    expect(padding.mode).toBe('lines');
+    expect(padding.line.width).toBe(0);
+
+    const many = [1, 2, 3, 4].map(seq => ({ kind: 'record' as const, record: rec(seq) }));
+    await renderPlot(node(), buildSeries(many), OPTIONS);
+    ({ data } = drawn());
+    bar = data.find(trace => trace.type === 'bar');
+    expect(bar.width).toBeUndefined();
+    padding = data.find(trace => trace.name === 'padding');
+    expect(padding).toBeUndefined();
   });
 });
