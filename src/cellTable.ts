@@ -2,7 +2,8 @@
  * The tracked-cells table: sortable by delta, peak and duration, keyboard
  * navigable, and the plot's text alternative. This module decides which rows
  * are in the DOM (sort order, a window of the rows in view for long tables,
- * focus); cellTableRows.ts builds the header and the rows themselves.
+ * focus); cellTableRows.ts builds the header and the rows themselves, and
+ * recordOrder.ts orders and numbers the records.
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 
@@ -11,7 +12,8 @@ import { detailRow, ExpandedRecords, hasDetail } from './cellDetail';
 import { Units } from './format';
 import { moveTarget, ScrollWindow } from './scrollWindow';
 import { leakingRecords, sameRecords } from './leakCells';
-import { IMemtrackRecord, Metric, recordDelta, recordPeak } from './record';
+import { IMemtrackRecord, Metric } from './record';
+import { rerunsACell, runNumbers, sortRecords } from './recordOrder';
 import { SessionStarts } from './sessionStarts';
 
 export type { SortKey } from './cellTableRows';
@@ -22,66 +24,9 @@ export interface ICellTableOptions {
   onActivate: (record: IMemtrackRecord) => void;
 }
 
-/** Sort value of a record for a key, in the metric shown; records without a value sort last. */
-export function sortValue(record: IMemtrackRecord, key: SortKey, metric: Metric): number | null {
-  switch (key) {
-    case 'order':
-      return record.seq;
-    case 'delta':
-      return recordDelta(record, metric);
-    case 'peak':
-      return recordPeak(record, metric);
-    case 'duration':
-      return record.duration_s;
-  }
-}
-
-/** Records in table order (stable; ties and unknown values keep history order). */
-export function sortRecords(
-  records: IMemtrackRecord[],
-  key: SortKey,
-  descending: boolean,
-  metric: Metric
-): IMemtrackRecord[] {
-  if (key === 'order') {
-    // History order is the records' position, not their seq: seq starts again at 1
-    // in each kernel process, so earlier processes' rows would interleave.
-    return descending ? [...records].reverse() : [...records];
-  }
-  const indexed = records.map((record, index) => ({ record, index }));
-  indexed.sort((a, b) => {
-    const va = sortValue(a.record, key, metric);
-    const vb = sortValue(b.record, key, metric);
-    if (va === null || vb === null) {
-      return va === vb ? a.index - b.index : va === null ? 1 : -1;
-    }
-    const order = descending ? vb - va : va - vb;
-    return order || a.index - b.index;
-  });
-  return indexed.map(item => item.record);
-}
-
-/** Which run of its cell each record is (1-based), by cell id; null for a cell's only run. */
-export function runNumbers(records: IMemtrackRecord[]): Map<IMemtrackRecord, number | null> {
-  const counts = new Map<string, number>();
-  for (const record of records) {
-    if (record.cell_id) {
-      counts.set(record.cell_id, (counts.get(record.cell_id) ?? 0) + 1);
-    }
-  }
-  const seen = new Map<string, number>();
-  const runs = new Map<IMemtrackRecord, number | null>();
-  for (const record of records) {
-    const id = record.cell_id;
-    if (!id || (counts.get(id) ?? 0) < 2) {
-      runs.set(record, null);
-      continue;
-    }
-    const run = (seen.get(id) ?? 0) + 1;
-    seen.set(id, run);
-    runs.set(record, run);
-  }
-  return runs;
+/** The table's caption: how many records it has. */
+function captionText(trans: TranslationBundle, count: number): string {
+  return trans._n('%1 tracked execution', '%1 tracked executions', count);
 }
 
 /**
@@ -198,7 +143,9 @@ export class CellTable {
     this._expanded.clearRendered();
     this._start = this._end = 0;
     this.node.setAttribute('aria-rowcount', String(this._sorted.length + 1));
-    this.node.replaceChildren(this._caption(records.length), this._head());
+    const caption = document.createElement('caption');
+    caption.textContent = captionText(this._trans, records.length);
+    this.node.replaceChildren(caption, this._head());
     this._body = document.createElement('tbody');
     this._windowed = this._window.enabled = this._sorted.length > WINDOW_THRESHOLD;
     this._window.invalidate();
@@ -236,7 +183,7 @@ export class CellTable {
       !sameRecords(shownLeaking, this._leaking) ||
       !this._body ||
       this._windowed !== records.length > WINDOW_THRESHOLD ||
-      this._rerunsACell(added)
+      rerunsACell(added, this._cellIds)
     ) {
       this.render(records, units, metric, sessions);
       return;
@@ -253,7 +200,7 @@ export class CellTable {
       }
     }
     this.node.setAttribute('aria-rowcount', String(this._sorted.length + 1));
-    this.node.querySelector('caption')!.textContent = this._captionText(records.length);
+    this.node.querySelector('caption')!.textContent = captionText(this._trans, records.length);
     if (this._windowed) {
       // Rows below the view are only spacer height; a view at the end shows the new rows in it.
       const following = this._end === shown && this._inView(shown);
@@ -262,20 +209,6 @@ export class CellTable {
     } else {
       this._renderWindow([0, this._sorted.length]);
     }
-  }
-
-  /** Whether a new record re-runs a cell shown or earlier in the batch (run numbers change). */
-  private _rerunsACell(added: IMemtrackRecord[]): boolean {
-    const batch = new Set<string>();
-    for (const { cell_id: id } of added) {
-      if (id && (this._cellIds.has(id) || batch.has(id))) {
-        return true;
-      }
-      if (id) {
-        batch.add(id);
-      }
-    }
-    return false;
   }
 
   /** Focus the row of the record at this table position, bringing it into view. */
@@ -295,16 +228,6 @@ export class CellTable {
     const row = this._rows.get(this._sorted[target]);
     row?.scrollIntoView?.({ block: 'nearest' });
     row?.focus();
-  }
-
-  private _captionText(count: number): string {
-    return this._trans._n('%1 tracked execution', '%1 tracked executions', count);
-  }
-
-  private _caption(count: number): HTMLElement {
-    const caption = document.createElement('caption');
-    caption.textContent = this._captionText(count);
-    return caption;
   }
 
   private _head(): HTMLElement {

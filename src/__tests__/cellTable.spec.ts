@@ -1,6 +1,7 @@
 import { TranslationBundle, nullTranslator } from '@jupyterlab/translation';
 
-import { CellTable, runNumbers, sortRecords, WINDOW_THRESHOLD } from '../cellTable';
+import { CellTable, WINDOW_THRESHOLD } from '../cellTable';
+import { runNumbers, sortRecords } from '../recordOrder';
 import { IMemtrackRecord } from '../record';
 import { sampleRecord } from './fixtures';
 

@@ -5,7 +5,7 @@ jest.mock('plotly.js/lib/bar', () => jest.requireActual('./plotlyFake').bar);
 
 import Plotly from 'plotly.js/lib/core';
 
-import { sortRecords } from '../cellTable';
+import { sortRecords } from '../recordOrder';
 import { renderPlot } from '../plot';
 import { buildSeries } from '../series';
 import { HistoryEntry } from '../tokens';
