@@ -274,7 +274,7 @@ class ReadingsOnly:
 
         def post_below_exec_value(result):
             end = (clock(), pread(statm, 64, 0), alloc(), rusage(0), stats())
-            if end[3].ru_minflt + end[2].ru_majflt != faults[0]:
+            if end[3].ru_minflt + end[3].ru_majflt != faults[0]:
                 pread(status, 8192, 0)
             kept.append(end)
 
@@ -868,7 +868,7 @@ def bench_store(ip: InteractiveShell, tracker) -> None:
         print(
             f"       history: {len(records)} records, {held / 1e6:.1f} MB in Python objects "
             f"(the newest {store_mod.HOT_RECORDS}+ as dicts, the others as their JSON); tracker "
-            f"lists: cells {len(tracker._cells)}, running "
+            f"lists: cells open {tracker.cells.depth}, running "
             f"{len(tracker._running)}"
         )
     finally:
