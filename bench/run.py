@@ -273,10 +273,17 @@ class ReadingsOnly:
             pre(info)
 
         def post_below_exec_value(result):
-            end = (clock(), pread(statm, 64, 0), alloc(), rusage(0), stats())
-            if end[3].ru_minflt + end[3].ru_majflt != faults[0]:
+            # Named, not indexed: the tuple gained a reading once and an index went stale.
+            now, statm_now, alloc_now, usage, gc_now = (
+                clock(),
+                pread(statm, 64, 0),
+                alloc(),
+                rusage(0),
+                stats(),
+            )
+            if usage.ru_minflt + usage.ru_majflt != faults[0]:
                 pread(status, 8192, 0)
-            kept.append(end)
+            kept.append((now, statm_now, alloc_now, usage, gc_now))
 
         self.hooks = ((pre, post), (pre_below_exec_value, post_below_exec_value))
         self.pre, self.post = pre, post

@@ -270,11 +270,11 @@ export async function renderPlot(
   // The running cell's level in the plotted metric: its RSS, or on the GPU plot its GPU bytes.
   const liveLevel =
     series.metric === 'rss' ? live?.rss : series.metric === 'gpu' ? live?.gpu : null;
+  const deltaTrace = data[2];
   if (live) {
     // The bar joins the delta trace (a second bar trace would halve every bar's width). The
     // running cell's change is RSS only (live messages send no GPU start): none among the
     // deltas of another metric.
-    const deltaTrace = data[2];
     deltaTrace.x = [...series.x, liveX];
     deltaTrace.y = [...series.delta, series.metric === 'rss' ? live.delta : null];
     const liveHover = live.hover.map(escapePlotlyText).join('<br>');
@@ -350,7 +350,7 @@ export async function renderPlot(
     // Narrow bars and an invisible line to a step beyond each end keep them bars: a trace, not
     // a fixed range, so that autorange and double-click reset keep working, and a line without
     // markers, which plotly does not pad by pixels (the reset range would depend on the width).
-    data[2].width = pointXs.map(() => FEW_POINTS_BAR_WIDTH);
+    deltaTrace.width = pointXs.map(() => FEW_POINTS_BAR_WIDTH);
     const anchorY = plotted.find((v): v is number => v !== null) ?? null;
     if (anchorY !== null) {
       data.push({

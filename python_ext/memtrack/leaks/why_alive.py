@@ -207,14 +207,10 @@ def find_chain(
                     continue
                 for r in refs:
                     nodes += 1
-                    if nodes & 255 == 0:
-                        cut = "nodes" if nodes > max_nodes else None
-                        if cut is None and time.perf_counter() > deadline:
-                            cut = "time"
-                        if cut is not None:
-                            if stats is not None:
-                                stats["cut"] = cut
-                            return None
+                    if nodes & 255 == 0 and (nodes > max_nodes or time.perf_counter() > deadline):
+                        if stats is not None:
+                            stats["cut"] = "nodes" if nodes > max_nodes else "time"
+                        return None
                     rid = id(r)
                     if rid in parents:
                         continue
